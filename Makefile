@@ -1,0 +1,56 @@
+# spark-hrl-autoscaler: every target installs what it needs, so each works on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST := $(BIN)/pytest
+
+.PHONY: help install system-deps binaries test lint typecheck unit e2e demo bench clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+install: $(STAMP)  ## create .venv with everything the tests, training and demo need
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[train,k8s,dev]"
+	touch $@
+
+system-deps:  ## Debian packages the e2e tests use (Prometheus), installed once
+	@if ! command -v prometheus >/dev/null 2>&1; then \
+	  echo "installing Debian's prometheus package (the e2e tests start their own instance)"; \
+	  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus; \
+	  status=$$?; rm -f /usr/sbin/policy-rc.d; exit $$status; \
+	fi
+
+binaries: install  ## build kube-apiserver, etcd and helm once (cached in ~/.cache/hrl-autoscaler)
+	$(BIN)/python -m hrl_autoscaler.devenv build
+
+test: lint typecheck unit  ## the whole suite, as CI runs it
+
+lint: install
+	$(BIN)/ruff check operator tests bench
+	$(BIN)/ruff format --check operator tests bench
+
+typecheck: install
+	$(BIN)/mypy
+
+unit: install  ## fast tests: simulator, baselines, evaluation, pure logic
+	$(PYTEST) -m "not e2e" tests
+
+e2e: install system-deps binaries  ## tests on a real kube-apiserver, etcd and Prometheus
+	$(PYTEST) -m e2e tests
+
+demo: install  ## the main job (today: evaluation of the baselines and the oracle on one scenario)
+	$(BIN)/hrl-autoscaler demo --report-dir reports/demo
+
+bench: install  ## benchmarks quoted in the notes
+	mkdir -p reports/bench
+	$(BIN)/hrl-autoscaler bench sim --json reports/bench/sim.json
+	$(BIN)/python bench/evaluate_day.py --json reports/bench/evaluate.json
+
+clean:
+	rm -rf $(VENV) reports .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,62 @@
+"""Controller names accepted by ``evaluate --controllers`` and how each is built."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from hrl_autoscaler.baselines.ds2 import DS2Controller
+from hrl_autoscaler.baselines.hpa import HPAController
+from hrl_autoscaler.baselines.oracle import OracleController
+from hrl_autoscaler.baselines.spark_da import SparkDynamicAllocationController
+from hrl_autoscaler.baselines.static import StaticController
+from hrl_autoscaler.core.controller import Controller
+
+#: Factories take (objective, latency_slo_ms): only the oracle uses them.
+Factory = Callable[[str, float], Controller]
+
+_FIXED: dict[str, Factory] = {
+    "static-max": lambda _o, _s: StaticController(None),
+    "hpa": lambda _o, _s: HPAController(),
+    "spark-da": lambda _o, _s: SparkDynamicAllocationController(),
+    "ds2": lambda _o, _s: DS2Controller(),
+    "oracle": lambda o, s: OracleController(o, s),
+}
+_EXTRA: dict[str, Factory] = {}
+
+STATIC_PATTERN = re.compile(r"^static-(\d+)$")
+
+
+def register_controller(name: str, factory: Factory) -> None:
+    """Add a controller (the RL agents register themselves when their extra is installed)."""
+    _EXTRA[name] = factory
+
+
+def accepted_names() -> list[str]:
+    return ["static-N", *_FIXED, *_EXTRA]
+
+
+def build_controller(name: str, objective: str, latency_slo_ms: float) -> Controller:
+    """Build a controller by name, with an error listing the accepted names."""
+    name = name.strip()
+    if name in _FIXED:
+        return _FIXED[name](objective, latency_slo_ms)
+    if name in _EXTRA:
+        return _EXTRA[name](objective, latency_slo_ms)
+    match = STATIC_PATTERN.match(name)
+    if match:
+        return StaticController(int(match.group(1)))
+    raise ValueError(f"unknown controller {name!r}; accepted values: {', '.join(accepted_names())}")
+
+
+def parse_controllers(spec: str) -> list[str]:
+    names = [n.strip() for n in spec.split(",") if n.strip()]
+    if not names:
+        raise ValueError(
+            "--controllers is empty; give a comma-separated list such as hpa,ds2,oracle"
+        )
+    for n in names:
+        build_controller(n, "slo", 1000.0)  # validate early, before any work starts
+    if len(set(names)) != len(names):
+        raise ValueError(f"--controllers lists a name twice: {spec!r}")
+    return names

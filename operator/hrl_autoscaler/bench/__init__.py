@@ -1,0 +1,1 @@
+"""Benchmarks quoted in issues and notes: ``hrl-autoscaler bench ...``."""

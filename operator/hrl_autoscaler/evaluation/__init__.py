@@ -1,0 +1,1 @@
+"""Compare controllers on the simulator: ``hrl-autoscaler evaluate``."""

@@ -1,0 +1,1 @@
+"""The simulated Spark streaming cluster, its workloads and the Gymnasium environments."""
