@@ -20,7 +20,9 @@ def main() -> None:
     parser.add_argument("--scenario", default="smart-hospital")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    spec = EvaluationSpec(controllers=BASELINES, scenario=args.scenario, seeds=5, episode_steps=2880)
+    spec = EvaluationSpec(
+        controllers=BASELINES, scenario=args.scenario, seeds=5, episode_steps=2880
+    )
     started = time.perf_counter()
     run_evaluation(spec)
     seconds = time.perf_counter() - started

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from hrl_autoscaler.config import SimParams
+from hrl_autoscaler.config import Actuation, SimParams
 from hrl_autoscaler.core.metrics import SystemMetrics
 from hrl_autoscaler.sim.queueing import mean_wait_s
 
@@ -73,18 +73,25 @@ class ClusterModel:
     def restarting(self) -> bool:
         return self.time_s < self.restart_until
 
-    def set_target(self, executors: int) -> bool:
-        """Request ``executors``; returns True when this changed the allocation."""
+    def restart(self) -> None:
+        """The Spark Operator resubmits the application: nothing runs until it is back."""
+        self.restarts += 1
+        self.restart_until = self.time_s + self.params.restart_downtime_s
+        self.running = 0
+        self.pending = []
+
+    def set_target(self, executors: int, actuation: Actuation | None = None) -> bool:
+        """Request ``executors``; returns True when this changed the allocation.
+
+        ``actuation`` overrides the parameters' mode for this change (the emulator restarts on
+        a spec change but scales in place on an annotation change of the same application).
+        """
         n = self._clamp(int(executors))
         if n == self.target:
             return False
         self.scaling_actions += 1
-        if self.params.actuation == "restart":
-            # The Spark Operator resubmits the application: nothing runs until it is back.
-            self.restarts += 1
-            self.restart_until = self.time_s + self.params.restart_downtime_s
-            self.running = 0
-            self.pending = []
+        if (actuation or self.params.actuation) == "restart":
+            self.restart()
         elif n > self.target:
             self.pending.append((self.time_s + self.params.startup_delay_s, n - self.target))
         else:

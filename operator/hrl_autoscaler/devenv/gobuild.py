@@ -1,0 +1,388 @@
+"""Build Go binaries from the Go module proxy, with progress, into the cache.
+
+Why wrapper modules: ``go install k8s.io/kubernetes/cmd/kube-apiserver@v1.N.M`` fails, because
+Kubernetes' go.mod points its staging modules (``k8s.io/api``, ``k8s.io/apiserver``, ...) at
+``./staging/...`` directories that a dependency's replace lines cannot reach. A throwaway module
+that requires ``k8s.io/kubernetes`` and replaces each staging module with its published
+``v0.N.M`` tag builds the same code. The replace list is read from the upstream go.mod, so a
+version bump needs no hand edits.
+
+Builds run with ``-p 2`` (the machines have two cores), ``CGO_ENABLED=0`` and ``-trimpath``; the
+module and build caches live under the project cache so a rerun on the same machine downloads and
+compiles nothing twice. Wall time and peak memory of each build are stored in
+``build-info.json`` next to the binary.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+Progress = Callable[[str], None]
+HEARTBEAT_SECONDS = 15.0
+PARALLELISM = "2"
+
+_STAGING_RE = re.compile(r"^\s*(?:replace\s+)?(\S+)\s*=>\s*\./staging/\S+\s*$")
+_GO_DIRECTIVE_RE = re.compile(r"^go\s+(\d+\.\d+(?:\.\d+)?)\s*$", re.MULTILINE)
+
+
+class BuildError(RuntimeError):
+    """A Go build failed; the message carries the tail of its output and the log path."""
+
+
+@dataclass(frozen=True)
+class BuildStats:
+    """What one build cost, kept for the notes and for capacity planning."""
+
+    name: str
+    version: str
+    go_version: str
+    wall_seconds: float
+    peak_rss_mib: float
+    finished_at: str
+
+
+def find_go() -> Path:
+    """Locate the Go toolchain: ``$HRL_AUTOSCALER_GO``, ``go`` on PATH, or /usr/local/go/bin/go."""
+    candidates = [os.environ.get("HRL_AUTOSCALER_GO"), shutil.which("go"), "/usr/local/go/bin/go"]
+    for candidate in candidates:
+        if candidate and os.access(candidate, os.X_OK):
+            return Path(candidate)
+    raise BuildError(
+        "the Go toolchain was not found (looked at $HRL_AUTOSCALER_GO, PATH, /usr/local/go/bin/go);"
+        " it is needed once to build kube-apiserver, etcd and helm"
+    )
+
+
+def go_environment(cache: Path) -> dict[str, str]:
+    """Environment for every go command: caches under the project cache, no cgo."""
+    env = dict(os.environ)
+    env.update(
+        GOPATH=str(cache / "go"),
+        GOMODCACHE=str(cache / "go" / "mod"),
+        GOCACHE=str(cache / "go" / "build"),
+        CGO_ENABLED="0",
+    )
+    return env
+
+
+def staging_modules(gomod: str) -> list[str]:
+    """Module paths that an upstream go.mod replaces with ``./staging/...`` directories."""
+    return [m.group(1) for line in gomod.splitlines() if (m := _STAGING_RE.match(line))]
+
+
+def go_directive(gomod: str) -> str:
+    """The ``go`` version a go.mod declares (a wrapper module must declare at least that)."""
+    match = _GO_DIRECTIVE_RE.search(gomod)
+    if match is None:
+        raise BuildError("upstream go.mod has no `go` directive")
+    return match.group(1)
+
+
+def staging_version(kubernetes_version: str) -> str:
+    """``v1.35.4`` -> ``v0.35.4``: the tag the staging modules publish for a release."""
+    match = re.fullmatch(r"v1\.(\d+\.\d+)", kubernetes_version)
+    if match is None:
+        raise BuildError(f"not a Kubernetes release version: {kubernetes_version!r}")
+    return f"v0.{match.group(1)}"
+
+
+def wrapper_gomod(module: str, go: str, requires: dict[str, str], replaces: dict[str, str]) -> str:
+    """Text of a throwaway go.mod; ``replaces`` maps module path -> published version."""
+    lines = [f"module {module}", "", f"go {go}", "", "require ("]
+    lines += [f"\t{path} {version}" for path, version in requires.items()]
+    lines.append(")")
+    if replaces:
+        lines += ["", "replace ("]
+        lines += [f"\t{path} => {path} {version}" for path, version in replaces.items()]
+        lines.append(")")
+    return "\n".join(lines) + "\n"
+
+
+class GoRunner:
+    """Runs go commands for one build, reports progress and tracks peak memory."""
+
+    def __init__(self, label: str, cache: Path, log_path: Path, progress: Progress) -> None:
+        self.label = label
+        self.go = find_go()
+        self.env = go_environment(cache)
+        self.log_path = log_path
+        self.progress = progress
+        self.started = time.monotonic()
+        self.peak_rss_kib = 0
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        log_path.write_text("")
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def say(self, message: str) -> None:
+        self.progress(f"[{self.label}] {message} ({self.elapsed():.0f}s elapsed)")
+
+    def version(self) -> str:
+        return self.output(["version"], self.log_path.parent).strip()
+
+    def output(self, args: list[str], cwd: Path) -> str:
+        """Run a quick go command and return its stdout."""
+        command = [str(self.go), *args]
+        result = subprocess.run(
+            command, cwd=cwd, env=self.env, capture_output=True, text=True, check=False
+        )
+        with self.log_path.open("a") as log:
+            log.write(f"$ go {' '.join(args)}\n{result.stderr}\n")
+        if result.returncode != 0:
+            raise BuildError(f"[{self.label}] go {' '.join(args)} failed:\n{result.stderr[-3000:]}")
+        return result.stdout
+
+    def download_json(self, module_at_version: str) -> dict[str, Any]:
+        """``go mod download -json`` for one module: paths of its go.mod, zip and info file."""
+        info: dict[str, Any] = json.loads(
+            self.output(["mod", "download", "-json", module_at_version], self.log_path.parent)
+        )
+        if info.get("Error"):
+            raise BuildError(f"[{self.label}] cannot download {module_at_version}: {info['Error']}")
+        return info
+
+    def run(
+        self, args: list[str], cwd: Path, phase: str, env: dict[str, str] | None = None
+    ) -> None:
+        """Run a long go command (``-v`` output counted as packages), with heartbeats."""
+        self.say(f"{phase}: go {' '.join(_shorten_ldflags(args))}")
+        tail: collections.deque[str] = collections.deque(maxlen=40)
+        count = [0]
+        done = threading.Event()
+        proc = subprocess.Popen(
+            [str(self.go), *args],
+            cwd=cwd,
+            env={**self.env, **(env or {})},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        reader = threading.Thread(target=self._read, args=(proc, tail, count), daemon=True)
+        beat = threading.Thread(target=self._heartbeat, args=(phase, count, done), daemon=True)
+        reader.start()
+        beat.start()
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        except BaseException:
+            _kill_group(proc)
+            raise
+        finally:
+            done.set()
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        reader.join(timeout=10)
+        # ru_maxrss of a reaped child covers its own reaped children (compile, link) on Linux.
+        self.peak_rss_kib = max(self.peak_rss_kib, usage.ru_maxrss)
+        if proc.returncode != 0:
+            raise BuildError(
+                f"[{self.label}] go {args[0]} failed with exit code {proc.returncode}; "
+                f"full log: {self.log_path}\n" + "\n".join(tail)
+            )
+        self.say(f"{phase} done, {count[0]} packages")
+
+    def _read(
+        self, proc: subprocess.Popen[str], tail: collections.deque[str], count: list[int]
+    ) -> None:
+        assert proc.stdout is not None
+        with self.log_path.open("a") as log:
+            for line in proc.stdout:
+                log.write(line)
+                tail.append(line.rstrip())
+                count[0] += 1
+
+    def _heartbeat(self, phase: str, count: list[int], done: threading.Event) -> None:
+        while not done.wait(HEARTBEAT_SECONDS):
+            what = f"{count[0]} packages so far" if count[0] else "downloading modules"
+            self.say(f"{phase}: {what}")
+
+
+def _shorten_ldflags(args: list[str]) -> list[str]:
+    """The command line for progress messages, without the long -ldflags value."""
+    shown: list[str] = []
+    for arg in args:
+        if shown and shown[-1] == "-ldflags":
+            shown[-1] = "-ldflags=..."
+        else:
+            shown.append(arg)
+    return shown
+
+
+def _kill_group(proc: subprocess.Popen[str]) -> None:
+    """Stop an interrupted go command and its compilers."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=5)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+Builder = Callable[[GoRunner, Path, Path, str], None]
+
+
+def _build_flags(ldflags: str) -> list[str]:
+    return ["-p", PARALLELISM, "-trimpath", "-v", "-ldflags", ldflags]
+
+
+def _mod_flags(env: dict[str, str]) -> dict[str, str]:
+    return {"GOFLAGS": f"{env.get('GOFLAGS', '')} -mod=mod".strip()}
+
+
+def _release_time(info: dict[str, Any]) -> str:
+    """Commit time of a module version (from the proxy's .info file): a reproducible buildDate."""
+    try:
+        stamp = json.loads(Path(info["Info"]).read_text())["Time"]
+    except (KeyError, OSError, ValueError):
+        return "1970-01-01T00:00:00Z"
+    return str(stamp).replace("+00:00", "Z")
+
+
+def build_kube_apiserver(go: GoRunner, work: Path, output: Path, version: str) -> None:
+    """Build kube-apiserver through a wrapper module, version stamped for ``/version``."""
+    go.say(f"reading k8s.io/kubernetes@{version} go.mod from the module proxy")
+    info = go.download_json(f"k8s.io/kubernetes@{version}")
+    upstream = Path(info["GoMod"]).read_text()
+    staging = staging_modules(upstream)
+    if not staging:
+        raise BuildError(f"no ./staging replace lines in k8s.io/kubernetes@{version} go.mod")
+    go.say(f"{len(staging)} staging modules -> {staging_version(version)}")
+    gomod = wrapper_gomod(
+        "hrl-autoscaler.local/build/kube-apiserver",
+        go_directive(upstream),
+        {"k8s.io/kubernetes": version},
+        dict.fromkeys(staging, staging_version(version)),
+    )
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "go.mod").write_text(gomod)
+    major, minor = version[1:].split(".")[:2]
+    build_date = _release_time(info)
+    stamps = {
+        "gitVersion": version,
+        "gitMajor": major,
+        "gitMinor": minor,
+        "gitTreeState": "clean",
+        "buildDate": build_date,
+    }
+    ldflags = " ".join(
+        f"-X {pkg}.{key}={value}"
+        for pkg in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version")
+        for key, value in stamps.items()
+    )
+    go.run(
+        [
+            "build",
+            *_build_flags(f"-s -w {ldflags}"),
+            "-o",
+            str(output),
+            "k8s.io/kubernetes/cmd/kube-apiserver",
+        ],
+        cwd=work,
+        phase="compiling kube-apiserver",
+        env=_mod_flags(go.env),
+    )
+
+
+def build_etcd(go: GoRunner, work: Path, output: Path, version: str) -> None:
+    """Build etcd's server main package (``go.etcd.io/etcd/server/v3``) via a wrapper module."""
+    module = "go.etcd.io/etcd/server/v3"
+    info = go.download_json(f"{module}@{version}")
+    upstream = Path(info["GoMod"]).read_text()
+    work.mkdir(parents=True, exist_ok=True)
+    gomod = wrapper_gomod(
+        "hrl-autoscaler.local/build/etcd", go_directive(upstream), {module: version}, {}
+    )
+    (work / "go.mod").write_text(gomod)
+    go.run(
+        [
+            "build",
+            *_build_flags(f"-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA={version}"),
+            "-o",
+            str(output),
+            module,
+        ],
+        cwd=work,
+        phase="compiling etcd",
+        env=_mod_flags(go.env),
+    )
+
+
+def build_helm(go: GoRunner, work: Path, output: Path, version: str) -> None:
+    """``go install helm.sh/helm/v3/cmd/helm@version`` into the build directory."""
+    work.mkdir(parents=True, exist_ok=True)
+    stamp = "helm.sh/helm/v3/internal/version"
+    ldflags = f"-s -w -X {stamp}.version={version} -X {stamp}.gitTreeState=clean"
+    go.run(
+        ["install", *_build_flags(ldflags), f"helm.sh/helm/v3/cmd/helm@{version}"],
+        cwd=work,
+        phase="compiling helm",
+        env={"GOBIN": str(output.parent)},
+    )
+
+
+_VERSION_ARGS = {"kube-apiserver": ["--version"], "etcd": ["--version"], "helm": ["version"]}
+
+
+def build_into_cache(
+    name: str, version: str, bin_root: Path, builder: Builder, progress: Progress
+) -> BuildStats:
+    """Build one binary into a temporary directory, check it runs, then rename it into place."""
+    bin_root.mkdir(parents=True, exist_ok=True)
+    label = f"{name} {version}"
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{name}-{version}-", dir=bin_root))
+    final = bin_root / f"{name}-{version}"
+    try:
+        go = GoRunner(label, bin_root.parent, bin_root / "logs" / f"{name}-{version}.log", progress)
+        go_version = go.version()
+        go.say(f"building once with {go_version}; this takes minutes; log: {go.log_path}")
+        output = tmp / name
+        builder(go, tmp / "src", output, version)
+        if not output.is_file():
+            raise BuildError(f"[{label}] the build finished but {output} is missing")
+        check = subprocess.run(
+            [str(output), *_VERSION_ARGS.get(name, ["--version"])],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        first_line = (check.stdout or check.stderr).strip().splitlines()[:1]
+        go.say(f"built; it reports: {first_line[0] if first_line else '(nothing)'}")
+        stats = BuildStats(
+            name=name,
+            version=version,
+            go_version=go_version,
+            wall_seconds=round(go.elapsed(), 1),
+            peak_rss_mib=round(go.peak_rss_kib / 1024, 1),
+            finished_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        )
+        (tmp / "build-info.json").write_text(json.dumps(asdict(stats), indent=2) + "\n")
+        shutil.rmtree(tmp / "src", ignore_errors=True)
+        tmp.chmod(0o755)  # mkdtemp makes it private; the cache is for every user of the machine
+        if final.exists():
+            shutil.rmtree(final)
+        os.rename(tmp, final)
+        progress(
+            f"[{label}] cached at {final} (wall {stats.wall_seconds:.0f}s, "
+            f"peak memory {stats.peak_rss_mib:.0f} MiB)"
+        )
+        return stats
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

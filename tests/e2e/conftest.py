@@ -1,0 +1,52 @@
+"""Session fixtures for the e2e suite: one real control plane and Prometheus for all tests.
+
+The ``devenv`` fixture starts etcd, kube-apiserver and Prometheus once per test session (a few
+seconds) and installs the upstream Spark Operator CRD from ``<repo>/../shared/crds`` when it is
+there, so every object and patch the tests write is validated against what real clusters run;
+without it, the project's own CRD (``manifests/crds``) is installed instead. Binaries are built
+on first use if the Makefile did not build them already (that takes minutes, once).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from hrl_autoscaler.devenv.binaries import ensure_binaries
+from hrl_autoscaler.devenv.controlplane import close_api_client
+from hrl_autoscaler.devenv.crds import project_crd_dir, upstream_crd_dir
+from hrl_autoscaler.devenv.session import DevEnv
+from hrl_autoscaler.devenv.testing import DevEnvHandle, assert_stopped
+
+
+def _progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+@pytest.fixture(scope="session")
+def devenv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevEnvHandle]:
+    """The shared local control plane (etcd, kube-apiserver, Prometheus) for the session."""
+    binaries = ensure_binaries(_progress)
+    upstream = upstream_crd_dir()
+    crd_dir = upstream or project_crd_dir()
+    assert crd_dir is not None, "neither ../shared/crds nor manifests/crds found"
+    state_dir = tmp_path_factory.mktemp("devenv")
+    env = DevEnv(state_dir, crds=[crd_dir], binaries=binaries)
+    env.start()
+    api = env.api_client()
+    handle = DevEnvHandle(
+        env=env,
+        kubeconfig=env.kubeconfig,
+        api_client=api,
+        prometheus_url=env.prometheus_url,
+        crd_source="upstream" if upstream else "project",
+    )
+    try:
+        yield handle
+    finally:
+        close_api_client(api)
+        processes, data_dir = env.processes, env.data_dir
+        env.stop()
+        assert_stopped(processes, data_dir)

@@ -1,0 +1,95 @@
+"""Start and stop leave nothing behind, in-process and through `dev up/status/down`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from kubernetes import client as k8s_client
+
+import hrl_autoscaler.devenv
+from hrl_autoscaler.devenv.binaries import ensure_binaries
+from hrl_autoscaler.devenv.controlplane import api_client_from, close_api_client
+from hrl_autoscaler.devenv.crds import project_crd_dir
+from hrl_autoscaler.devenv.processes import ProcessRecord
+from hrl_autoscaler.devenv.session import STATE_FILE, DevEnv
+from hrl_autoscaler.devenv.testing import assert_stopped, pid_gone
+
+pytestmark = pytest.mark.e2e
+
+
+def test_context_manager_stops_everything(tmp_path: Path) -> None:
+    crds = project_crd_dir()
+    assert crds is not None
+    state_dir = tmp_path / "state"
+    with DevEnv(state_dir, crds=[crds], binaries=ensure_binaries()) as env:
+        processes, data_dir = env.processes, env.data_dir
+        assert sorted(p.name for p in processes) == ["etcd", "kube-apiserver", "prometheus"]
+        assert all(p.alive() for p in processes)
+        assert (state_dir / STATE_FILE).is_file()
+        # Each component leads its own process group, so a group signal reaches only it.
+        assert all(os.getpgid(p.record.pid) == p.record.pid for p in processes)
+    assert_stopped(processes, data_dir)
+    assert not (state_dir / STATE_FILE).exists()
+    logs = sorted(p.name for p in (state_dir / "logs").iterdir())
+    assert logs == ["etcd.log", "kube-apiserver.log", "prometheus.log"]
+
+
+def _dev(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run `python -m hrl_autoscaler.devenv ...` in a fresh interpreter."""
+    operator_dir = Path(hrl_autoscaler.devenv.__file__).resolve().parents[2]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(operator_dir), env.get("PYTHONPATH")]))
+    return subprocess.run(
+        [sys.executable, "-m", "hrl_autoscaler.devenv", *args],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=env,
+        check=False,
+    )
+
+
+def test_cli_up_status_down_across_processes(tmp_path: Path) -> None:
+    state_dir = str(tmp_path / "dev")
+    try:
+        up = _dev("up", "--state-dir", state_dir)
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert "export KUBECONFIG=" in up.stdout
+        assert "prometheus:  http://127.0.0.1:" in up.stdout
+
+        # `up` has exited; its processes run on and another process can inspect them.
+        status = _dev("status", "--state-dir", state_dir, "--json")
+        assert status.returncode == 0, status.stdout + status.stderr
+        report = json.loads(status.stdout)
+        assert {c["name"] for c in report["components"]} == {"etcd", "kube-apiserver", "prometheus"}
+        assert all(c["alive"] and c["ready"] for c in report["components"])
+
+        api = api_client_from(Path(report["kubeconfig"]))
+        try:
+            crds = k8s_client.ApiextensionsV1Api(api).list_custom_resource_definition()
+        finally:
+            close_api_client(api)
+        names = {c.metadata.name for c in crds.items if c.metadata}
+        assert "sparkapplications.sparkoperator.k8s.io" in names
+
+        again = _dev("up", "--state-dir", state_dir)
+        assert again.returncode == 0
+        assert "already up" in again.stdout
+
+        recorded = json.loads((Path(state_dir) / STATE_FILE).read_text())
+        records = [ProcessRecord.from_json(p) for p in recorded["processes"]]
+    finally:
+        down = _dev("down", "--state-dir", state_dir)
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert down.stdout.count("stopped ") == 3
+    assert all(pid_gone(r.pid) for r in records)
+    assert not Path(recorded["data_dir"]).exists()
+
+    after = _dev("status", "--state-dir", state_dir)
+    assert after.returncode == 1
+    assert "not running" in after.stdout
