@@ -61,8 +61,8 @@ bench: install  ## benchmarks quoted in the notes
 
 train: install  ## retrain the committed policies (PPO, then one TD3 meta-controller per objective)
 	$(BIN)/hrl-autoscaler train ppo --timesteps 1200000 --out policies/ppo
-	$(BIN)/hrl-autoscaler train meta --objective r_meta --ppo policies/ppo --out policies/meta-r_meta
-	$(BIN)/hrl-autoscaler train meta --objective slo --ppo policies/ppo --out policies/meta-slo
+	$(BIN)/hrl-autoscaler train meta --objective r_meta --timesteps 40000 --gamma 0.9 --out policies/meta-r_meta
+	$(BIN)/hrl-autoscaler train meta --objective slo --timesteps 60000 --gamma 0.5 --out policies/meta-slo
 
 ablation: install  ## the seed's ablation with every baseline (tables and plot in docs/ablation)
 	$(BIN)/hrl-autoscaler ablation --seeds 5 --out docs/ablation

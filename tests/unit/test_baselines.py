@@ -17,6 +17,7 @@ from hrl_autoscaler.core.objectives import episode_score
 from hrl_autoscaler.core.weights import FIXED_BASELINE
 from hrl_autoscaler.evaluation.runner import EvaluationSpec, episode_load
 from hrl_autoscaler.sim.rollout import rollout
+from hrl_autoscaler.sim.workloads import SCENARIOS
 
 PARAMS = SimParams()
 LOW, HIGH = 2000.0, 9000.0
@@ -82,7 +83,7 @@ def test_registry_names_errors_and_static_pattern() -> None:
 
 
 @pytest.mark.parametrize("objective", ["slo", "r_meta"])
-@pytest.mark.parametrize("scenario", ["smart-hospital", "flash-crowd", "traffic-sensors"])
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
 def test_oracle_scores_at_least_as_well_as_every_baseline(objective: str, scenario: str) -> None:
     spec = EvaluationSpec(
         controllers=("oracle",), scenario=scenario, episode_steps=960, objective=objective

@@ -114,10 +114,10 @@ class OracleController:
         self.latency_slo_ms = latency_slo_ms
         self._plan: np.ndarray | None = None
         self._t = 0
-        self.chosen: OracleCandidate | None = None
+        self.chosen = ""
 
     def candidates(self) -> list[OracleCandidate]:
-        knobs = (0.05, 0.1, 0.15) if self.objective == "slo" else (40.0, 80.0, 150.0)
+        knobs = (0.05, 0.1, 0.15) if self.objective == "slo" else (30.0, 50.0, 80.0, 120.0, 180.0)
         return [OracleCandidate(k, a, m) for k, a, m in itertools.product((1, 3), (0, 1), knobs)]
 
     def stage_costs(
@@ -153,12 +153,8 @@ class OracleController:
         seed: int,
         initial_executors: int,
     ) -> None:
-        best: tuple[float, np.ndarray, OracleCandidate] | None = None
-        for c in self.candidates():
-            stage, switch = self.stage_costs(params, load_eps, c)
-            targets = plan(stage, switch, params.actuation, initial_executors, params.min_executors)
-            if c.advance and params.actuation == "in-place":
-                targets = advance_scale_ups(targets, c.advance)
+        best: tuple[float, np.ndarray, str] | None = None
+        for label, targets in self._plans(load_eps, params, initial_executors):
             trace = rollout(_Replay(targets), load_eps, params, weights, seed, initial_executors)
             score = episode_score(
                 self.objective,
@@ -168,9 +164,25 @@ class OracleController:
                 params.max_cost_per_hour,
             )
             if best is None or score > best[0]:
-                best = (score, targets, c)
+                best = (score, targets, label)
         assert best is not None
         self._plan, self.chosen = best[1], best[2]
+
+    def _plans(
+        self, load_eps: np.ndarray, params: SimParams, initial_executors: int
+    ) -> list[tuple[str, np.ndarray]]:
+        """The DP plan of every candidate, and every constant count (where the load barely
+        moves, holding still beats a plan that chases the model's small errors)."""
+        plans = []
+        for c in self.candidates():
+            stage, switch = self.stage_costs(params, load_eps, c)
+            targets = plan(stage, switch, params.actuation, initial_executors, params.min_executors)
+            if c.advance and params.actuation == "in-place":
+                targets = advance_scale_ups(targets, c.advance)
+            plans.append((str(c), targets))
+        for n in range(params.min_executors, params.max_executors + 1):
+            plans.append((f"constant {n}", np.full(load_eps.size, n)))
+        return plans
 
     def reset(self, ctx: ControlContext) -> None:
         if self._plan is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import Any
 
 from hrl_autoscaler.baselines.ds2 import DS2Controller
 from hrl_autoscaler.baselines.hpa import HPAController
@@ -21,10 +22,19 @@ _FIXED: dict[str, Factory] = {
     "spark-da": lambda _o, _s: SparkDynamicAllocationController(),
     "ds2": lambda _o, _s: DS2Controller(),
     "oracle": lambda o, s: OracleController(o, s),
+    "ppo-fixed": lambda _o, _s: _rl().load_ppo_controller(),
+    "hrl": lambda o, s: _rl().load_hrl_controller(o, s),
 }
 _EXTRA: dict[str, Factory] = {}
 
 STATIC_PATTERN = re.compile(r"^static-(\d+)$")
+
+
+def _rl() -> Any:
+    """The RL controllers, imported on first use (they read artifacts from ``policies/``)."""
+    from hrl_autoscaler.policies import controllers
+
+    return controllers
 
 
 def register_controller(name: str, factory: Factory) -> None:

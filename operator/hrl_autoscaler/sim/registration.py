@@ -11,3 +11,7 @@ META_ENV_ID = "hrl_autoscaler/MetaController-v0"
 def register_environments() -> None:
     if IOT_ENV_ID not in gymnasium.registry:
         gymnasium.register(id=IOT_ENV_ID, entry_point="hrl_autoscaler.sim.env:IoTSparkStreamingEnv")
+    if META_ENV_ID not in gymnasium.registry:
+        gymnasium.register(
+            id=META_ENV_ID, entry_point="hrl_autoscaler.sim.meta_env:MetaControllerEnv"
+        )

@@ -1,0 +1,1 @@
+"""Training of the PPO executor policy and the TD3 meta-controller (the ``[train]`` extra)."""
