@@ -1,19 +1,26 @@
-"""What both trainers share: the learning-curve recorder, the plot and library versions."""
+"""What both trainers share: learning curve, timing, numpy export and the metadata record."""
 
 from __future__ import annotations
 
 import json
 import platform
 import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
+
+from hrl_autoscaler.config import SimParams
 
 LIBRARIES = ("numpy", "torch", "stable-baselines3", "gymnasium", "spark-hrl-autoscaler")
 
@@ -67,3 +74,38 @@ def plot_curve(curve: LearningCurve, title: str, ylabel: str, path: Path) -> Non
     fig.savefig(path, dpi=110)
     plt.close(fig)
     path.with_suffix(".json").write_text(json.dumps(curve.to_json()) + "\n", encoding="utf-8")
+
+
+def numpy_state(model: BaseAlgorithm) -> dict[str, np.ndarray]:
+    """The policy's parameters as numpy arrays, keyed as in its torch state dict."""
+    return {k: v.detach().cpu().numpy() for k, v in model.policy.state_dict().items()}
+
+
+def learn(model: BaseAlgorithm, timesteps: int, curve: LearningCurve, progress_bar: bool) -> float:
+    """Train and return the wall-clock seconds it took."""
+    started = time.perf_counter()
+    model.learn(total_timesteps=timesteps, callback=curve, progress_bar=progress_bar)
+    return time.perf_counter() - started
+
+
+def observation_schema(fields: Sequence[tuple[str, float, float, str]]) -> dict[str, Any]:
+    return {
+        "names": [f[0] for f in fields],
+        "low": [f[1] for f in fields],
+        "high": [f[2] for f in fields],
+    }
+
+
+def training_record(
+    algorithm: str, config: Any, params: SimParams, seconds: float, curve: LearningCurve
+) -> dict[str, Any]:
+    """What metadata.json says about how an artifact was made."""
+    return {
+        "command": command_line(),
+        "algorithm": algorithm,
+        "config": asdict(config),
+        "sim_params": params.to_dict(),
+        "seconds": round(seconds, 1),
+        "timesteps": config.timesteps,
+        "final_mean_return": curve.returns[-1] if curve.returns else None,
+    }

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,15 @@ from hrl_autoscaler.policies.artifacts import sha256_file, write_metadata
 from hrl_autoscaler.policies.meta import KIND
 from hrl_autoscaler.policies.ppo import NumpyPPOPolicy
 from hrl_autoscaler.sim.meta_env import MetaControllerEnv
-from hrl_autoscaler.train.common import LearningCurve, command_line, library_versions, plot_curve
+from hrl_autoscaler.train.common import (
+    LearningCurve,
+    learn,
+    library_versions,
+    numpy_state,
+    observation_schema,
+    plot_curve,
+    training_record,
+)
 
 SB3_FILE, RUNTIME_FILE = "td3.zip", "actor.npz"
 
@@ -52,7 +59,7 @@ class MetaConfig:
 
 
 def export_numpy(model: TD3, path: Path) -> None:
-    state = {k: v.detach().cpu().numpy() for k, v in model.policy.state_dict().items()}
+    state = numpy_state(model)
     np.savez(
         path,
         mu0_w=state["actor.mu.0.weight"],
@@ -105,9 +112,7 @@ def train_meta(
         verbose=0,
     )
     curve = LearningCurve(window=10)
-    started = time.perf_counter()
-    model.learn(total_timesteps=config.timesteps, callback=curve, progress_bar=progress_bar)
-    seconds = time.perf_counter() - started
+    seconds = learn(model, config.timesteps, curve, progress_bar)
     model.save(out / SB3_FILE)
     export_numpy(model, out / RUNTIME_FILE)
     plot_curve(
@@ -120,11 +125,7 @@ def train_meta(
         "kind": KIND,
         "schema_version": META_SCHEMA_VERSION,
         "objective": config.objective,
-        "observation": {
-            "names": [f[0] for f in META_FIELDS],
-            "low": [f[1] for f in META_FIELDS],
-            "high": [f[2] for f in META_FIELDS],
-        },
+        "observation": observation_schema(META_FIELDS),
         "action": {
             "type": "Box",
             "low": -1.0,
@@ -135,15 +136,7 @@ def train_meta(
         },
         "runtime_file": RUNTIME_FILE,
         "ppo": {"directory": ppo_dir.name, "policy_sha256": sha256_file(ppo_dir / "policy.npz")},
-        "training": {
-            "command": command_line(),
-            "algorithm": "TD3 (stable-baselines3)",
-            "config": asdict(config),
-            "sim_params": params.to_dict(),
-            "seconds": round(seconds, 1),
-            "timesteps": config.timesteps,
-            "final_mean_return": curve.returns[-1] if curve.returns else None,
-        },
+        "training": training_record("TD3 (stable-baselines3)", config, params, seconds, curve),
         "libraries": library_versions(),
         "evaluation": {},
     }

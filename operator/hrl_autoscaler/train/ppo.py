@@ -8,8 +8,7 @@ scale out, high alpha -> scale in" instead of one fixed compromise.
 from __future__ import annotations
 
 import json
-import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
@@ -25,7 +24,15 @@ from hrl_autoscaler.core.observation import OBS_FIELDS, OBS_SCHEMA_VERSION
 from hrl_autoscaler.policies.artifacts import write_metadata
 from hrl_autoscaler.policies.ppo import KIND
 from hrl_autoscaler.sim.env import IoTSparkStreamingEnv
-from hrl_autoscaler.train.common import LearningCurve, command_line, library_versions, plot_curve
+from hrl_autoscaler.train.common import (
+    LearningCurve,
+    learn,
+    library_versions,
+    numpy_state,
+    observation_schema,
+    plot_curve,
+    training_record,
+)
 
 SB3_FILE, VECNORM_FILE, RUNTIME_FILE = "ppo.zip", "vecnormalize.pkl", "policy.npz"
 
@@ -63,7 +70,7 @@ def make_env(config: PPOConfig, params: SimParams) -> IoTSparkStreamingEnv:
 
 def export_numpy(model: PPO, vecnorm: VecNormalize, path: Path) -> None:
     """The actor's weights and the observation statistics as a pickle-free ``.npz``."""
-    state = {k: v.detach().cpu().numpy() for k, v in model.policy.state_dict().items()}
+    state = numpy_state(model)
     obs_rms = cast(RunningMeanStd, vecnorm.obs_rms)  # a Box observation: one set of statistics
     np.savez(
         path,
@@ -105,9 +112,7 @@ def train_ppo(
         verbose=0,
     )
     curve = LearningCurve()
-    started = time.perf_counter()
-    model.learn(total_timesteps=config.timesteps, callback=curve, progress_bar=progress_bar)
-    seconds = time.perf_counter() - started
+    seconds = learn(model, config.timesteps, curve, progress_bar)
     model.save(out / SB3_FILE)
     vecnorm.save(str(out / VECNORM_FILE))
     export_numpy(model, vecnorm, out / RUNTIME_FILE)
@@ -121,9 +126,7 @@ def train_ppo(
         "kind": KIND,
         "schema_version": OBS_SCHEMA_VERSION,
         "observation": {
-            "names": [f[0] for f in OBS_FIELDS],
-            "low": [f[1] for f in OBS_FIELDS],
-            "high": [f[2] for f in OBS_FIELDS],
+            **observation_schema(OBS_FIELDS),
             "normalisation": "VecNormalize statistics in policy.npz (obs_mean, obs_var, clip_obs)",
         },
         "action": {
@@ -133,15 +136,7 @@ def train_ppo(
             "meaning": "executors = action + min_executors",
         },
         "runtime_file": RUNTIME_FILE,
-        "training": {
-            "command": command_line(),
-            "algorithm": "PPO (stable-baselines3)",
-            "config": asdict(config),
-            "sim_params": params.to_dict(),
-            "seconds": round(seconds, 1),
-            "timesteps": config.timesteps,
-            "final_mean_return": curve.returns[-1] if curve.returns else None,
-        },
+        "training": training_record("PPO (stable-baselines3)", config, params, seconds, curve),
         "libraries": library_versions(),
         "evaluation": {},
     }
