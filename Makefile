@@ -50,13 +50,14 @@ unit: install  ## fast tests: simulator, baselines, evaluation, pure logic
 e2e: install system-deps binaries  ## tests on a real kube-apiserver, etcd and Prometheus
 	$(PYTEST) -m e2e tests
 
-demo: install  ## the main job (today: evaluation of the baselines and the oracle on one scenario)
+demo: install system-deps binaries  ## the main job: the operator live on a local control plane
 	$(BIN)/hrl-autoscaler demo --report-dir reports/demo
 
-bench: install  ## benchmarks quoted in the notes
+bench: install system-deps binaries  ## benchmarks quoted in the notes
 	mkdir -p reports/bench
 	$(BIN)/hrl-autoscaler bench sim --json reports/bench/sim.json
 	$(BIN)/hrl-autoscaler bench policy --json reports/bench/policy.json
+	$(BIN)/hrl-autoscaler bench operator --apps 200 --json reports/bench/operator.json
 	$(BIN)/python bench/evaluate_day.py --json reports/bench/evaluate.json
 
 train: install  ## retrain the committed policies (PPO, then one TD3 meta-controller per objective)

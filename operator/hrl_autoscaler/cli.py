@@ -23,9 +23,12 @@ Autoscale Spark streaming applications on Kubernetes with hierarchical reinforce
 
 Subcommands:
   evaluate   compare controllers (baselines, RL agents, the oracle) on the simulator
+  ablation   the seed's ablation: fixed vs meta-learned weights, every scenario and objective
+  train      train the PPO executor policy (train ppo) or a TD3 meta-controller (train meta)
   scenarios  list the built-in IoT workload scenarios
-  bench      measure the simulator's speed
-  demo       the main job: today, an evaluation on one scenario with its table and plot
+  bench      measure the simulator (sim), one policy decision (policy) or the operator (operator)
+  run        the operator: autoscale labelled SparkApplications (kopf)
+  demo       the main job: the operator live on a local control plane with emulated Spark
   dev        the local control plane (kube-apiserver, etcd, Prometheus) for tests and demos
 
 Run `hrl-autoscaler SUBCOMMAND --help` for the options of each.
@@ -171,6 +174,58 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_train(args: argparse.Namespace) -> int:
+    try:
+        if args.agent == "ppo":
+            from hrl_autoscaler.train.ppo import PPOConfig, train_ppo
+
+            meta = train_ppo(
+                PPOConfig(timesteps=args.timesteps or PPOConfig.timesteps, seed=args.seed), args.out
+            )
+        else:
+            from hrl_autoscaler.train.meta import MetaConfig, train_meta
+
+            config = MetaConfig(
+                objective=args.objective,
+                timesteps=args.timesteps or MetaConfig.timesteps,
+                gamma=args.gamma if args.gamma is not None else MetaConfig.gamma,
+                seed=args.seed,
+            )
+            meta = train_meta(config, args.ppo, args.out)
+    except ImportError as exc:
+        raise SystemExit(
+            f"training needs the [train] extra (torch, stable-baselines3): {exc}"
+        ) from None
+    training = meta["training"]
+    console.print(
+        f"trained {training['algorithm']} for {training['timesteps']:,} steps "
+        f"in {training['seconds']:.0f} s; "
+        f"final mean return {training['final_mean_return']}; wrote {args.out}"
+    )
+    return 0
+
+
+def _run_ablation(args: argparse.Namespace) -> int:
+    from hrl_autoscaler.evaluation.ablation import run_ablation, write_outputs
+
+    command = (
+        f"hrl-autoscaler ablation --seeds {args.seeds} --episode-steps {args.episode_steps} "
+        f"--actuation {args.actuation} --out {args.out}"
+    )
+    started = time.perf_counter()
+    with console.status("ablation") as status:
+        rows = run_ablation(
+            args.seeds,
+            args.episode_steps,
+            SimParams(actuation=args.actuation),
+            on_progress=lambda what: status.update(f"ablation: {what}"),
+        )
+    found = write_outputs(rows, args.out, command)
+    out.print((args.out / "ablation.md").read_text())
+    console.print(f"ablation done in {time.perf_counter() - started:.0f} s; wrote {args.out}")
+    return 0 if all(t.met for t in found) or not args.strict else 1
+
+
 def _run_scenarios(args: argparse.Namespace) -> int:
     from rich.table import Table
 
@@ -186,13 +241,20 @@ def _run_scenarios(args: argparse.Namespace) -> int:
 
 
 def _run_bench(args: argparse.Namespace) -> int:
-    from hrl_autoscaler.bench.sim import bench_sim
+    if args.target == "operator":
+        from hrl_autoscaler.bench.operator_loop import run_operator_bench
 
-    if args.target != "sim":
-        raise SystemExit(f"unknown benchmark {args.target!r}; accepted: sim")
-    console.print(f"stepping the simulator {args.steps:,} times on one core ...")
-    result = bench_sim(steps=args.steps)
-    payload = asdict(result)
+        return run_operator_bench(args.apps, args.json, args.cycles)
+    if args.target == "sim":
+        from hrl_autoscaler.bench.sim import bench_sim
+
+        console.print(f"stepping the simulator {args.steps:,} times on one core ...")
+        payload = asdict(bench_sim(steps=args.steps))
+    else:
+        from hrl_autoscaler.bench.policy import bench_policy
+
+        console.print(f"timing {args.steps:,} single decisions of the numpy PPO runtime ...")
+        payload = asdict(bench_policy(decisions=args.steps))
     out.print_json(json.dumps(payload))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -201,31 +263,25 @@ def _run_bench(args: argparse.Namespace) -> int:
 
 
 def _run_demo(args: argparse.Namespace) -> int:
-    args.report_dir.mkdir(parents=True, exist_ok=True)
-    ns = build_parser().parse_args(
-        [
-            "evaluate",
-            "--scenario",
-            args.scenario,
-            "--seeds",
-            str(args.seeds),
-            "--episode-steps",
-            str(args.episode_steps),
-            "--json",
-            str(args.report_dir / "evaluation.json"),
-            "--plot",
-            str(args.report_dir / "evaluation.png"),
-        ]
-    )
-    return _run_evaluate(ns)
+    try:
+        from hrl_autoscaler.demo.live import run_demo
+    except ImportError as exc:
+        raise SystemExit(f"the demo needs the [k8s] extra (kopf, kubernetes): {exc}") from None
+    return run_demo(args.duration, args.speed, args.report_dir, live=not args.no_live)
 
 
-def _run_dev(args: argparse.Namespace) -> int:
+def _run_operator(args: argparse.Namespace) -> int:
+    from hrl_autoscaler.service.command import run_command
+
+    return run_command(args)
+
+
+def _run_dev(dev_args: list[str]) -> int:
     try:
         from hrl_autoscaler.devenv.cli import main as dev_main
     except ImportError as exc:
-        raise SystemExit(f"the local control plane is not available: {exc}") from None
-    return dev_main(args.dev_args)
+        raise SystemExit(f"the local control plane needs the [k8s] extra: {exc}") from None
+    return dev_main(dev_args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -249,39 +305,117 @@ def build_parser() -> argparse.ArgumentParser:
     sc = sub.add_parser("scenarios", help="list the built-in IoT workload scenarios")
     sc.set_defaults(func=_run_scenarios)
 
-    be = sub.add_parser("bench", help="benchmarks (sim: simulator steps per second)")
-    be.add_argument("target", choices=["sim"], help="what to measure")
+    be = sub.add_parser(
+        "bench", help="benchmarks (sim: simulator steps/s; policy: one decision's latency)"
+    )
+    be.add_argument("target", choices=["sim", "policy", "operator"], help="what to measure")
     be.add_argument(
         "--steps", type=_positive_int, default=100_000, help="steps to time (default %(default)s)"
     )
     be.add_argument("--json", type=Path, metavar="OUT", help="write the result as JSON")
+    be.add_argument(
+        "--apps",
+        type=_positive_int,
+        default=200,
+        help="operator only: SparkApplications to manage (default %(default)s)",
+    )
+    be.add_argument(
+        "--cycles",
+        type=_positive_int,
+        default=20,
+        help="operator only: decision cycles to measure (default %(default)s)",
+    )
     be.set_defaults(func=_run_bench)
+
+    ab = sub.add_parser(
+        "ablation",
+        help="fixed vs meta-learned weights beside every baseline, all scenarios",
+        description="Evaluate static-max, hpa, spark-da, ds2, ppo-fixed, hrl and the oracle on "
+        "every scenario under both objectives; write ablation.json, ablation.md (tables and "
+        "targets) and ablation.png into --out.",
+    )
+    ab.add_argument("--seeds", type=_positive_int, default=5)
+    ab.add_argument("--episode-steps", type=_positive_int, default=EVALUATION.episode_steps)
+    ab.add_argument("--actuation", choices=ACTUATIONS, default=SimParams.actuation)
+    ab.add_argument("--out", type=Path, default=Path("docs/ablation"))
+    ab.add_argument("--strict", action="store_true", help="exit 1 when a target is not met")
+    ab.set_defaults(func=_run_ablation)
+
+    tr = sub.add_parser(
+        "train",
+        help="train the PPO executor policy or a TD3 meta-controller",
+        description="train ppo: the contextual PPO executor policy (weights drawn per episode, "
+        "scenarios mixed). train meta: a TD3 meta-controller for one objective on top of a frozen "
+        "PPO policy. Both show a progress bar and write SB3 files, a numpy export, a learning "
+        "curve and metadata.json (sha256 of every file) into --out.",
+    )
+    tr.add_argument("agent", choices=["ppo", "meta"], help="which agent")
+    tr.add_argument(
+        "--timesteps", type=_positive_int, help="environment steps (default: the config's)"
+    )
+    tr.add_argument("--out", type=Path, required=True, help="artifact directory to write")
+    tr.add_argument(
+        "--ppo", type=Path, default=Path("policies/ppo"), help="frozen PPO artifact (meta only)"
+    )
+    tr.add_argument(
+        "--objective", choices=OBJECTIVES, default="slo", help="meta only (default %(default)s)"
+    )
+    tr.add_argument("--gamma", type=float, help="TD3 discount (meta only; default: the config's)")
+    tr.add_argument("--seed", type=int, default=0)
+    tr.set_defaults(func=_run_train)
 
     de = sub.add_parser(
         "demo",
-        help="the main job (today: an evaluation on one scenario with table and plot)",
-        description="Until the operator lands, the demo evaluates every baseline and the oracle "
-        "on one "
-        "scenario and writes evaluation.json and evaluation.png into --report-dir.",
+        help="the operator live: local control plane, emulated Spark, three applications",
+        description="Start a local kube-apiserver, etcd and Prometheus, the emulated Spark data "
+        "plane (accelerated) with three applications on different scenarios and weight "
+        "policies, and the operator as its own process; show a live table, then write "
+        "demo.json and demo.png into --report-dir and stop everything it started.",
     )
-    de.add_argument("--scenario", default="smart-hospital", help="scenario (default %(default)s)")
-    de.add_argument("--seeds", type=_positive_int, default=3, help="seeds (default %(default)s)")
-    de.add_argument("--episode-steps", type=_positive_int, default=EVALUATION.episode_steps)
+    de.add_argument(
+        "--duration",
+        type=_positive_float,
+        default=180.0,
+        help="wall seconds to run (default %(default)s)",
+    )
+    de.add_argument(
+        "--speed",
+        type=_positive_float,
+        default=20.0,
+        help="simulated seconds per wall second (default %(default)s: 3 minutes show an hour)",
+    )
     de.add_argument(
         "--report-dir",
         type=Path,
         default=Path("reports/demo"),
         help="where to write (default %(default)s)",
     )
+    de.add_argument("--no-live", action="store_true", help="print progress lines, no live table")
     de.set_defaults(func=_run_demo)
 
-    dv = sub.add_parser("dev", help="local control plane: build, up, down, status", add_help=False)
-    dv.add_argument("dev_args", nargs=argparse.REMAINDER)
-    dv.set_defaults(func=_run_dev)
+    ru = sub.add_parser(
+        "run",
+        help="the operator: autoscale SparkApplications labelled hrl-autoscaler.io/enabled",
+        description="Watch SparkApplications labelled hrl-autoscaler.io/enabled=true, decide "
+        "their executor counts from Prometheus metrics every decision interval (PPO + "
+        "guardrails, DS2 fallback), retune reward weights every meta interval (TD3), and "
+        "report with events, a state ConfigMap per application and /metrics. Settings: "
+        "defaults < --config YAML < HRL_AUTOSCALER_* environment < flags.",
+    )
+    from hrl_autoscaler.service.command import add_run_arguments
+
+    add_run_arguments(ru)
+    ru.set_defaults(func=_run_operator)
+
+    # `dev` has its own parser (hrl_autoscaler.devenv.cli); main() hands it everything after `dev`.
+    sub.add_parser("dev", help="local control plane: build, up, down, status", add_help=False)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "dev":
+        return _run_dev(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

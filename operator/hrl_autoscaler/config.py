@@ -1,15 +1,27 @@
 """Every option of the simulator and the evaluation in one place: type, default, unit and why.
 
-The operator's runtime settings (pydantic, environment variables) will join this module; the
-simulator's parameters are a frozen dataclass so that a rollout is a pure function of
-(parameters, workload, seed) and can be hashed into a policy's metadata.
+The operator's runtime settings (pydantic-settings: defaults, YAML file, environment variables)
+are in the last section; the simulator's parameters are a frozen dataclass so that a rollout is
+a pure function of (parameters, workload, seed) and can be hashed into a policy's metadata.
 """
 
 from __future__ import annotations
 
 import math
+import os
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Literal
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
 
 Actuation = Literal["restart", "in-place"]
 ACTUATIONS: tuple[Actuation, ...] = ("restart", "in-place")
@@ -155,3 +167,313 @@ def hours(steps: int, params: SimParams) -> float:
 
 def ceil_int(x: float) -> int:
     return math.ceil(x - 1e-9)
+
+
+def _guardrail_defaults() -> Any:
+    # Imported here: core.guardrails is pure and imports nothing from this module.
+    from hrl_autoscaler.core.guardrails import GuardrailSettings
+
+    return GuardrailSettings()
+
+
+# =============================================================================================
+# The operator's runtime settings (``hrl-autoscaler run``)
+# =============================================================================================
+# Sources, lowest priority first: the defaults below, an optional YAML file (``--config FILE``
+# or ``HRL_AUTOSCALER_CONFIG``; keys are the field names), environment variables with the prefix
+# ``HRL_AUTOSCALER_`` (nested fields joined by ``__``: ``HRL_AUTOSCALER_DEFAULTS__MODE=recommend``,
+# ``HRL_AUTOSCALER_QUERIES__LATENCY=...``), then command-line flags. Unknown keys are errors, so
+# a typo in a config file is reported instead of silently ignored.
+
+OPERATOR_ENV_PREFIX = "HRL_AUTOSCALER_"
+_GUARDRAIL_DEFAULTS = _guardrail_defaults()
+CONFIG_FILE_ENV = OPERATOR_ENV_PREFIX + "CONFIG"
+_CONFIG_FILE: ContextVar[Path | None] = ContextVar("hrl_autoscaler_config_file", default=None)
+
+Mode = Literal["auto", "recommend", "paused"]
+MODES: tuple[Mode, ...] = ("auto", "recommend", "paused")
+Objective = Literal["slo", "r_meta"]
+OBJECTIVE_NAMES: tuple[Objective, ...] = ("slo", "r_meta")
+
+_BY_APP = "namespace, application_id, application_name"
+_BY_EXECUTOR_APP = "application_id, application_name"
+_NOT_DRIVER = '{executor_id!="driver"}'
+
+
+def _streaming(name: str) -> str:
+    """A Structured Streaming gauge of any query name and any ``spark.metrics.namespace``."""
+    return '{__name__=~"metrics_.+_spark_streaming_.+_' + name + '_Value"}'
+
+
+class PrometheusQueries(BaseModel):
+    """PromQL templates, each ONE instant query that returns every application at once.
+
+    A cycle therefore costs the same number of queries for 3 or 300 applications. Metric names
+    differ between Spark versions and exporters (DESIGN.md), so they are configuration. Each
+    result series is matched to a SparkApplication by its ``application_id`` label (equal to
+    ``status.sparkApplicationId``; series of an earlier run of the application are dropped), else
+    by a name label (``name_labels``) plus a namespace label when present. ``{window}`` is
+    replaced by the metrics window as a PromQL duration (e.g. ``30s``).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    active_tasks: str = (
+        f"sum by ({_BY_EXECUTOR_APP}) "
+        f"(avg_over_time(metrics_executor_activeTasks{_NOT_DRIVER}[{{window}}]))"
+    )
+    """Busy task slots (Spark 4 ``activeTasks``), averaged over the window so that one scrape
+    between two micro-batches does not read as an idle application."""
+    total_cores: str = f"sum by ({_BY_EXECUTOR_APP}) (metrics_executor_totalCores{_NOT_DRIVER})"
+    """Task slots of the running executors: cpu utilisation = active_tasks / total_cores."""
+    running_executors: str = (
+        f"count by ({_BY_EXECUTOR_APP}) (metrics_executor_totalCores{_NOT_DRIVER})"
+    )
+    """Executors registered now (the driver excluded)."""
+    memory_used: str = (
+        f"sum by ({_BY_EXECUTOR_APP}) (metrics_executor_memoryUsed_bytes{_NOT_DRIVER})"
+    )
+    memory_max: str = f"sum by ({_BY_EXECUTOR_APP}) (metrics_executor_maxMemory_bytes{_NOT_DRIVER})"
+    """Memory utilisation = memory_used / memory_max (storage memory of the executors)."""
+    input_rate: str = f"sum by ({_BY_APP}) ({_streaming('inputRate_total')})"
+    """Events/s arriving, summed over the application's streaming queries."""
+    processing_rate: str = f"sum by ({_BY_APP}) ({_streaming('processingRate_total')})"
+    """Events/s processed, summed over the application's streaming queries."""
+    latency: str = f"max by ({_BY_APP}) ({_streaming('latency')})"
+    """Micro-batch latency in ms; the slowest query counts."""
+    backlog: str = "sum by (namespace, group) (kafka_consumergroup_group_lag)"
+    """Events behind the source (consumer-group lag, group = application name). Optional: an
+    application without lag series is decided with a backlog of 0."""
+    last_seen: str = f"max by ({_BY_APP}) (timestamp({_streaming('latency')}))"
+    """Unix time of the newest latency sample: older than ``max_metric_age_s`` = stale."""
+    name_labels: tuple[str, ...] = ("application_name", "group")
+    """Labels holding the SparkApplication's name, tried in order."""
+    namespace_labels: tuple[str, ...] = ("namespace", "exported_namespace")
+    """Labels holding its namespace, tried in order (series without one match by name alone
+    when that name is unique among the managed applications)."""
+
+    def templates(self) -> dict[str, str]:
+        """Every query by name, in a fixed order."""
+        return {name: getattr(self, name) for name in QUERY_NAMES}
+
+
+QUERY_NAMES: tuple[str, ...] = (
+    "active_tasks",
+    "total_cores",
+    "running_executors",
+    "memory_used",
+    "memory_max",
+    "input_rate",
+    "processing_rate",
+    "latency",
+    "backlog",
+    "last_seen",
+)
+
+
+class AnnotationDefaults(BaseModel):
+    """What an application gets for each ``hrl-autoscaler.io/`` annotation it does not set."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    weight_policy: str = "meta"
+    """``meta`` (the TD3 meta-controller retunes alpha/beta/gamma), ``fixed`` (the annotations
+    as written) or a preset name: the hierarchical controller is the point of the project."""
+    objective: Objective = "slo"
+    """What the meta-controller optimises: ``slo`` (cheapest while 99% of intervals meet
+    ``latency-slo-ms``) or ``r_meta`` (the seed's formula, which mostly rewards latency)."""
+    min_executors: int = Field(default=MIN_EXECUTORS, ge=1)
+    max_executors: int = Field(default=MAX_EXECUTORS, ge=1)
+    """Bounds of the policy's action space (1..20); wider bounds are allowed, the DS2
+    fallback decides whenever the count leaves what the policy was trained on."""
+    mode: Mode = "auto"
+    """``auto`` acts, ``recommend`` only reports, ``paused`` does nothing."""
+    actuation: Actuation = "restart"
+    """``restart`` (patch ``spec.executor.instances``: the Spark Operator restarts the
+    application) works everywhere; ``in-place`` needs the driver agent, so it is opt-in."""
+    latency_slo_ms: float = Field(default=2000.0, gt=0)
+    """The latency SLO of the ``slo`` objective, ms; 2 s is what the meta-controller was
+    trained with when a scenario names none."""
+    cost_per_executor_hour: float = Field(default=0.49, gt=0)
+    """USD per executor-hour (the simulator's price), used to score cost in the slow loop."""
+
+    @field_validator("weight_policy")
+    @classmethod
+    def _weight_policy(cls, value: str) -> str:
+        from hrl_autoscaler.core.weights import PRESETS
+
+        accepted = ("meta", "fixed", *sorted(PRESETS))
+        if value not in accepted:
+            raise ValueError(f"weight_policy {value!r} is not one of {', '.join(accepted)}")
+        return value
+
+    @model_validator(mode="after")
+    def _bounds(self) -> AnnotationDefaults:
+        if self.min_executors > self.max_executors:
+            raise ValueError(
+                f"min_executors ({self.min_executors}) > max_executors ({self.max_executors})"
+            )
+        return self
+
+
+class GuardrailDefaults(BaseModel):
+    """Guardrails between the policy and the cluster. Defaults are the evaluation's
+    (:class:`hrl_autoscaler.core.guardrails.GuardrailSettings`), so the operator does what was
+    measured."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    restart_cooldown_s: float = Field(default=300.0, ge=0)
+    """No change within this many seconds of the last one in ``restart`` actuation: every
+    change costs a restart (~90 s of downtime), so at most one per 5 minutes."""
+    in_place_cooldown_s: float = Field(default=0.0, ge=0)
+    """Cooldown in ``in-place`` actuation: changes are cheap, scale-down confirmations suffice."""
+    max_step: int = Field(default=_GUARDRAIL_DEFAULTS.max_step, ge=1)
+    """At most this many executors added or removed per decision."""
+    scale_down_confirmations: int = Field(
+        default=_GUARDRAIL_DEFAULTS.scale_down_confirmations, ge=1
+    )
+    """Consecutive lower proposals needed before scaling down (HPA's stabilisation window)."""
+    deadband: int = Field(default=_GUARDRAIL_DEFAULTS.deadband, ge=0)
+    """Proposals within this many executors of the current count are ignored (hysteresis)."""
+
+
+def _split_commas(value: Any) -> Any:
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
+class OperatorSettings(BaseSettings):
+    """Every option of ``hrl-autoscaler run``: type, default, unit and why."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=OPERATOR_ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    # -- what to watch ------------------------------------------------------------------------
+    kubeconfig: Path | None = None
+    """Kubeconfig file; None = the in-cluster service account, else ``$KUBECONFIG``."""
+    namespaces: Annotated[tuple[str, ...], NoDecode] = ()
+    """Namespaces to watch (comma-separated in the environment); empty = cluster-wide."""
+    policies_dir: Path | None = None
+    """Directory with ``ppo/`` and ``meta-<objective>/``; None = ``$HRL_AUTOSCALER_POLICIES``,
+    else the repository's ``policies/`` (``/app/policies`` in the image)."""
+
+    # -- the two loops ------------------------------------------------------------------------
+    decision_interval_s: float = Field(default=30.0, gt=0)
+    """Fast loop period, s: the PPO policy was trained on 30 s decisions."""
+    meta_interval_s: float = Field(default=600.0, gt=0)
+    """Slow loop period, s: the meta-controller was trained on windows of 20 decisions."""
+    meta_min_samples: int = Field(default=3, ge=1)
+    """A meta decision waits until its window holds this many decisions with metrics (after
+    an outage or an operator restart the window is refilled first)."""
+    metrics_window_s: float | None = Field(default=None, gt=0)
+    """The ``{window}`` of the queries, s; None = one decision interval."""
+    max_metric_age_s: float = Field(default=120.0, gt=0)
+    """Hold when the newest streaming sample is older than this, s (a hung driver)."""
+
+    # -- Prometheus ---------------------------------------------------------------------------
+    prometheus_url: str = "http://localhost:9090"
+    """Base URL of the Prometheus HTTP API (``/api/v1/query`` is appended)."""
+    prometheus_bearer_token: SecretStr | None = None
+    prometheus_bearer_token_file: Path | None = None
+    """Bearer token, or a file re-read on every cycle (projected service-account tokens rotate)."""
+    prometheus_username: str | None = None
+    prometheus_password: SecretStr | None = None
+    """HTTP basic auth (both or neither)."""
+    prometheus_timeout_s: float = Field(default=5.0, gt=0)
+    """Per-query timeout, s: a cycle must fit in a decision interval."""
+    prometheus_verify_tls: bool = True
+    prometheus_ca_file: Path | None = None
+    """CA bundle for an https Prometheus with a private CA."""
+    queries: PrometheusQueries = PrometheusQueries()
+
+    # -- per-application defaults and guardrails ----------------------------------------------
+    defaults: AnnotationDefaults = AnnotationDefaults()
+    guardrails: GuardrailDefaults = GuardrailDefaults()
+    fallback_tolerance: float = Field(default=0.05, ge=0)
+    """How far (in normalised units) an observation may leave the training bounds before the
+    DS2 fallback decides instead of the policy."""
+    default_executor_rate_eps: float = Field(default=1000.0, gt=0)
+    """Events/s one executor is assumed to process until it has been measured (processing
+    rate / busy executors); it sets the observation's rate scale."""
+    capacity_smoothing: float = Field(default=0.3, gt=0, le=1)
+    """Weight of a new per-executor rate measurement in its moving average."""
+
+    # -- actuation, state and reporting -------------------------------------------------------
+    actuation_retries: int = Field(default=3, ge=1)
+    """Attempts per patch on 409 Conflict, each on a freshly read object."""
+    history_size: int = Field(default=20, ge=1)
+    """Decisions and meta updates kept in each application's state ConfigMap."""
+    http_host: str = "0.0.0.0"
+    http_port: int = Field(default=8080, ge=0, le=65535)
+    """``/metrics``, ``/healthz`` and ``/readyz``; 0 = any free port (logged)."""
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    # -- several replicas ---------------------------------------------------------------------
+    peering: bool = False
+    """Use kopf peering so that only one replica acts (needs the KopfPeering CRDs of
+    ``manifests/peering.yaml``). Off by default: one replica with ``strategy: Recreate``
+    needs no CRD and no election."""
+    peering_name: str = "hrl-autoscaler"
+    peering_priority: int | None = None
+    """Replicas of equal priority all pause (kopf's rule), so each needs its own: None picks a
+    random one at start, and the highest live replica acts."""
+    peering_lifetime_s: int = Field(default=60, ge=5)
+    """A silent replica is presumed dead after this many seconds; then the next one acts."""
+    identity: str | None = None
+    """This replica's peering identity; None = ``$POD_NAME``, else host and pid."""
+
+    @field_validator("namespaces", mode="before")
+    @classmethod
+    def _namespaces(cls, value: Any) -> Any:
+        return _split_commas(value)
+
+    @model_validator(mode="after")
+    def _auth(self) -> OperatorSettings:
+        if (self.prometheus_username is None) != (self.prometheus_password is None):
+            raise ValueError("prometheus_username and prometheus_password go together")
+        if self.prometheus_bearer_token is not None and self.prometheus_username is not None:
+            raise ValueError("choose bearer-token or basic auth for Prometheus, not both")
+        return self
+
+    @property
+    def window_s(self) -> float:
+        return self.metrics_window_s or self.decision_interval_s
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = _CONFIG_FILE.get()
+        if config_file is not None:
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=config_file))
+        return tuple(sources)
+
+
+def load_operator_settings(config_file: Path | None = None, **overrides: Any) -> OperatorSettings:
+    """Settings from defaults < YAML file < environment < ``overrides`` (command-line flags).
+
+    ``config_file`` (else ``$HRL_AUTOSCALER_CONFIG``) must exist: a missing file is an error,
+    not an empty configuration. ``None`` overrides are ignored (flags not given). Raises
+    ``ValueError`` (pydantic's ``ValidationError``) naming every bad key and value.
+    """
+    env_file = os.environ.get(CONFIG_FILE_ENV)
+    path = config_file or (Path(env_file) if env_file else None)
+    if path is not None and not path.is_file():
+        raise ValueError(f"config file {path} does not exist")
+    token = _CONFIG_FILE.set(path)
+    try:
+        return OperatorSettings(**{k: v for k, v in overrides.items() if v is not None})
+    finally:
+        _CONFIG_FILE.reset(token)

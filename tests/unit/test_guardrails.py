@@ -40,3 +40,17 @@ def test_step_limit_and_deadband() -> None:
     g = Guardrails(GuardrailSettings(max_step=3, deadband=1))
     assert g.apply(15, 5, 0.0).target == 8
     assert g.apply(9, 8, 30.0).target == 8
+
+
+def test_cooldown_origin_survives_a_rebuild() -> None:
+    settings = GuardrailSettings(cooldown_s=300.0, scale_down_confirmations=2)
+    old = Guardrails(settings)
+    assert old.apply(8, 4, 0.0).target == 8
+    assert old.apply(5, 8, 30.0).target == 8  # one confirmation pending
+    new = Guardrails(settings)
+    new.carry_over(old)
+    assert new.last_change_s == 0.0
+    assert new.apply(12, 8, 100.0).target == 8  # still cooling down
+    restored = Guardrails(settings)
+    restored.last_change_s = 0.0
+    assert restored.apply(12, 8, 301.0).target == 12

@@ -44,6 +44,21 @@ class Guardrails:
         self._lower.clear()
         self._last_change_s = -float("inf")
 
+    @property
+    def last_change_s(self) -> float:
+        """When the last change went through: the cooldown's origin, saved across restarts."""
+        return self._last_change_s
+
+    @last_change_s.setter
+    def last_change_s(self, value: float) -> None:
+        self._last_change_s = value
+
+    def carry_over(self, previous: Guardrails) -> None:
+        """Keep the cooldown and pending scale-down confirmations of ``previous`` (used when an
+        application's settings change and its guardrails are rebuilt)."""
+        self._last_change_s = previous._last_change_s
+        self._lower.extend(previous._lower)
+
     def apply(self, proposed: int, current: int, now_s: float) -> GuardedDecision:
         s = self.settings
         reasons: list[str] = []

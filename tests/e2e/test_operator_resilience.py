@@ -1,0 +1,359 @@
+"""The operator when things break: Prometheus gone, the operator killed, several replicas.
+
+Each test starts its own operator(s) on its own namespace, so what one breaks does not reach
+the others; one emulator (30x real time) serves the module.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hrl_autoscaler.core.reporting import parse_message
+from hrl_autoscaler.demo.apps import (
+    Cluster,
+    app_state,
+    current_executors,
+    spark_application,
+    wait_for,
+)
+from hrl_autoscaler.demo.stack import Emulator, OperatorProcess, operator_config
+from hrl_autoscaler.devenv.crds import apply_crds
+from hrl_autoscaler.devenv.processes import free_port
+from hrl_autoscaler.devenv.testing import DevEnvHandle
+from hrl_autoscaler.k8s.statestore import configmap_name
+
+pytestmark = pytest.mark.e2e
+
+SPEED = 30.0
+MANIFESTS = Path(__file__).resolve().parents[2] / "manifests"
+
+
+class TcpProxy:
+    """Forwards 127.0.0.1:port to an upstream; stop() refuses connections, start() resumes.
+
+    Stands in for "Prometheus is unreachable" without touching the session's Prometheus.
+    """
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream = ("127.0.0.1", upstream_port)
+        self.port = free_port()
+        self._server: socket.socket | None = None
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("127.0.0.1", self.port))
+        server.listen(16)
+        self._server = server
+        threading.Thread(target=self._accept, args=(server,), daemon=True).start()
+
+    def _accept(self, server: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = server.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(self.upstream, timeout=5)
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self._sockets += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            with contextlib.suppress(OSError):
+                sink.shutdown(socket.SHUT_WR)
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        with self._lock:
+            for s in self._sockets:
+                with contextlib.suppress(OSError):
+                    s.close()
+            self._sockets.clear()
+
+
+@pytest.fixture(scope="module")
+def emulator(devenv: DevEnvHandle, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
+    work = tmp_path_factory.mktemp("resilience-emulator")
+    emulator = Emulator(devenv.kubeconfig, work, SPEED, 0.2)
+    jobs = []
+    try:
+        for target in emulator.scrape_targets():
+            devenv.add_scrape_target(
+                target.job, list(target.targets), metrics_path=target.metrics_path
+            )
+            jobs.append(target.job)
+        yield emulator
+    finally:
+        for job in jobs:
+            devenv.remove_scrape_target(job)
+        emulator.stop()
+
+
+@pytest.fixture
+def cluster(devenv: DevEnvHandle) -> Cluster:
+    return Cluster(devenv.api_client)
+
+
+def _namespace(cluster: Cluster, name: str) -> Iterator[str]:
+    cluster.ensure_namespace(name)
+    try:
+        yield name
+    finally:
+        cluster.delete_all(name)
+
+
+@pytest.fixture
+def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]:
+    short = request.node.name.removeprefix("test_")[:40].replace("_", "-").rstrip("-")
+    yield from _namespace(cluster, short)
+
+
+def _operator(
+    devenv: DevEnvHandle,
+    work: Path,
+    namespace: str,
+    name: str = "operator",
+    prometheus_url: str | None = None,
+    **overrides: Any,
+) -> OperatorProcess:
+    config = operator_config(
+        prometheus_url or devenv.prometheus_url,
+        devenv.kubeconfig,
+        SPEED,
+        namespaces=[namespace],
+        **overrides,
+    )
+    operator = OperatorProcess(config, work, name)
+    operator.wait_ready()
+    return operator
+
+
+def _events(cluster: Cluster, namespace: str, name: str, reason: str) -> list[Any]:
+    return [e for e in cluster.events(namespace, name) if e.reason == reason]
+
+
+def test_prometheus_unreachable_holds_then_recovers(
+    devenv: DevEnvHandle,
+    emulator: Emulator,
+    cluster: Cluster,
+    namespace: str,
+    tmp_path: Path,
+) -> None:
+    proxy = TcpProxy(int(devenv.prometheus_url.rsplit(":", 1)[1]))
+    proxy.start()
+    operator = _operator(devenv, tmp_path, namespace, prometheus_url=proxy.url)
+    try:
+        name = "prom-app"
+        body = spark_application(
+            name, 4, {"actuation": "in-place", "weight-policy": "latency-first"}, rate_eps=2000
+        )
+        cluster.create(namespace, body)
+        wait_for(
+            "a first decision",
+            lambda: "hrl_autoscaler_decisions_total{" in operator.metrics(),
+            timeout_s=25.0,
+        )
+        proxy.stop()
+        held = current_executors(cluster.get(namespace, name))
+        cluster.set_rate(namespace, name, 9000.0)  # would scale up, if the operator could see it
+        [warning] = wait_for(
+            "MetricsUnavailable",
+            lambda: _events(cluster, namespace, name, "MetricsUnavailable"),
+            timeout_s=15.0,
+        )
+        fields = parse_message(warning.message)
+        assert fields["action"] == "hold"
+        assert fields["reason"].startswith("prometheus unavailable: ")
+        time.sleep(3.0)
+        assert current_executors(cluster.get(namespace, name)) == held
+        assert 'hrl_autoscaler_prometheus_errors_total{query="all"}' in operator.metrics()
+        proxy.start()
+        wait_for(
+            "a scale-up once Prometheus is back",
+            lambda: current_executors(cluster.get(namespace, name)) > held,
+            timeout_s=15.0,
+        )
+        assert len(_events(cluster, namespace, name, "MetricsUnavailable")) == 1
+        assert "metrics available again" in operator.log_text()
+    finally:
+        proxy.stop()
+        assert operator.stop() == 0
+
+
+def test_a_restarted_operator_resumes_without_restarting_the_application(
+    devenv: DevEnvHandle,
+    emulator: Emulator,
+    cluster: Cluster,
+    namespace: str,
+    tmp_path: Path,
+) -> None:
+    cooldown = 15.0
+    overrides: dict[str, Any] = {
+        "guardrails": {"restart_cooldown_s": cooldown, "scale_down_confirmations": 2}
+    }
+    first = _operator(devenv, tmp_path, namespace, "first", **overrides)
+    name = "resume-app"
+    try:
+        body = spark_application(
+            name, 2, {"actuation": "restart", "weight-policy": "latency-first"}, rate_eps=9000
+        )
+        cluster.create(namespace, body)
+        first_id = wait_for(
+            "the application to run",
+            lambda: (
+                app_state(o := cluster.get(namespace, name)) == "RUNNING"
+                and o["status"]["sparkApplicationId"]
+            ),
+            timeout_s=15.0,
+        )
+        scaled = wait_for(
+            "the first restart",
+            lambda: (o := cluster.get(namespace, name))["spec"]["executor"]["instances"] != 2 and o,
+            timeout_s=25.0,
+        )
+        changed_at = time.monotonic()
+        # the state ConfigMap records the change before the operator dies
+        state = wait_for(
+            "the state ConfigMap",
+            lambda: cluster.configmap(namespace, configmap_name(name)),
+            timeout_s=10.0,
+        )
+        assert (
+            json.loads(state["data"]["state.json"])["last_target"]
+            == (scaled["spec"]["executor"]["instances"])
+        )
+    finally:
+        first.kill()
+    running = wait_for(
+        "the restarted application",
+        lambda: (
+            o
+            if app_state(o := cluster.get(namespace, name)) == "RUNNING"
+            and o["status"]["sparkApplicationId"] != first_id
+            else None
+        ),
+        timeout_s=15.0,
+    )
+    app_id, attempts = (
+        running["status"]["sparkApplicationId"],
+        running["status"]["submissionAttempts"],
+    )
+    cluster.set_rate(namespace, name, 300.0)  # the policy now wants far fewer executors
+    second = _operator(devenv, tmp_path, namespace, "second", **overrides)
+    try:
+        wait_for(
+            "decisions by the new operator",
+            lambda: "hrl_autoscaler_decisions_total{" in second.metrics(),
+            timeout_s=20.0,
+        )
+        # inside the remembered cooldown: no new restart, whatever the policy proposes
+        while time.monotonic() < changed_at + cooldown - 3.0:
+            app = cluster.get(namespace, name)
+            assert app["spec"]["executor"]["instances"] == scaled["spec"]["executor"]["instances"]
+            assert app["status"]["sparkApplicationId"] == app_id
+            assert app["status"]["submissionAttempts"] == attempts
+            time.sleep(0.5)
+        assert f"{namespace}/{name}: resuming from stored state" in second.log_text()
+        # and once the cooldown is over, it acts again
+        wait_for(
+            "a scale-down after the cooldown",
+            lambda: (
+                cluster.get(namespace, name)["spec"]["executor"]["instances"]
+                < scaled["spec"]["executor"]["instances"]
+            ),
+            timeout_s=15.0,
+        )
+        decisions = json.loads(
+            cluster.configmap(namespace, configmap_name(name))["data"]["state.json"]  # type: ignore[index]
+        )["decisions"]
+        assert [d["direction"] for d in decisions] == ["up", "down"]
+    finally:
+        assert second.stop() == 0
+
+
+def test_with_peering_only_the_highest_priority_replica_acts(
+    devenv: DevEnvHandle,
+    emulator: Emulator,
+    cluster: Cluster,
+    namespace: str,
+    tmp_path: Path,
+) -> None:
+    apply_crds(devenv.api_client, [MANIFESTS / "peering.yaml"])
+    settings: dict[str, Any] = {
+        "peering": True,
+        "peering_lifetime_s": 5,
+        "guardrails": {"scale_down_confirmations": 2},
+    }
+    low = _operator(
+        devenv, tmp_path, namespace, "low", identity="replica-low", peering_priority=10, **settings
+    )
+    high = _operator(
+        devenv,
+        tmp_path,
+        namespace,
+        "high",
+        identity="replica-high",
+        peering_priority=20,
+        **settings,
+    )
+    name = "peer-app"
+    try:
+        wait_for(
+            "the high replica to lead", lambda: "hrl_autoscaler_leader 1.0" in high.metrics(), 15.0
+        )
+        body = spark_application(
+            name, 2, {"actuation": "in-place", "weight-policy": "latency-first"}, rate_eps=6000
+        )
+        cluster.create(namespace, body)
+        wait_for("a decision", lambda: _events(cluster, namespace, name, "ScalingDecision"), 25.0)
+        time.sleep(2.0)
+        instances = {e.instance for e in _events(cluster, namespace, name, "ScalingDecision")}
+        assert instances == {"replica-high"}
+        assert "hrl_autoscaler_leader 0.0" in low.metrics()
+        scaled = current_executors(cluster.get(namespace, name))
+        high.kill()  # no goodbye: the low replica takes over once the lifetime has passed
+        wait_for(
+            "the low replica to lead", lambda: "hrl_autoscaler_leader 1.0" in low.metrics(), 20.0
+        )
+        cluster.set_rate(namespace, name, 300.0)
+        wait_for(
+            "a scale-down by the low replica",
+            lambda: any(
+                e.instance == "replica-low"
+                for e in _events(cluster, namespace, name, "ScalingDecision")
+            ),
+            timeout_s=15.0,
+        )
+        assert current_executors(cluster.get(namespace, name)) < scaled
+    finally:
+        high.stop()
+        assert low.stop() == 0
