@@ -10,6 +10,7 @@ event or a "rejected" log line, which every test checks for.
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Iterator
@@ -136,7 +137,11 @@ def stack(
 
 
 def test_the_upstream_crd_validates_every_write(devenv: DevEnvHandle) -> None:
-    assert devenv.crd_source == "upstream", "../shared/crds is missing: writes are not checked"
+    """In CI the repository is cloned beside shared/, so every write must meet the upstream
+    schema there; a developer's clone without shared/ checks writes against our own CRD."""
+    if devenv.crd_source != "upstream" and not os.environ.get("CI"):
+        pytest.skip("../shared/crds is missing: writes are checked against our own CRD only")
+    assert devenv.crd_source == "upstream", "../shared/crds is missing in CI: writes unchecked"
 
 
 def test_load_increase_raises_executors_and_a_drop_lowers_them(stack: OperatorStack) -> None:
