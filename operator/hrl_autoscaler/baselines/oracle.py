@@ -21,6 +21,7 @@ from hrl_autoscaler.core.controller import ControlContext
 from hrl_autoscaler.core.metrics import SystemMetrics
 from hrl_autoscaler.core.objectives import episode_score, validate_objective
 from hrl_autoscaler.core.weights import Weights
+from hrl_autoscaler.sim.cluster import micro_batch_latency_s
 from hrl_autoscaler.sim.queueing import mean_wait_s_array
 from hrl_autoscaler.sim.rollout import rollout
 
@@ -33,11 +34,8 @@ def steady_latency_ms(params: SimParams, load_eps: np.ndarray) -> np.ndarray:
     out = np.empty((load_eps.size, len(counts)))
     for j, n in enumerate(counts):
         rho = load_eps / params.capacity_eps(n)
-        latency_s = (
-            params.batch_interval_s / 2
-            + params.batch_overhead_s
-            + np.minimum(rho, 1.0) * params.batch_interval_s
-            + mean_wait_s_array(n, rho, params.task_time_s)
+        latency_s = micro_batch_latency_s(
+            params, np.minimum(rho, 1.0), mean_wait_s_array(n, rho, params.task_time_s)
         )
         out[:, j] = np.where(
             rho < INFEASIBLE_UTILISATION, latency_s * 1000.0, params.latency_cap_ms

@@ -9,10 +9,31 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TypeVar
+
+import numpy as np
 
 from hrl_autoscaler.config import Actuation, SimParams
 from hrl_autoscaler.core.metrics import SystemMetrics
 from hrl_autoscaler.sim.queueing import mean_wait_s
+
+LatencyT = TypeVar("LatencyT", float, np.ndarray)
+
+
+def micro_batch_latency_s(
+    params: SimParams, busy_fraction: LatencyT, queue_wait_s: LatencyT
+) -> LatencyT:
+    """Latency of a micro-batch with an empty backlog: half a trigger interval of waiting,
+    the batch overhead, the processing of one interval's events (``busy_fraction`` of it, at
+    most 1) and the Erlang-C queueing delay. One formula for the cluster model (floats) and
+    the oracle's planning model (arrays), so the oracle plans with the simulator's physics."""
+    latency: LatencyT = (
+        params.batch_interval_s / 2.0
+        + params.batch_overhead_s
+        + busy_fraction * params.batch_interval_s
+        + queue_wait_s
+    )
+    return latency
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,10 +177,9 @@ class ClusterModel:
         capacity_now = p.capacity_eps(serving) * capacity_factor
         utilisation = arrival_rate_eps / capacity_now
         latency_s = (
-            p.batch_interval_s / 2.0
-            + p.batch_overhead_s
-            + min(utilisation, 1.0) * p.batch_interval_s
-            + mean_wait_s(serving, utilisation, p.task_time_s)
+            micro_batch_latency_s(
+                p, min(utilisation, 1.0), mean_wait_s(serving, utilisation, p.task_time_s)
+            )
             + self.backlog / capacity_now
         )
         if restarting:
