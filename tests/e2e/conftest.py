@@ -4,13 +4,15 @@ The ``devenv`` fixture starts etcd, kube-apiserver and Prometheus once per test 
 seconds) and installs the upstream Spark Operator CRD from ``<repo>/../shared/crds`` when it is
 there, so every object and patch the tests write is validated against what real clusters run;
 without it, the project's own CRD (``manifests/crds``) is installed instead. Binaries are built
-on first use if the Makefile did not build them already (that takes minutes, once).
+on first use if the Makefile did not build them already (that takes minutes, once). With
+``--kubeconfig`` (tests/conftest.py) the session uses that cluster instead of starting one.
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -26,14 +28,25 @@ def _progress(message: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def devenv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevEnvHandle]:
-    """The shared local control plane (etcd, kube-apiserver, Prometheus) for the session."""
-    binaries = ensure_binaries(_progress)
+def devenv(
+    tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config
+) -> Iterator[DevEnvHandle]:
+    """The shared control plane and Prometheus for the session.
+
+    Locally: etcd, kube-apiserver and Prometheus started here. With ``--kubeconfig``: that
+    cluster's API (its Spark Operator's own CRD is used as it is) and a Prometheus started here.
+    """
+    cluster: Path | None = pytestconfig.getoption("--kubeconfig")
     upstream = upstream_crd_dir()
     crd_dir = upstream or project_crd_dir()
     assert crd_dir is not None, "neither ../shared/crds nor manifests/crds found"
     state_dir = tmp_path_factory.mktemp("devenv")
-    env = DevEnv(state_dir, crds=[crd_dir], binaries=binaries)
+    if cluster is None:
+        env = DevEnv(state_dir, crds=[crd_dir], binaries=ensure_binaries(_progress))
+        source = "upstream" if upstream else "project"
+    else:
+        env = DevEnv(state_dir, crds=[crd_dir], cluster_kubeconfig=cluster, progress=_progress)
+        source = "cluster"
     env.start()
     api = env.api_client()
     handle = DevEnvHandle(
@@ -41,7 +54,7 @@ def devenv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevEnvHandle]:
         kubeconfig=env.kubeconfig,
         api_client=api,
         prometheus_url=env.prometheus_url,
-        crd_source="upstream" if upstream else "project",
+        crd_source=source,
     )
     try:
         yield handle

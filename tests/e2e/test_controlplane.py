@@ -11,7 +11,7 @@ from kubernetes import client as k8s_client
 from hrl_autoscaler.devenv.binaries import KUBERNETES_VERSION
 from hrl_autoscaler.devenv.testing import DevEnvHandle
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.localcp]
 
 
 def test_version_reports_the_stamped_release(devenv: DevEnvHandle) -> None:

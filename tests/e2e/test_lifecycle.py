@@ -17,9 +17,11 @@ from hrl_autoscaler.devenv.controlplane import api_client_from, close_api_client
 from hrl_autoscaler.devenv.crds import project_crd_dir
 from hrl_autoscaler.devenv.processes import ProcessRecord
 from hrl_autoscaler.devenv.session import STATE_FILE, DevEnv
-from hrl_autoscaler.devenv.testing import assert_stopped, pid_gone
+from hrl_autoscaler.devenv.testing import DevEnvHandle, assert_stopped, pid_gone
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.localcp]
+
+CRD_NAME = "sparkapplications.sparkoperator.k8s.io"
 
 
 def test_context_manager_stops_everything(tmp_path: Path) -> None:
@@ -93,3 +95,37 @@ def test_cli_up_status_down_across_processes(tmp_path: Path) -> None:
     after = _dev("status", "--state-dir", state_dir)
     assert after.returncode == 1
     assert "not running" in after.stdout
+
+
+def test_cluster_mode_starts_only_prometheus_and_keeps_the_clusters_crds(
+    devenv: DevEnvHandle, tmp_path: Path
+) -> None:
+    """``--kubeconfig`` (the kind path), tried on the session's control plane as "the cluster":
+    nothing but Prometheus starts, and the SparkApplication CRD the cluster serves is not
+    replaced by ours (its generation, bumped by any spec change, stays)."""
+    crds = project_crd_dir()
+    assert crds is not None
+    api = k8s_client.ApiextensionsV1Api(devenv.api_client)
+    before = api.read_custom_resource_definition(CRD_NAME).metadata.generation
+    with DevEnv(tmp_path / "state", crds=[crds], cluster_kubeconfig=devenv.kubeconfig) as env:
+        processes, data_dir = env.processes, env.data_dir
+        assert [p.name for p in processes] == ["prometheus"]
+        assert env.kubeconfig == devenv.kubeconfig
+        assert env.api_url == devenv.env.api_url
+        assert env.state is not None
+        assert env.state.crds == []
+        with env.api_client() as client:
+            assert k8s_client.VersionApi(client).get_code().git_version
+    assert_stopped(processes, data_dir)
+    assert api.read_custom_resource_definition(CRD_NAME).metadata.generation == before
+
+
+def test_cluster_mode_names_an_unreachable_cluster(tmp_path: Path) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+        "clusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\n"
+        "contexts: [{name: c, context: {cluster: c, user: u}}]\nusers: [{name: u, user: {}}]\n"
+    )
+    with pytest.raises(ConnectionError, match=r"--kubeconfig .*kubeconfig cannot be used"):
+        DevEnv(tmp_path / "state", cluster_kubeconfig=kubeconfig).start()

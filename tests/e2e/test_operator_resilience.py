@@ -292,10 +292,15 @@ def test_a_restarted_operator_resumes_without_restarting_the_application(
             ),
             timeout_s=15.0,
         )
-        decisions = json.loads(
-            cluster.configmap(namespace, configmap_name(name))["data"]["state.json"]  # type: ignore[index]
-        )["decisions"]
-        assert [d["direction"] for d in decisions] == ["up", "down"]
+
+        # The state ConfigMap is written after the patch, so it may trail the spec briefly.
+        def directions() -> list[str]:
+            state = cluster.configmap(namespace, configmap_name(name))
+            assert state is not None
+            return [d["direction"] for d in json.loads(state["data"]["state.json"])["decisions"]]
+
+        wait_for("both decisions in the state", lambda: len(directions()) >= 2, timeout_s=10.0)
+        assert directions() == ["up", "down"]
     finally:
         assert second.stop() == 0
 

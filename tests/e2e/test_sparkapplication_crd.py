@@ -13,14 +13,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import yaml
 from kubernetes import client as k8s_client
 from kubernetes.client.exceptions import ApiException
 
 from hrl_autoscaler.devenv.binaries import ensure_binaries
-from hrl_autoscaler.devenv.controlplane import ControlPlane, close_api_client
+from hrl_autoscaler.devenv.controlplane import close_api_client
 from hrl_autoscaler.devenv.crds import project_crd_dir, upstream_crd_dir
 from hrl_autoscaler.devenv.session import DevEnv
 from hrl_autoscaler.devenv.testing import DevEnvHandle, assert_stopped
@@ -105,13 +104,13 @@ def own_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Plane]:
         assert_stopped(processes, data_dir)
 
 
-@pytest.fixture(params=["ours", "upstream"])
+@pytest.fixture(params=[pytest.param("ours", marks=pytest.mark.localcp), "upstream"])
 def plane(request: pytest.FixtureRequest) -> Plane:
     if request.param == "ours":
         own: Plane = request.getfixturevalue("own_plane")
         return own
     devenv: DevEnvHandle = request.getfixturevalue("devenv")
-    if devenv.crd_source != "upstream":
+    if devenv.crd_source not in ("upstream", "cluster"):
         pytest.skip("upstream CRD not found beside the repository (../shared/crds)")
     return Plane("upstream", devenv.env, devenv.api_client)
 
@@ -201,12 +200,16 @@ def test_status_is_a_separate_subresource(plane: Plane) -> None:
 
 def test_printer_columns_are_served(plane: Plane) -> None:
     plane.create("columns")
-    cp: ControlPlane | None = plane.env.control_plane
-    assert cp is not None
-    url = f"{cp.url}/apis/{GROUP}/{VERSION}/namespaces/{plane.namespace}/{PLURAL}"
-    accept = "application/json;as=Table;v=v1;g=meta.k8s.io"
-    with httpx.Client(verify=cp.ssl_context(), timeout=5) as http:
-        table = http.get(url, headers={"Accept": accept}).json()
+    # Through the ApiClient (not a bare URL) so it works with any kubeconfig's credentials.
+    method, url, headers, body, post = plane.api.param_serialize(
+        method="GET",
+        resource_path=f"/apis/{GROUP}/{VERSION}/namespaces/{plane.namespace}/{PLURAL}",
+        header_params={"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"},
+        auth_settings=["BearerToken"],
+    )
+    response: Any = plane.api.call_api(method, url, headers, body, post)
+    response.read()
+    table = json.loads(response.data)
     columns = [c["name"] for c in table["columnDefinitions"]]
     assert columns == ["Name", "Suspend", "Status", "Attempts", "Start", "Finish", "Age"]
 

@@ -59,19 +59,27 @@ def _read(api: k8s_client.ApiextensionsV1Api, name: str) -> dict[str, Any]:
     return data
 
 
-def apply_crd(api: k8s_client.ApiextensionsV1Api, crd: dict[str, Any]) -> str:
-    """Create the CRD, or replace an existing one of the same name; return its name."""
+def create_crd(api: k8s_client.ApiextensionsV1Api, crd: dict[str, Any]) -> bool:
+    """Create the CRD; False when one of that name exists already."""
     name = str(crd["metadata"]["name"])
     body: Any = crd  # the client sends plain dicts as they are
     try:
         api.create_custom_resource_definition(body, _preload_content=False)
-        return name
+        return True
     except ApiException as exc:
         if exc.status != 409:
             raise CrdError(f"creating CRD {name} failed: {exc.status} {exc.body}") from exc
+    return False
+
+
+def apply_crd(api: k8s_client.ApiextensionsV1Api, crd: dict[str, Any]) -> str:
+    """Create the CRD, or replace an existing one of the same name; return its name."""
+    name = str(crd["metadata"]["name"])
+    if create_crd(api, crd):
+        return name
     current = _read(api, name)
     version = current["metadata"]["resourceVersion"]
-    body = {**crd, "metadata": {**crd["metadata"], "resourceVersion": version}}
+    body: Any = {**crd, "metadata": {**crd["metadata"], "resourceVersion": version}}
     try:
         api.replace_custom_resource_definition(name, body, _preload_content=False)
     except ApiException as exc:
@@ -135,3 +143,17 @@ def upstream_crd_dir() -> Path | None:
         return None
     shared = root.parent / "shared" / "crds"
     return shared if any(shared.glob("*.yaml")) else None
+
+
+def apply_missing_crds(
+    api_client: k8s_client.ApiClient,
+    paths: Iterable[Path],
+    timeout: float = ESTABLISH_TIMEOUT_SECONDS,
+) -> list[str]:
+    """Create only the CRDs the cluster lacks (a cluster's own CRDs are left as they are) and
+    wait until every one named under ``paths`` is Established; return the names created."""
+    api = k8s_client.ApiextensionsV1Api(api_client)
+    crds = load_crds(paths)
+    created = [str(crd["metadata"]["name"]) for crd in crds if create_crd(api, crd)]
+    wait_established(api, [str(crd["metadata"]["name"]) for crd in crds], timeout)
+    return created

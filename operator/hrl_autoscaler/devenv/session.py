@@ -30,8 +30,13 @@ from kubernetes import client as k8s_client
 
 from hrl_autoscaler.devenv import binaries as bins
 from hrl_autoscaler.devenv import datadir
-from hrl_autoscaler.devenv.controlplane import ControlPlane, Ports
-from hrl_autoscaler.devenv.crds import apply_crds
+from hrl_autoscaler.devenv.controlplane import (
+    ControlPlane,
+    Ports,
+    api_client_from,
+    close_api_client,
+)
+from hrl_autoscaler.devenv.crds import apply_crds, apply_missing_crds
 from hrl_autoscaler.devenv.processes import ManagedProcess, ProcessRecord, free_port
 from hrl_autoscaler.devenv.prometheus import Prometheus, ScrapeTarget
 
@@ -111,6 +116,11 @@ class DevEnv:
     ``state_dir=None`` uses a temporary directory that is removed after a clean stop (kept when
     start-up fails: the errors name the logs in it). ``daemon=True`` lets the processes outlive this
     Python process (for ``dev up``).
+
+    ``cluster_kubeconfig`` points at a cluster that already runs (kind, with the Spark Operator
+    installed): then no etcd or kube-apiserver is started, only Prometheus, and CRDs are created
+    only where the cluster lacks them, so the cluster's own SparkApplication CRD (the one its
+    Spark Operator serves) is never replaced. The same e2e suite thus runs on either.
     """
 
     def __init__(
@@ -126,8 +136,10 @@ class DevEnv:
         daemon: bool = False,
         ready_timeout: float = READY_TIMEOUT_SECONDS,
         progress: Progress = _quiet,
+        cluster_kubeconfig: Path | None = None,
     ) -> None:
         self._owns_state_dir = state_dir is None
+        self.cluster_kubeconfig = cluster_kubeconfig
         # Only a path for now: nothing is created on disk before start().
         self.state_dir = state_dir or Path(tempfile.gettempdir()) / f"hrl-devenv-{uuid.uuid4().hex}"
         self.crd_paths = list(crds)
@@ -157,6 +169,11 @@ class DevEnv:
     ) -> None:
         self.stop()
 
+    @property
+    def external(self) -> bool:
+        """True when the Kubernetes API belongs to a cluster this DevEnv did not start."""
+        return self.cluster_kubeconfig is not None
+
     def _resolve_binaries(self) -> bins.Binaries:
         if self._binaries is not None:
             return self._binaries
@@ -166,6 +183,8 @@ class DevEnv:
 
     def start(self) -> DevEnv:
         """Start everything and block until all of it is ready (or raise and clean up)."""
+        if self.cluster_kubeconfig is not None:
+            return self._start_on_cluster(self.cluster_kubeconfig)
         binaries = self._resolve_binaries()
         started = time.monotonic()
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -181,16 +200,7 @@ class DevEnv:
             self.control_plane.start(tie_to_parent=tie)
             datadir.claim(self.data_dir, self.control_plane.processes[0].record)  # etcd
             if self.with_prometheus:
-                self.prometheus = Prometheus(
-                    binaries.prometheus,
-                    self.state_dir,
-                    self.data_dir / "prometheus",
-                    free_port(),
-                    targets=self.scrape_targets,
-                    scrape_interval=self.scrape_interval,
-                )
-                self.progress("starting prometheus")
-                self.prometheus.start(self.state_dir / "logs" / "prometheus.log", tie_to_parent=tie)
+                self.prometheus = self._start_prometheus(binaries.prometheus, tie)
             self.control_plane.wait_ready(self.ready_timeout)
             self.progress(f"kube-apiserver ready at {self.control_plane.url}")
             if self.prometheus is not None:
@@ -209,23 +219,73 @@ class DevEnv:
             raise
         return self
 
-    def _record(self, crds: list[str], ready_seconds: float) -> DevEnvState:
-        assert self.control_plane is not None
+    def _start_prometheus(self, binary: Path, tie: bool) -> Prometheus:
         assert self.data_dir is not None
-        cp = self.control_plane
-        processes = [p.record for p in cp.processes]
-        ready = {
-            "etcd": f"http://127.0.0.1:{cp.ports.etcd_client}/health",
-            "kube-apiserver": f"{cp.url}/readyz",
-        }
+        prometheus = Prometheus(
+            binary,
+            self.state_dir,
+            self.data_dir / "prometheus",
+            free_port(),
+            targets=self.scrape_targets,
+            scrape_interval=self.scrape_interval,
+        )
+        self.progress("starting prometheus")
+        prometheus.start(self.state_dir / "logs" / "prometheus.log", tie_to_parent=tie)
+        return prometheus
+
+    def _start_on_cluster(self, kubeconfig: Path) -> DevEnv:
+        """Use a running cluster's API; start Prometheus on this host for the scrape targets."""
+        if not kubeconfig.is_file():
+            raise FileNotFoundError(f"--kubeconfig {kubeconfig}: no such file")
+        started = time.monotonic()
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir = datadir.new_data_dir()
+        try:
+            api = api_client_from(kubeconfig)
+            try:
+                version = k8s_client.VersionApi(api).get_code().git_version
+                self.progress(f"using the cluster of {kubeconfig} (Kubernetes {version})")
+                names = apply_missing_crds(api, self.crd_paths) if self.crd_paths else []
+            except Exception as exc:
+                raise ConnectionError(
+                    f"the cluster of --kubeconfig {kubeconfig} cannot be used: {exc}"
+                ) from exc
+            finally:
+                close_api_client(api)
+            if self.with_prometheus:
+                binary = self._binaries.prometheus if self._binaries else bins.find_prometheus()
+                self.prometheus = self._start_prometheus(binary, tie=not self.daemon)
+                assert self.prometheus.process is not None
+                datadir.claim(self.data_dir, self.prometheus.process.record)
+                self.prometheus.wait_ready(self.ready_timeout)
+                self.progress(f"prometheus ready at {self.prometheus.url}")
+            self.state = self._record(names, time.monotonic() - started)
+            self.state.save()
+        except BaseException:
+            self._stop_processes()
+            self._remove_data()
+            raise
+        return self
+
+    def _record(self, crds: list[str], ready_seconds: float) -> DevEnvState:
+        assert self.data_dir is not None
+        processes: list[ProcessRecord] = []
+        ready: dict[str, str] = {}
+        if self.control_plane is not None:
+            cp = self.control_plane
+            processes = [p.record for p in cp.processes]
+            ready = {
+                "etcd": f"http://127.0.0.1:{cp.ports.etcd_client}/health",
+                "kube-apiserver": f"{cp.url}/readyz",
+            }
         if self.prometheus is not None and self.prometheus.process is not None:
             processes.append(self.prometheus.process.record)
             ready["prometheus"] = f"{self.prometheus.url}/-/ready"
         return DevEnvState(
             state_dir=str(self.state_dir),
             data_dir=str(self.data_dir),
-            kubeconfig=str(cp.kubeconfig),
-            api_url=cp.url,
+            kubeconfig=str(self.kubeconfig),
+            api_url=self.api_url,
             prometheus_url=self.prometheus.url if self.prometheus else None,
             prometheus_config=str(self.prometheus.config_path) if self.prometheus else None,
             processes=processes,
@@ -257,10 +317,18 @@ class DevEnv:
 
     @property
     def kubeconfig(self) -> Path:
+        if self.cluster_kubeconfig is not None:
+            return self.cluster_kubeconfig
         return self._started_control_plane().kubeconfig
 
     @property
     def api_url(self) -> str:
+        if self.cluster_kubeconfig is not None:
+            api = api_client_from(self.cluster_kubeconfig)
+            try:
+                return str(api.configuration.host)
+            finally:
+                close_api_client(api)
         return self._started_control_plane().url
 
     @property
@@ -283,6 +351,8 @@ class DevEnv:
 
     def api_client(self) -> k8s_client.ApiClient:
         """A new admin ApiClient (the caller closes it)."""
+        if self.cluster_kubeconfig is not None:
+            return api_client_from(self.cluster_kubeconfig)
         return self._started_control_plane().api_client()
 
     def add_scrape_target(self, target: ScrapeTarget) -> None:

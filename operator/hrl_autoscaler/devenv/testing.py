@@ -25,7 +25,7 @@ class DevEnvHandle:
     kubeconfig: Path
     api_client: k8s_client.ApiClient
     prometheus_url: str
-    crd_source: str  # "upstream" or "project"
+    crd_source: str  # "upstream", "project" or "cluster" (a --kubeconfig cluster's own CRD)
 
     def add_scrape_target(
         self,
