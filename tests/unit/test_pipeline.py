@@ -198,6 +198,8 @@ class RecordingTelemetry:
         self.decisions: list[DecisionRecord] = []
         self.cycles: list[CycleSummary] = []
         self.metas: list[tuple[str, float]] = []
+        self.scalings: list[tuple[int, int, str]] = []
+        self.weight_updates: list[str] = []
         self.fallbacks = 0
         self.forgotten: list[AppKey] = []
 
@@ -215,6 +217,12 @@ class RecordingTelemetry:
 
     def meta(self, key: AppKey, objective: str, score: float) -> None:
         self.metas.append((objective, score))
+
+    def scaled(self, key: AppKey, current: int, target: int, actuation: str) -> None:
+        self.scalings.append((current, target, actuation))
+
+    def weights_updated(self, key: AppKey, objective: str) -> None:
+        self.weight_updates.append(objective)
 
     def actuation_error(self, key: AppKey) -> None:
         return None
@@ -328,6 +336,8 @@ def test_restart_mode_patches_the_spec_and_reports_a_parseable_decision() -> Non
     stored = AppState.from_json(h.store.states[KEY])
     assert stored.last_change_at == h.clock.now()
     assert stored.decisions[-1]["executors"] == "2->6"
+    assert h.telemetry.scalings == [(2, 6, "restart")]
+    assert h.telemetry.decisions[-1].metrics is not None
 
 
 def test_restart_mode_waits_for_the_cooldown_before_the_next_change() -> None:
@@ -341,6 +351,7 @@ def test_restart_mode_waits_for_the_cooldown_before_the_next_change() -> None:
     assert h.telemetry.decisions[-1].target == 6
     h.cycle(31.0)  # 301 s after the change
     assert h.cluster.spec_patches() == [6, 9]
+    assert h.telemetry.scalings == [(2, 6, "restart"), (6, 9, "restart")]  # holds not counted
 
 
 def test_no_decision_while_the_application_restarts() -> None:
@@ -471,6 +482,58 @@ def test_out_of_range_observation_falls_back_to_ds2_with_one_warning() -> None:
     assert h.policy.observations == []
 
 
+def _overloaded_cost_first(h: Harness) -> None:
+    # 1 executor busy at 2,000 eps, 6,000 eps arriving, latency 40 s against a 2 s SLO.
+    h.source.samples[KEY] = sample(
+        input_eps=6000, processing_eps=2000, active=1, cores=1, running=1, latency_ms=40_000
+    )
+
+
+def test_slo_guard_raises_a_policy_that_parks_an_overloaded_application() -> None:
+    h = make(
+        {PREFIX + "actuation": "in-place", PREFIX + "weight-policy": "cost-first"},
+        instances=1,
+        wanted=1,
+    )
+    _overloaded_cost_first(h)
+    cycles = load_operator_settings().guardrails.slo_guard_cycles
+    for _ in range(cycles - 1):
+        h.cycle()
+    assert h.cluster.patches == []  # a few slow batches are not yet a trend
+    h.cycle()
+    [fallback] = h.events.of(Reason.FALLBACK)
+    fields = parse_message(fallback.message)
+    assert fields["controller"] == "slo-guard"
+    assert "policy proposed 1" in fields["detail"]
+    decision = parse_message(h.events.of(Reason.SCALING_DECISION)[0].message)
+    assert decision["controller"] == "ppo+slo-guard"
+    target = int(h.cluster.annotation_patches()[0][TARGET_ANNOTATION])
+    assert target > 1
+    h.cycle()
+    assert len(h.events.of(Reason.FALLBACK)) == 1  # one warning while it lasts
+
+
+def test_slo_guard_can_be_switched_off() -> None:
+    settings = load_operator_settings().model_copy(
+        update={
+            "guardrails": load_operator_settings().guardrails.model_copy(
+                update={"slo_guard": False}
+            )
+        }
+    )
+    h = make(
+        {PREFIX + "actuation": "in-place", PREFIX + "weight-policy": "cost-first"},
+        instances=1,
+        wanted=1,
+        settings=settings,
+    )
+    _overloaded_cost_first(h)
+    for _ in range(6):
+        h.cycle()
+    assert h.cluster.patches == []
+    assert h.events.of(Reason.FALLBACK) == []
+
+
 def test_the_policy_sees_the_applications_weights_and_measured_capacity() -> None:
     h = make({PREFIX + "weight-policy": "latency-first"})
     h.source.samples[KEY] = sample(input_eps=3000, processing_eps=3000, active=2, cores=2)
@@ -563,6 +626,7 @@ def test_meta_mode_patches_the_weights_each_meta_interval() -> None:
     assert fields["applied"] == "true"
     assert h.telemetry.metas
     assert h.telemetry.metas[0][0] == "slo"
+    assert h.telemetry.weight_updates == ["slo"]
     # the meta observation: 10 window statistics, the last three the weights in force
     assert h.meta.observations[0][-3:] == pytest.approx([1 / 3] * 3, abs=1e-6)
     # the next fast decision reads the new weights

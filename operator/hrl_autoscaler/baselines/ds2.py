@@ -51,6 +51,20 @@ class DS2Controller:
         self._true_rate = metrics.processing_rate_eps / busy
         return self._true_rate
 
+    def _size(self, metrics: SystemMetrics, rate: float, ctx: ControlContext) -> int:
+        target_rate = metrics.input_rate_eps / self.target_utilisation
+        target_rate += metrics.backlog_events / self.catch_up_s
+        if ctx.actuation == "restart":
+            target_rate += metrics.input_rate_eps * ctx.restart_downtime_s / self.catch_up_s
+        return ctx.clamp(math.ceil(target_rate / rate - 1e-9))
+
+    def required_executors(self, metrics: SystemMetrics) -> int | None:
+        """DS2's sizing for these metrics, without its band or stabilisation (for the SLO
+        guard); None before a true rate is known."""
+        assert self._ctx is not None, "reset() first"
+        rate = self.true_rate_per_executor(metrics)
+        return None if rate is None else self._size(metrics, rate, self._ctx)
+
     def decide(self, metrics: SystemMetrics, weights: Weights) -> int:
         assert self._ctx is not None, "reset() first"
         current = metrics.executors
@@ -66,11 +80,7 @@ class DS2Controller:
             lo, hi = self.band
             if lo <= metrics.cpu_utilisation <= hi:
                 return current
-        target_rate = metrics.input_rate_eps / self.target_utilisation
-        target_rate += metrics.backlog_events / self.catch_up_s
-        if self._ctx.actuation == "restart":
-            target_rate += metrics.input_rate_eps * self._ctx.restart_downtime_s / self.catch_up_s
-        target = self._ctx.clamp(math.ceil(target_rate / rate - 1e-9))
+        target = self._size(metrics, rate, self._ctx)
         if target != current:
             self._last_change_s = metrics.time_s
         return target

@@ -13,7 +13,8 @@ from hrl_autoscaler.baselines.spark_da import SparkDynamicAllocationController
 from hrl_autoscaler.baselines.static import StaticController
 from hrl_autoscaler.core.controller import Controller
 
-#: Factories take (objective, latency_slo_ms): only the oracle uses them.
+#: Factories take (objective, latency_slo_ms): the oracle plans with them, the RL controllers
+#: guard the SLO with them.
 Factory = Callable[[str, float], Controller]
 
 _FIXED: dict[str, Factory] = {
@@ -22,7 +23,7 @@ _FIXED: dict[str, Factory] = {
     "spark-da": lambda _o, _s: SparkDynamicAllocationController(),
     "ds2": lambda _o, _s: DS2Controller(),
     "oracle": lambda o, s: OracleController(o, s),
-    "ppo-fixed": lambda _o, _s: _rl().load_ppo_controller(),
+    "ppo-fixed": lambda _o, s: _rl().load_ppo_controller(latency_slo_ms=s),
     "hrl": lambda o, s: _rl().load_hrl_controller(o, s),
 }
 _EXTRA: dict[str, Factory] = {}

@@ -54,6 +54,7 @@ from hrl_autoscaler.core.reporting import (
     weights_text,
 )
 from hrl_autoscaler.core.sampling import Collection, build_metrics, unavailable_reason
+from hrl_autoscaler.core.sloguard import SloGuard, SloGuardSettings
 from hrl_autoscaler.core.weights import Weights
 
 log = logging.getLogger("hrl_autoscaler.pipeline")
@@ -137,6 +138,8 @@ class DecisionRecord:
     controller: str
     mode: str
     seconds: float
+    metrics: SystemMetrics | None = None
+    """What the decision was made on (None for records without an observation)."""
 
     @property
     def direction(self) -> str:
@@ -173,6 +176,15 @@ class Telemetry(Protocol):
 
     def meta(self, key: AppKey, objective: str, score: float) -> None: ...
 
+    def scaled(self, key: AppKey, current: int, target: int, actuation: str) -> None:
+        """A scaling action was written to the SparkApplication (not a hold, not a skip)."""
+        ...
+
+    def weights_updated(self, key: AppKey, objective: str) -> None:
+        """The meta-controller put new weights in force (annotations, or the state in
+        recommend mode)."""
+        ...
+
     def actuation_error(self, key: AppKey) -> None: ...
 
     def cycle(self, summary: CycleSummary) -> None: ...
@@ -191,6 +203,11 @@ class MetaActor(Protocol):
 # -- per-application memory ---------------------------------------------------------------------
 
 
+def slo_guard_settings(settings: OperatorSettings) -> SloGuardSettings:
+    g = settings.guardrails
+    return SloGuardSettings(g.slo_guard, g.slo_guard_latency_factor, g.slo_guard_cycles)
+
+
 def guardrail_settings(app: AppSettings, settings: OperatorSettings) -> GuardrailSettings:
     g = settings.guardrails
     return GuardrailSettings(
@@ -206,7 +223,13 @@ def guardrail_settings(app: AppSettings, settings: OperatorSettings) -> Guardrai
 class AppRuntime:
     """What the loop keeps in memory for one application between cycles."""
 
-    def __init__(self, snapshot: AppSnapshot, state: AppState, rate_eps: float) -> None:
+    def __init__(
+        self,
+        snapshot: AppSnapshot,
+        state: AppState,
+        rate_eps: float,
+        slo_guard: SloGuardSettings | None = None,
+    ) -> None:
         self.snapshot = snapshot
         self.uid = snapshot.uid
         self.state = state
@@ -224,6 +247,7 @@ class AppRuntime:
         self.guardrails: Guardrails | None = None
         self.guard_key: tuple[object, ...] | None = None
         self.ds2 = DS2Controller()
+        self.slo_guard = SloGuard(slo_guard)
         self.window: WindowAccumulator | None = None
         self.window_key: tuple[float, float] | None = None
         self.unavailable: str | None = None
@@ -406,7 +430,10 @@ class Autoscaler:
                 )
                 stored = None
             runtime = AppRuntime(
-                snapshot, stored or AppState(), self.settings.default_executor_rate_eps
+                snapshot,
+                stored or AppState(),
+                self.settings.default_executor_rate_eps,
+                slo_guard_settings(self.settings),
             )
             if stored is not None:
                 runtime.saved_json = stored.to_json()
@@ -552,6 +579,15 @@ class Autoscaler:
             runtime.ds2.true_rate_per_executor(metrics)  # keep DS2's estimate warm
             controller = "ppo"
             proposed = self.policy.executors(build_observation(metrics, weights, scale))
+        was_guarding = runtime.slo_guard.active
+        if runtime.slo_guard.observe(metrics.latency_ms, s.latency_slo_ms):
+            rescue = runtime.slo_guard.apply(proposed, runtime.ds2.required_executors(metrics))
+            if rescue.raised:
+                if not was_guarding:
+                    self._report_slo_guard(runtime, metrics, proposed, rescue.executors)
+                controller, proposed = f"{controller}+slo-guard", rescue.executors
+        elif was_guarding:
+            log.info("%s: latency back within the SLO; the SLO guard lets go", runtime.key)
         guardrails = runtime.guardrails
         assert guardrails is not None
         cooldown_origin = guardrails.last_change_s
@@ -559,7 +595,13 @@ class Autoscaler:
         if s.mode != "auto":
             guardrails.last_change_s = cooldown_origin  # a recommendation changes nothing
         record = DecisionRecord(
-            current, guarded.target, proposed, controller, s.mode, time.perf_counter() - started
+            current,
+            guarded.target,
+            proposed,
+            controller,
+            s.mode,
+            time.perf_counter() - started,
+            metrics,
         )
         self.telemetry.decision(runtime.key, record)
         if guarded.target == current:
@@ -618,6 +660,37 @@ class Autoscaler:
                 controller="ds2",
                 fields=",".join(outside),
                 detail="; ".join(detail.get(f, f) for f in outside),
+            ),
+        )
+
+    def _report_slo_guard(
+        self, runtime: AppRuntime, metrics: SystemMetrics, proposed: int, required: int
+    ) -> None:
+        s = runtime.active_settings
+        cfg = runtime.slo_guard.settings
+        log.warning(
+            "%s: latency %.0f ms above %.0fx the %.0f ms SLO for %d decisions and the policy "
+            "proposed %d executors; the SLO guard raises it to DS2's %d",
+            runtime.key,
+            metrics.latency_ms,
+            cfg.latency_factor,
+            s.latency_slo_ms,
+            runtime.slo_guard.breaches,
+            proposed,
+            required,
+        )
+        self.telemetry.fallback(runtime.key)
+        self.events.emit(
+            runtime.snapshot,
+            simple_event(
+                Reason.FALLBACK,
+                controller="slo-guard",
+                fields="latency_ms",
+                detail=(
+                    f"latency {metrics.latency_ms:.0f} ms > {cfg.latency_factor:g}x SLO "
+                    f"{s.latency_slo_ms:.0f} ms for {runtime.slo_guard.breaches} decisions; "
+                    f"policy proposed {proposed}, DS2 sizes {required}"
+                ),
             ),
         )
 
@@ -680,6 +753,7 @@ class Autoscaler:
             return
         runtime.state.last_change_at = now
         runtime.state.last_target = target
+        self.telemetry.scaled(runtime.key, current, target, s.actuation)
         if result.snapshot is not None:
             runtime.snapshot = result.snapshot
             self._replace_if_newer(result.snapshot)
@@ -780,6 +854,7 @@ class Autoscaler:
             mean_load_eps=f"{stats.mean_load_eps:.0f}",
         )
         log.info("%s: %s", runtime.key, event.message)
+        self.telemetry.weights_updated(runtime.key, s.objective)
         self.events.emit(runtime.snapshot, event)
         entry: dict[str, Any] = {"at": round(now, 3), **dict(event.fields)}
         runtime.state.remember("meta", entry, self.settings.history_size)

@@ -2,20 +2,22 @@
 
 ``ppo-fixed`` is the seed's ablation baseline: the PPO policy under fixed weights (0.33 each).
 ``hrl`` adds the TD3 meta-controller, which retunes the weights every ``lower_steps`` decisions
-from the window's statistics. Both pass the policy's proposal through the same guardrails the
-operator applies, so evaluation scores what production would do.
+from the window's statistics. Both pass the policy's proposal through the same SLO guard and
+guardrails the operator applies, so evaluation scores what production would do.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from hrl_autoscaler.baselines.ds2 import DS2Controller
 from hrl_autoscaler.config import SimParams
 from hrl_autoscaler.core.controller import ControlContext
 from hrl_autoscaler.core.guardrails import Guardrails, GuardrailSettings
 from hrl_autoscaler.core.meta import WindowAccumulator, build_meta_observation
 from hrl_autoscaler.core.metrics import SystemMetrics
 from hrl_autoscaler.core.observation import ObservationScale, build_observation
+from hrl_autoscaler.core.sloguard import SloGuard, SloGuardSettings
 from hrl_autoscaler.core.weights import FIXED_BASELINE, Weights
 from hrl_autoscaler.policies.artifacts import default_policies_dir
 from hrl_autoscaler.policies.meta import NumpyMetaActor
@@ -29,7 +31,8 @@ def meta_dir(objective: str) -> str:
 
 
 class PPOController:
-    """The frozen PPO executor policy under given weights, behind the guardrails."""
+    """The frozen PPO executor policy under given weights, behind the SLO guard (when an SLO is
+    given) and the guardrails."""
 
     name = "ppo-fixed"
 
@@ -39,6 +42,8 @@ class PPOController:
         weights: Weights = FIXED_BASELINE,
         params: SimParams | None = None,
         guardrails: GuardrailSettings | None = None,
+        latency_slo_ms: float | None = None,
+        slo_guard: SloGuardSettings | None = None,
     ) -> None:
         self.policy = policy
         self.weights = weights
@@ -52,9 +57,15 @@ class PPOController:
         )
         self.guardrail_settings = guardrails
         self.guardrails = Guardrails(guardrails or GuardrailSettings())
+        self.latency_slo_ms = latency_slo_ms
+        self.slo_guard_settings = slo_guard or SloGuardSettings()
+        self.slo_guard = SloGuard(self.slo_guard_settings)
+        self.sizing = DS2Controller()
 
     def reset(self, ctx: ControlContext) -> None:
         self.weights = self.initial_weights
+        self.slo_guard = SloGuard(self.slo_guard_settings)
+        self.sizing.reset(ctx)
         settings = self.guardrail_settings or GuardrailSettings(
             min_executors=ctx.min_executors,
             max_executors=ctx.max_executors,
@@ -69,6 +80,12 @@ class PPOController:
         if metrics.restarting:
             return metrics.executors
         proposed = self.propose(metrics)
+        if self.latency_slo_ms is not None and self.slo_guard.observe(
+            metrics.latency_ms, self.latency_slo_ms
+        ):
+            proposed = self.slo_guard.apply(
+                proposed, self.sizing.required_executors(metrics)
+            ).executors
         return self.guardrails.apply(proposed, metrics.executors, metrics.time_s).target
 
 
@@ -85,10 +102,11 @@ class HRLController(PPOController):
         params: SimParams | None = None,
         lower_steps: int = 20,
         guardrails: GuardrailSettings | None = None,
+        slo_guard: SloGuardSettings | None = None,
     ) -> None:
-        super().__init__(policy, FIXED_BASELINE, params, guardrails)
+        super().__init__(policy, FIXED_BASELINE, params, guardrails, latency_slo_ms, slo_guard)
         self.actor = actor
-        self.latency_slo_ms = latency_slo_ms
+        self.latency_slo_ms: float = latency_slo_ms
         self.lower_steps = lower_steps
         self.window = WindowAccumulator(self.params.price_per_executor_hour, latency_slo_ms)
 
@@ -111,17 +129,27 @@ class HRLController(PPOController):
         return super().decide(metrics, weights)
 
 
-def load_ppo_controller(root: Path | None = None) -> PPOController:
+def load_ppo_controller(
+    root: Path | None = None,
+    latency_slo_ms: float | None = None,
+    slo_guard: SloGuardSettings | None = None,
+) -> PPOController:
     root = root or default_policies_dir()
-    return PPOController(NumpyPPOPolicy.load(root / PPO_DIR))
+    return PPOController(
+        NumpyPPOPolicy.load(root / PPO_DIR), latency_slo_ms=latency_slo_ms, slo_guard=slo_guard
+    )
 
 
 def load_hrl_controller(
-    objective: str, latency_slo_ms: float, root: Path | None = None
+    objective: str,
+    latency_slo_ms: float,
+    root: Path | None = None,
+    slo_guard: SloGuardSettings | None = None,
 ) -> HRLController:
     root = root or default_policies_dir()
     return HRLController(
         NumpyPPOPolicy.load(root / PPO_DIR),
         NumpyMetaActor.load(root / meta_dir(objective)),
         latency_slo_ms,
+        slo_guard=slo_guard,
     )

@@ -2,6 +2,16 @@
 
 Implements :class:`hrl_autoscaler.core.pipeline.Telemetry`. Per-application series are removed
 when an application stops being managed, so deleted applications do not linger in dashboards.
+
+The Grafana dashboard (``charts/hrl-autoscaler/dashboards/hrl-autoscaler.json``) reads these
+series, so three rules hold here:
+- every per-application series has the labels ``namespace`` and ``application`` (the
+  SparkApplication's), whatever exporter the Spark metrics come from;
+- counters that dashboards query with ``rate``/``increase`` are created at 0 as soon as their
+  label set is known (``increase`` cannot see the first event of a series born at 1, and a
+  panel over a counter that never fired would show "No data" instead of 0);
+- what the operator decided *on* (the observed rates, latency, SLO, cost) is exported beside
+  what it decided, so a panel can compare the two without joining Spark's label names.
 """
 
 from __future__ import annotations
@@ -11,14 +21,18 @@ from collections.abc import Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 
+from hrl_autoscaler.config import QUERY_NAMES
 from hrl_autoscaler.core.annotations import AppSettings
 from hrl_autoscaler.core.application import AppKey
+from hrl_autoscaler.core.metrics import SystemMetrics
 from hrl_autoscaler.core.pipeline import CycleSummary, DecisionRecord
 from hrl_autoscaler.core.weights import Weights
 
 APP = ["namespace", "application"]
 CYCLE_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 DECISION_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.1)
+DIRECTIONS = ("up", "down")
+"""Directions of a scaling action (a hold is no action)."""
 
 
 class OperatorMetrics:
@@ -126,9 +140,77 @@ class OperatorMetrics:
             ["kind", "name", "sha256", "schema_version"],
             registry=r,
         )
+        # -- what each decision was made on, and what it cost (dashboard: Application row) ---
+        self.latency_slo = Gauge(
+            "hrl_autoscaler_latency_slo_seconds",
+            "latency SLO in force (annotation latency-slo-ms, in seconds): the line the "
+            "latency panel draws and the slo objective scores against",
+            APP,
+            registry=r,
+        )
+        self.cost_per_hour = Gauge(
+            "hrl_autoscaler_cost_per_hour",
+            "USD per hour of the executors in force (current executors x annotation "
+            "cost-per-executor-hour): the cost the meta-controller's objective counts",
+            APP,
+            registry=r,
+        )
+        self.observed_input_rate = Gauge(
+            "hrl_autoscaler_observed_input_rate",
+            "events/s arriving (Structured Streaming inputRate-total) as read for the last "
+            "decision; absent while the operator holds for lack of metrics",
+            APP,
+            registry=r,
+        )
+        self.observed_processing_rate = Gauge(
+            "hrl_autoscaler_observed_processing_rate",
+            "events/s processed (processingRate-total) as read for the last decision",
+            APP,
+            registry=r,
+        )
+        self.observed_latency = Gauge(
+            "hrl_autoscaler_observed_latency_seconds",
+            "micro-batch latency as read for the last decision, s (compare with "
+            "hrl_autoscaler_latency_slo_seconds of the same application)",
+            APP,
+            registry=r,
+        )
+        self.observed_backlog = Gauge(
+            "hrl_autoscaler_observed_backlog",
+            "events behind the source (consumer lag) as read for the last decision",
+            APP,
+            registry=r,
+        )
+        self.running = Gauge(
+            "hrl_autoscaler_running_executors",
+            "executors registered with the driver at the last decision (lags "
+            "hrl_autoscaler_current_executors while new ones start)",
+            APP,
+            registry=r,
+        )
+        # -- events as counters (dashboard annotations) ------------------------------------------
+        self.scaling_actions = Counter(
+            "hrl_autoscaler_scaling_actions",
+            "scaling actions written to SparkApplications (auto mode; holds, skips and "
+            "recommendations excluded), by direction (up|down) and actuation (restart|in-place); "
+            "created at 0 for the application's actuation so increase() sees the first one",
+            [*APP, "direction", "actuation"],
+            registry=r,
+        )
+        self.weight_updates = Counter(
+            "hrl_autoscaler_weight_updates",
+            "reward weights retuned by the meta-controller (a WeightsUpdated event), by "
+            "objective; created at 0 for applications in meta weight-policy",
+            [*APP, "objective"],
+            registry=r,
+        )
+        for query in ("all", *QUERY_NAMES):  # a panel over errors shows 0, not "No data"
+            self.prometheus_errors.labels(query)
         self._modes: dict[AppKey, tuple[str, str, str]] = {}
         self._objectives: dict[AppKey, str] = {}
         self._decided: dict[AppKey, set[tuple[str, str, str]]] = {}
+        self._scaling_labels: dict[AppKey, set[tuple[str, str]]] = {}
+        self._update_labels: dict[AppKey, set[str]] = {}
 
     def _app(self, key: AppKey) -> tuple[str, str]:
         return (key.namespace, key.name)
@@ -136,6 +218,17 @@ class OperatorMetrics:
     def app_seen(self, key: AppKey, settings: AppSettings, weights: Weights, current: int) -> None:
         ns, name = self._app(key)
         self.current.labels(ns, name).set(current)
+        self.latency_slo.labels(ns, name).set(settings.latency_slo_ms / 1000.0)
+        self.cost_per_hour.labels(ns, name).set(current * settings.cost_per_executor_hour)
+        # Series at 0 from the first sight of the application (see the module docstring);
+        # labels() leaves an existing child (e.g. a hold's 1) as it is.
+        self.metrics_unavailable.labels(ns, name)
+        self.fallbacks.labels(ns, name)
+        self.actuation_errors.labels(ns, name)
+        for way in DIRECTIONS:
+            self._scaling(key, way, settings.actuation)
+        if settings.weight_policy == "meta":
+            self._weight_updates(key, settings.objective)
         for label, value in zip(("alpha", "beta", "gamma"), weights.as_tuple(), strict=True):
             self.weight.labels(ns, name, label).set(value)
         mode = (settings.mode, settings.actuation, settings.weight_policy)
@@ -154,9 +247,31 @@ class OperatorMetrics:
         self.decisions.labels(ns, name, *labels).inc()
         self._decided.setdefault(key, set()).add(labels)
         self.decision_seconds.observe(record.seconds)
+        if record.metrics is not None:
+            self._observed(ns, name, record.metrics)
+
+    def _observed(self, ns: str, name: str, m: SystemMetrics) -> None:
+        self.observed_input_rate.labels(ns, name).set(m.input_rate_eps)
+        self.observed_processing_rate.labels(ns, name).set(m.processing_rate_eps)
+        self.observed_latency.labels(ns, name).set(m.latency_ms / 1000.0)
+        self.observed_backlog.labels(ns, name).set(m.backlog_events)
+        self.running.labels(ns, name).set(m.running_executors)
 
     def unavailable(self, key: AppKey, reason: str | None) -> None:
-        self.metrics_unavailable.labels(*self._app(key)).set(0 if reason is None else 1)
+        ns, name = self._app(key)
+        self.metrics_unavailable.labels(ns, name).set(0 if reason is None else 1)
+        if reason is not None:  # a gap in the panels, not a stale value drawn as if read now
+            for gauge in self._observed_gauges():
+                _remove(gauge, ns, name)
+
+    def _observed_gauges(self) -> tuple[Gauge, ...]:
+        return (
+            self.observed_input_rate,
+            self.observed_processing_rate,
+            self.observed_latency,
+            self.observed_backlog,
+            self.running,
+        )
 
     def fallback(self, key: AppKey) -> None:
         self.fallbacks.labels(*self._app(key)).inc()
@@ -168,6 +283,21 @@ class OperatorMetrics:
             self.meta_reward.remove(ns, name, previous)
         self.meta_reward.labels(ns, name, objective).set(score)
         self._objectives[key] = objective
+
+    def scaled(self, key: AppKey, current: int, target: int, actuation: str) -> None:
+        way = "up" if target > current else "down"
+        self._scaling(key, way, actuation).inc()
+
+    def weights_updated(self, key: AppKey, objective: str) -> None:
+        self._weight_updates(key, objective).inc()
+
+    def _scaling(self, key: AppKey, way: str, actuation: str) -> Counter:
+        self._scaling_labels.setdefault(key, set()).add((way, actuation))
+        return self.scaling_actions.labels(*self._app(key), way, actuation)
+
+    def _weight_updates(self, key: AppKey, objective: str) -> Counter:
+        self._update_labels.setdefault(key, set()).add(objective)
+        return self.weight_updates.labels(*self._app(key), objective)
 
     def actuation_error(self, key: AppKey) -> None:
         self.actuation_errors.labels(*self._app(key)).inc()
@@ -189,7 +319,15 @@ class OperatorMetrics:
 
     def forget(self, key: AppKey) -> None:
         ns, name = self._app(key)
-        for gauge in (self.current, self.target, self.proposed, self.metrics_unavailable):
+        for gauge in (
+            self.current,
+            self.target,
+            self.proposed,
+            self.metrics_unavailable,
+            self.latency_slo,
+            self.cost_per_hour,
+            *self._observed_gauges(),
+        ):
             _remove(gauge, ns, name)
         for counter in (self.fallbacks, self.actuation_errors):
             _remove(counter, ns, name)
@@ -203,6 +341,10 @@ class OperatorMetrics:
             _remove(self.meta_reward, ns, name, objective)
         for labels in self._decided.pop(key, set()):
             _remove(self.decisions, ns, name, *labels)
+        for way, actuation in self._scaling_labels.pop(key, set()):
+            _remove(self.scaling_actions, ns, name, way, actuation)
+        for objective in self._update_labels.pop(key, set()):
+            _remove(self.weight_updates, ns, name, objective)
 
 
 def _remove(metric: Gauge | Counter, *labels: str) -> None:
