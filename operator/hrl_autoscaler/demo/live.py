@@ -30,9 +30,11 @@ from hrl_autoscaler.demo.table import live_table
 from hrl_autoscaler.devenv.binaries import ensure_binaries
 from hrl_autoscaler.devenv.controlplane import close_api_client
 from hrl_autoscaler.devenv.crds import project_crd_dir, upstream_crd_dir
+from hrl_autoscaler.devenv.prometheus import ScrapeTarget
 from hrl_autoscaler.devenv.session import DevEnv
 
 NAMESPACE = "demo"
+OPERATOR_JOB = "hrl-autoscaler"
 console = Console(stderr=True)
 
 
@@ -100,6 +102,11 @@ def run_demo(duration_s: float, speed: float, report_dir: Path, live: bool = Tru
             )
             operator = OperatorProcess(config, work)
             operator.wait_ready()
+            # Prometheus scrapes the operator's own metrics too, as in a cluster: the
+            # dashboard's panels read them.
+            env.add_scrape_target(
+                ScrapeTarget(OPERATOR_JOB, [f"127.0.0.1:{operator.port}"], "/metrics", "1s")
+            )
         for app in DEMO_APPS:
             body = spark_application(
                 app.name,
@@ -119,6 +126,7 @@ def run_demo(duration_s: float, speed: float, report_dir: Path, live: bool = Tru
         )
         records = recorder.records
         elapsed = _watch(recorder, cluster, duration_s, speed, live)
+        _write_dashboard(env.prometheus_url, report_dir, elapsed)
     except KeyboardInterrupt:
         console.print("[yellow]demo interrupted: writing what was recorded[/]")
     finally:
@@ -146,6 +154,33 @@ def run_demo(duration_s: float, speed: float, report_dir: Path, live: bool = Tru
     console.print(f"[bold]demo[/] wrote {report_dir / 'demo.json'} and {report_dir / 'demo.png'}")
     shutil.rmtree(work, ignore_errors=True)  # logs are kept only when something went wrong
     return 0
+
+
+def _write_dashboard(prometheus_url: str, report_dir: Path, elapsed: float) -> None:
+    """Render the Grafana dashboard from the demo's Prometheus to ``dashboard.png`` (before
+    Prometheus stops); a failure is reported, never fatal: the demo's own report matters more."""
+    from hrl_autoscaler.dashboard.runner import TimeRange
+    from hrl_autoscaler.dashboard.snapshot import snapshot
+
+    out = report_dir / "dashboard.png"
+    try:
+        with _step("rendering the Grafana dashboard from Prometheus"):
+            shot = snapshot(
+                prometheus_url,
+                out,
+                TimeRange.last(elapsed + 15.0),
+                scrape_interval_s=1.0,
+                variables={"namespace": [NAMESPACE]},
+                colors=256,
+            )
+    except Exception as exc:  # any failure here must not lose the demo's report
+        console.print(f"[yellow]demo: dashboard not rendered: {exc}[/]")
+        return
+    empty = [f"{r.title} {r.ref_id}" for r in shot.failed]
+    console.print(
+        f"[bold]demo[/] wrote {out}: {len(shot.results) - len(empty)}/{len(shot.results)} "
+        "dashboard queries returned data" + (f"; empty: {', '.join(empty)}" if empty else "")
+    )
 
 
 def _watch(

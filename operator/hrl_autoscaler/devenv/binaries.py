@@ -1,13 +1,14 @@
 """Find, or build once and cache, the binaries of the local control plane.
 
-Versions live here and only here. The Go binaries (kube-apiserver, etcd, helm) are built from the
-Go module proxy into ``<cache>/bin/<name>-<version>/<name>``; the directory is keyed by version so
-a version bump builds anew while old builds stay usable. Prometheus comes from Debian's package,
-because building it needs its web UI assets that the module proxy does not carry.
+Versions live here and only here. The Go binaries (kube-apiserver, etcd, helm, kubectl) are built
+from the Go module proxy into ``<cache>/bin/<name>-<version>/<name>``; the directory is keyed by
+version so a version bump builds anew while old builds stay usable. Prometheus comes from Debian's
+package, because building it needs its web UI assets that the module proxy does not carry.
 
 Every path can be overridden with an environment variable (``HRL_AUTOSCALER_KUBE_APISERVER``,
-``HRL_AUTOSCALER_ETCD``, ``HRL_AUTOSCALER_HELM``, ``HRL_AUTOSCALER_PROMETHEUS``), so a machine
-that already has these binaries (or Debian's ``etcd-server``) can skip the build.
+``HRL_AUTOSCALER_ETCD``, ``HRL_AUTOSCALER_HELM``, ``HRL_AUTOSCALER_KUBECTL``,
+``HRL_AUTOSCALER_PROMETHEUS``), so a machine that already has these binaries (or Debian's
+``etcd-server``) can skip the build.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ class Binaries:
     etcd: Path
     helm: Path
     prometheus: Path
+    kubectl: Path
 
 
 def cache_root() -> Path:
@@ -88,6 +90,8 @@ def _go_targets() -> list[tuple[str, str, str, gobuild.Builder]]:
             gobuild.build_kube_apiserver,
         ),
         ("helm", HELM_VERSION, "HRL_AUTOSCALER_HELM", gobuild.build_helm),
+        # kubectl of the same release as the API server (chart tests: `kubectl auth can-i`).
+        ("kubectl", KUBERNETES_VERSION, "HRL_AUTOSCALER_KUBECTL", gobuild.build_kubectl),
     ]
 
 
@@ -122,13 +126,19 @@ def _resolve(name: str, version: str, env_var: str) -> Path:
     return path
 
 
-def find_binaries(*, require_prometheus: bool = True, require_helm: bool = False) -> Binaries:
+def find_binaries(
+    *, require_prometheus: bool = True, require_helm: bool = False, require_kubectl: bool = False
+) -> Binaries:
     """Return the cached binaries without building; raise BinaryMissingError naming the fix.
 
-    helm is optional by default because only chart tests use it; a path that is not required
-    is returned even if nothing is there yet.
+    helm and kubectl are optional by default because only chart tests use them; a path that is
+    not required is returned even if nothing is there yet.
     """
-    required = {"etcd", "kube-apiserver"} | ({"helm"} if require_helm else set())
+    required = (
+        {"etcd", "kube-apiserver"}
+        | ({"helm"} if require_helm else set())
+        | ({"kubectl"} if require_kubectl else set())
+    )
     paths = {
         name: _resolve(name, version, env) if name in required else cached_binary(name, version)
         for name, version, env, _ in _go_targets()
@@ -138,6 +148,7 @@ def find_binaries(*, require_prometheus: bool = True, require_helm: bool = False
         etcd=paths["etcd"],
         helm=_override("HRL_AUTOSCALER_HELM") or paths["helm"],
         prometheus=find_prometheus() if require_prometheus else PROMETHEUS_BINARY,
+        kubectl=_override("HRL_AUTOSCALER_KUBECTL") or paths["kubectl"],
     )
 
 
@@ -183,4 +194,5 @@ def ensure_binaries(progress: Progress = print, *, require_prometheus: bool = Tr
         etcd=paths["etcd"],
         helm=paths["helm"],
         prometheus=prometheus,
+        kubectl=paths["kubectl"],
     )

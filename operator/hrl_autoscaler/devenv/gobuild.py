@@ -257,6 +257,18 @@ def _release_time(info: dict[str, Any]) -> str:
 
 def build_kube_apiserver(go: GoRunner, work: Path, output: Path, version: str) -> None:
     """Build kube-apiserver through a wrapper module, version stamped for ``/version``."""
+    _build_kubernetes_command(go, work, output, version, "kube-apiserver")
+
+
+def build_kubectl(go: GoRunner, work: Path, output: Path, version: str) -> None:
+    """Build kubectl from the same wrapper module as kube-apiserver (``cmd/kubectl``)."""
+    _build_kubernetes_command(go, work, output, version, "kubectl")
+
+
+def _build_kubernetes_command(
+    go: GoRunner, work: Path, output: Path, version: str, command: str
+) -> None:
+    """Build ``k8s.io/kubernetes/cmd/<command>`` at ``version`` through a wrapper module."""
     go.say(f"reading k8s.io/kubernetes@{version} go.mod from the module proxy")
     info = go.download_json(f"k8s.io/kubernetes@{version}")
     upstream = Path(info["GoMod"]).read_text()
@@ -265,7 +277,7 @@ def build_kube_apiserver(go: GoRunner, work: Path, output: Path, version: str) -
         raise BuildError(f"no ./staging replace lines in k8s.io/kubernetes@{version} go.mod")
     go.say(f"{len(staging)} staging modules -> {staging_version(version)}")
     gomod = wrapper_gomod(
-        "hrl-autoscaler.local/build/kube-apiserver",
+        f"hrl-autoscaler.local/build/{command}",
         go_directive(upstream),
         {"k8s.io/kubernetes": version},
         dict.fromkeys(staging, staging_version(version)),
@@ -292,10 +304,10 @@ def build_kube_apiserver(go: GoRunner, work: Path, output: Path, version: str) -
             *_build_flags(f"-s -w {ldflags}"),
             "-o",
             str(output),
-            "k8s.io/kubernetes/cmd/kube-apiserver",
+            f"k8s.io/kubernetes/cmd/{command}",
         ],
         cwd=work,
-        phase="compiling kube-apiserver",
+        phase=f"compiling {command}",
         env=_mod_flags(go.env),
     )
 
@@ -337,7 +349,12 @@ def build_helm(go: GoRunner, work: Path, output: Path, version: str) -> None:
     )
 
 
-_VERSION_ARGS = {"kube-apiserver": ["--version"], "etcd": ["--version"], "helm": ["version"]}
+_VERSION_ARGS = {
+    "kube-apiserver": ["--version"],
+    "etcd": ["--version"],
+    "helm": ["version"],
+    "kubectl": ["version", "--client"],
+}
 
 
 def build_into_cache(

@@ -1,0 +1,109 @@
+# syntax=docker/dockerfile:1.7
+#
+# spark-hrl-autoscaler images, two targets:
+#
+#   docker build -t spark-hrl-autoscaler:0.1.0 .                         # the operator (default)
+#   docker build --target spark-job -t spark-hrl-autoscaler-spark:0.1.0 . # Spark driver/executor
+#
+# The operator image holds a virtual environment with the runtime dependencies only (the [k8s]
+# extra: kopf, kubernetes, aiohttp; deciding runs the frozen policies with numpy, so no torch or
+# Stable-Baselines3) and the frozen policies in /app/policies. It runs as a numeric non-root
+# user and writes nothing outside /tmp, so it works with readOnlyRootFilesystem and an emptyDir
+# on /tmp (the Helm chart mounts one).
+#
+# tests/e2e/test_image.py replays the `builder` stage (its ENV, WORKDIR, COPY and RUN lines) in a
+# fresh virtual environment, since no Docker engine runs in CI: keep those lines plain shell,
+# with every path in an ENV variable or relative to WORKDIR.
+#
+# Base images are pinned by tag; pin by digest too in a release pipeline, e.g.
+#   docker build --build-arg PYTHON_IMAGE=python:3.11.14-slim-bookworm@sha256:... .
+ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
+ARG SPARK_IMAGE=apache/spark:4.1.1-python3
+
+# ---------------------------------------------------------------------------------------------
+# builder: the package and its runtime dependencies in /opt/venv
+# ---------------------------------------------------------------------------------------------
+FROM ${PYTHON_IMAGE} AS builder
+ENV VIRTUAL_ENV=/opt/venv \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_ROOT_USER_ACTION=ignore
+ENV PATH="${VIRTUAL_ENV}/bin:${PATH}"
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY operator ./operator
+RUN python -m venv "$VIRTUAL_ENV"
+# Versions are pinned in pyproject.toml. pip compiles the bytecode at install time, so the
+# read-only image never needs to write __pycache__.
+RUN --mount=type=cache,target=/root/.cache/pip pip install ".[k8s]"
+# Deciding needs no training stack: fail the build if a dependency ever pulls torch in.
+RUN python -c "import importlib.util as u, sys; sys.exit('torch must not be installed' if u.find_spec('torch') else 0)"
+RUN pip check
+RUN hrl-autoscaler run --help > /dev/null
+
+# ---------------------------------------------------------------------------------------------
+# spark-job: the image of the example SparkApplications (driver and executors)
+# ---------------------------------------------------------------------------------------------
+# apache/spark 4.1.1 is Ubuntu 22.04 with Python 3.10; the package needs Python 3.11, which
+# Ubuntu 22.04 ships as python3.11. The job and the in-place agent run in their own venv, with
+# the image's PySpark (Spark puts $SPARK_HOME/python/lib on PYTHONPATH for Python jobs), so the
+# 400 MB pyspark wheel is not installed a second time. Entry: python iot_job.py ...
+FROM ${SPARK_IMAGE} AS spark-job
+USER root
+ENV HRL_VENV=/opt/hrl-autoscaler/venv \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_ROOT_USER_ACTION=ignore
+RUN set -eux; \
+    apt-get update; \
+    apt-get install -y --no-install-recommends python3.11 python3.11-venv; \
+    rm -rf /var/lib/apt/lists/*
+RUN python3.11 -m venv "$HRL_VENV"
+COPY pyproject.toml README.md /tmp/hrl-src/
+COPY operator /tmp/hrl-src/operator
+# The package without torch, plus the [k8s] extra for the kubernetes client that the in-place
+# agent uses to read its SparkApplication's target-executors annotation.
+RUN --mount=type=cache,target=/root/.cache/pip \
+    "$HRL_VENV/bin/pip" install "/tmp/hrl-src[k8s]" && rm -rf /tmp/hrl-src
+RUN "$HRL_VENV/bin/python" -c "import importlib.util as u, sys; sys.exit('torch must not be installed' if u.find_spec('torch') else 0)"
+COPY operator/hrl_autoscaler/spark/iot_job.py /opt/hrl-autoscaler/iot_job.py
+# Driver and executors run Python with this venv; HOME of the spark user does not exist, so
+# caches go to /tmp.
+ENV PYSPARK_PYTHON=/opt/hrl-autoscaler/venv/bin/python \
+    PYSPARK_DRIVER_PYTHON=/opt/hrl-autoscaler/venv/bin/python \
+    MPLCONFIGDIR=/tmp/matplotlib \
+    XDG_CACHE_HOME=/tmp/.cache
+WORKDIR /opt/spark/work-dir
+# The spark user (uid 185) of the base image.
+USER 185
+
+# ---------------------------------------------------------------------------------------------
+# operator (default target): the venv, the policies, nothing else
+# ---------------------------------------------------------------------------------------------
+FROM ${PYTHON_IMAGE} AS operator
+LABEL org.opencontainers.image.title="spark-hrl-autoscaler" \
+      org.opencontainers.image.description="Kubernetes operator that autoscales Spark streaming applications with hierarchical RL" \
+      org.opencontainers.image.version="0.1.0" \
+      org.opencontainers.image.licenses="Apache-2.0"
+COPY --from=builder /opt/venv /opt/venv
+# Frozen PPO policy and TD3 meta-controllers (default_policies_dir() falls back to /app/policies).
+COPY policies /app/policies
+# Everything the process (or a library it loads) might write goes to /tmp, an emptyDir in the
+# chart: the kubernetes client's temporary certificate files (TMPDIR), matplotlib's and other
+# caches (MPLCONFIGDIR, XDG_*). Nothing is written to the image.
+ENV VIRTUAL_ENV=/opt/venv \
+    PATH="/opt/venv/bin:${PATH}" \
+    HOME=/tmp \
+    TMPDIR=/tmp \
+    MPLCONFIGDIR=/tmp/matplotlib \
+    XDG_CACHE_HOME=/tmp/.cache \
+    XDG_CONFIG_HOME=/tmp/.config \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    HRL_AUTOSCALER_POLICIES=/app/policies
+WORKDIR /app
+# Numeric, so runAsNonRoot can verify it without a passwd entry.
+USER 65532:65532
+EXPOSE 8080
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
+    CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=4).status != 200)"]
+ENTRYPOINT ["hrl-autoscaler"]
+CMD ["run"]
