@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST := $(BIN)/pytest
 
-.PHONY: help install system-deps binaries test lint typecheck unit e2e demo bench train ablation clean
+.PHONY: help install system-deps binaries test lint typecheck unit e2e spark kind-e2e kind-down demo bench train ablation clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -15,7 +15,7 @@ install: $(STAMP)  ## create .venv with everything the tests, training and demo 
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[train,k8s,dev]"
+	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[train,k8s,spark,dev]"
 	touch $@
 
 system-deps:  ## Debian packages: Prometheus for the e2e tests, openssl for the local CA
@@ -32,10 +32,10 @@ system-deps:  ## Debian packages: Prometheus for the e2e tests, openssl for the 
 	  status=$$?; [ -n "$$created" ] && rm -f /usr/sbin/policy-rc.d; exit $$status; \
 	fi
 
-binaries: install  ## build kube-apiserver, etcd and helm once (cached in ~/.cache/hrl-autoscaler)
+binaries: install  ## build kube-apiserver, etcd, helm and kubectl once (cached in ~/.cache/hrl-autoscaler)
 	$(BIN)/python -m hrl_autoscaler.devenv build
 
-test: lint typecheck unit e2e  ## the whole suite, as CI runs it
+test: lint typecheck unit e2e spark  ## the whole suite, as CI runs it
 
 lint: install
 	$(BIN)/ruff check operator tests bench
@@ -45,10 +45,13 @@ typecheck: install
 	$(BIN)/mypy
 
 unit: install  ## fast tests: simulator, baselines, evaluation, pure logic
-	$(PYTEST) -m "not e2e" tests
+	$(PYTEST) -m "not e2e and not spark" tests
 
 e2e: install system-deps binaries  ## tests on a real kube-apiserver, etcd and Prometheus
-	$(PYTEST) -m e2e tests
+	$(PYTEST) -m "e2e and not spark" tests
+
+spark: install system-deps binaries  ## tests on a real Spark standalone cluster (Java 17)
+	$(PYTEST) -m spark tests
 
 demo: install system-deps binaries  ## the main job: the operator live on a local control plane
 	$(BIN)/hrl-autoscaler demo --report-dir reports/demo
@@ -67,6 +70,62 @@ train: install  ## retrain the committed policies (PPO, then one TD3 meta-contro
 
 ablation: install  ## the seed's ablation with every baseline (tables and plot in docs/ablation)
 	$(BIN)/hrl-autoscaler ablation --seeds 5 --out docs/ablation
+
+# --- the kind path (hosts with a Docker engine; CI: .github/workflows/kind-e2e.yml) -------------
+# kind, the Spark Operator, Prometheus and this chart on a real cluster; then the same e2e suite
+# with --kubeconfig. Chart versions are pinned here; override on the command line to try others.
+KIND_VERSION ?= v0.33.0
+KIND_CLUSTER ?= hrl-autoscaler-e2e
+KIND_DIR := $(HOME)/.cache/hrl-autoscaler/kind
+KIND := $(KIND_DIR)/kind-$(KIND_VERSION)
+KIND_KUBECONFIG := $(KIND_DIR)/$(KIND_CLUSTER).kubeconfig
+HELM = $$($(BIN)/python -c 'from hrl_autoscaler.devenv.binaries import find_binaries; print(find_binaries(require_prometheus=False, require_helm=True).helm)')
+# The names the chart (image.repository + appVersion) and manifests/examples refer to.
+IMAGE_REPOSITORY ?= ghcr.io/hrl-autoscaler/spark-hrl-autoscaler
+IMAGE_TAG ?= 0.1.0
+OPERATOR_IMAGE := $(IMAGE_REPOSITORY):$(IMAGE_TAG)
+SPARK_IMAGE := $(IMAGE_REPOSITORY)-spark:$(IMAGE_TAG)
+SPARK_OPERATOR_CHART_VERSION ?= 2.5.2
+PROMETHEUS_CHART_VERSION ?= 27.19.0
+# The Spark Operator runs the examples' namespace only, so the e2e suite's emulated
+# applications (other namespaces) are never also reconciled by it.
+SPARK_APPS_NAMESPACE ?= spark-apps
+
+$(KIND):
+	mkdir -p $(KIND_DIR)
+	GOBIN=$(KIND_DIR) go install sigs.k8s.io/kind@$(KIND_VERSION)
+	mv $(KIND_DIR)/kind $@
+
+kind-e2e: install system-deps binaries $(KIND)  ## the e2e suite on kind (needs a Docker engine)
+	@docker info >/dev/null 2>&1 || { echo "make kind-e2e needs a running Docker engine (docker info failed); on hosts without one, make e2e runs the same suite on a local kube-apiserver"; exit 1; }
+	@command -v kubectl >/dev/null || { echo "make kind-e2e needs kubectl on PATH"; exit 1; }
+	$(KIND) get clusters | grep -qx $(KIND_CLUSTER) || \
+	  $(KIND) create cluster --name $(KIND_CLUSTER) --config manifests/kind/cluster.yaml --kubeconfig $(KIND_KUBECONFIG) --wait 120s
+	$(KIND) export kubeconfig --name $(KIND_CLUSTER) --kubeconfig $(KIND_KUBECONFIG)
+	docker build --target operator -t $(OPERATOR_IMAGE) .
+	docker build --target spark-job -t $(SPARK_IMAGE) .
+	$(KIND) load docker-image --name $(KIND_CLUSTER) $(OPERATOR_IMAGE) $(SPARK_IMAGE)
+	$(HELM) --kubeconfig $(KIND_KUBECONFIG) repo add spark-operator https://kubeflow.github.io/spark-operator --force-update
+	$(HELM) --kubeconfig $(KIND_KUBECONFIG) repo add prometheus-community https://prometheus-community.github.io/helm-charts --force-update
+	kubectl --kubeconfig $(KIND_KUBECONFIG) create namespace $(SPARK_APPS_NAMESPACE) --dry-run=client -o yaml | kubectl --kubeconfig $(KIND_KUBECONFIG) apply -f -
+	$(HELM) --kubeconfig $(KIND_KUBECONFIG) upgrade --install spark-operator spark-operator/spark-operator \
+	  --version $(SPARK_OPERATOR_CHART_VERSION) -n spark-operator --create-namespace \
+	  --set 'spark.jobNamespaces={$(SPARK_APPS_NAMESPACE)}' --wait --timeout 5m
+	$(HELM) --kubeconfig $(KIND_KUBECONFIG) upgrade --install prometheus prometheus-community/prometheus \
+	  --version $(PROMETHEUS_CHART_VERSION) -n monitoring --create-namespace \
+	  --set alertmanager.enabled=false --set prometheus-pushgateway.enabled=false \
+	  --set kube-state-metrics.enabled=false --set prometheus-node-exporter.enabled=false \
+	  --set-file extraScrapeConfigs=manifests/monitoring/scrape-config.yaml --wait --timeout 5m
+	$(HELM) --kubeconfig $(KIND_KUBECONFIG) upgrade --install hrl-autoscaler charts/hrl-autoscaler \
+	  -n hrl-autoscaler --create-namespace -f charts/hrl-autoscaler/ci/kind-values.yaml \
+	  --set image.repository=$(IMAGE_REPOSITORY) --set image.tag=$(IMAGE_TAG) \
+	  --wait --timeout 5m
+	$(HELM) --kubeconfig $(KIND_KUBECONFIG) test hrl-autoscaler -n hrl-autoscaler --logs
+	kubectl --kubeconfig $(KIND_KUBECONFIG) apply -n $(SPARK_APPS_NAMESPACE) -f manifests/examples/
+	$(PYTEST) -m "e2e or spark or kind" tests --kubeconfig $(KIND_KUBECONFIG)
+
+kind-down:  ## delete the kind cluster of kind-e2e
+	$(KIND) delete cluster --name $(KIND_CLUSTER)
 
 clean:
 	rm -rf $(VENV) reports .mypy_cache .ruff_cache .pytest_cache

@@ -24,12 +24,15 @@ Autoscale Spark streaming applications on Kubernetes with hierarchical reinforce
 Subcommands:
   evaluate   compare controllers (baselines, RL agents, the oracle) on the simulator
   ablation   the seed's ablation: fixed vs meta-learned weights, every scenario and objective
+  loadgen    IoT sensor events at a scenario's, a trace's or a constant rate (files or Kafka)
+  calibrate  measure the real Spark IoT job on a standalone cluster and fit the simulator
   train      train the PPO executor policy (train ppo) or a TD3 meta-controller (train meta)
   scenarios  list the built-in IoT workload scenarios
   bench      measure the simulator (sim), one policy decision (policy) or the operator (operator)
   run        the operator: autoscale labelled SparkApplications (kopf)
   demo       the main job: the operator live on a local control plane with emulated Spark
   dev        the local control plane (kube-apiserver, etcd, Prometheus) for tests and demos
+  dashboard  run the Grafana dashboard's queries against Prometheus (check) or draw it (render)
 
 Run `hrl-autoscaler SUBCOMMAND --help` for the options of each.
 """
@@ -115,6 +118,13 @@ def _add_evaluate_args(p: argparse.ArgumentParser) -> None:
         "(default %(default)s)",
     )
     p.add_argument(
+        "--calibration",
+        type=Path,
+        metavar="PATH",
+        help="simulator parameters fitted by `hrl-autoscaler calibrate` (a calibration.json); "
+        "a scenario's default peak is rescaled to the calibrated cluster's capacity",
+    )
+    p.add_argument(
         "--workers", type=int, default=None, help="parallel processes (default: one per core)"
     )
     p.add_argument("--json", type=Path, metavar="OUT", help="write the results as JSON")
@@ -132,18 +142,31 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     scenario = args.scenario if args.trace is None else None
     if scenario is None and args.trace is None:
         scenario = "smart-hospital"
+    params = SimParams(actuation=args.actuation)
+    peak_rate = args.peak_rate
+    if args.calibration is not None:
+        from hrl_autoscaler.calibration.schema import calibrated_peak_rate, load_sim_params
+        from hrl_autoscaler.sim.workloads import scenario as get_scenario
+
+        params = load_sim_params(args.calibration, params)
+        if peak_rate is None and scenario is not None:
+            peak_rate = calibrated_peak_rate(get_scenario(scenario).peak_rate_eps, params)
+            console.print(
+                f"calibration {args.calibration}: {params.executor_rate_eps:,.0f} events/s per "
+                f"executor; {scenario} peak rescaled to {peak_rate:,.0f} events/s"
+            )
     spec = EvaluationSpec(
         controllers=tuple(controllers),
         scenario=scenario,
         trace_path=args.trace,
-        peak_rate_eps=args.peak_rate,
+        peak_rate_eps=peak_rate,
         seeds=args.seeds,
         episode_steps=args.episode_steps
         if (args.episode_steps or args.trace)
         else EVALUATION.episode_steps,
         objective=args.objective,
         latency_slo_ms=args.latency_slo_ms,
-        params=SimParams(actuation=args.actuation),
+        params=params,
     )
     if args.trace is not None:
         from hrl_autoscaler.evaluation.runner import episode_load
@@ -268,6 +291,24 @@ def _run_demo(args: argparse.Namespace) -> int:
     except ImportError as exc:
         raise SystemExit(f"the demo needs the [k8s] extra (kopf, kubernetes): {exc}") from None
     return run_demo(args.duration, args.speed, args.report_dir, live=not args.no_live)
+
+
+def _run_loadgen(args: argparse.Namespace) -> int:
+    from hrl_autoscaler.loadgen.command import run_loadgen_command
+
+    return run_loadgen_command(args, console, out)
+
+
+def _run_dashboard(args: argparse.Namespace) -> int:
+    from hrl_autoscaler.dashboard.command import run as run_dashboard
+
+    return run_dashboard(args)
+
+
+def _run_calibrate(args: argparse.Namespace) -> int:
+    from hrl_autoscaler.calibration.command import run_calibrate_command
+
+    return run_calibrate_command(args, console)
 
 
 def _run_operator(args: argparse.Namespace) -> int:
@@ -407,6 +448,42 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_arguments(ru)
     ru.set_defaults(func=_run_operator)
 
+    from hrl_autoscaler.dashboard.command import HELP as DASHBOARD_HELP
+    from hrl_autoscaler.dashboard.command import add_arguments as add_dashboard_arguments
+
+    da = sub.add_parser(
+        "dashboard",
+        help="the Grafana dashboard's queries against Prometheus: check them, or render a PNG",
+        description=DASHBOARD_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_dashboard_arguments(da)
+    da.set_defaults(func=_run_dashboard)
+
+    from hrl_autoscaler.loadgen.command import DESCRIPTION as LOADGEN_DESCRIPTION
+    from hrl_autoscaler.loadgen.command import add_loadgen_arguments
+
+    lg = sub.add_parser(
+        "loadgen",
+        help="IoT sensor events at a scheduled rate into a directory or Kafka",
+        description=LOADGEN_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_loadgen_arguments(lg)
+    lg.set_defaults(func=_run_loadgen)
+
+    from hrl_autoscaler.calibration.command import DESCRIPTION as CALIBRATE_DESCRIPTION
+    from hrl_autoscaler.calibration.command import add_calibrate_arguments
+
+    ca = sub.add_parser(
+        "calibrate",
+        help="measure the real Spark IoT job on a standalone cluster and fit the simulator",
+        description=CALIBRATE_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_calibrate_arguments(ca)
+    ca.set_defaults(func=_run_calibrate)
+
     # `dev` has its own parser (hrl_autoscaler.devenv.cli); main() hands it everything after `dev`.
     sub.add_parser("dev", help="local control plane: build, up, down, status", add_help=False)
     return parser
@@ -426,7 +503,7 @@ def main(argv: list[str] | None = None) -> int:
     except (
         ValueError
     ) as exc:  # bad inputs (trace files, names, ranges): one clear line, no traceback
-        console.print(f"[bold red]error:[/] {exc}")
+        console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)  # one line: greppable
         return 2
 
 

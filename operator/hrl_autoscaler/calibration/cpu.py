@@ -1,0 +1,84 @@
+"""How much of the machine other work took during a measurement.
+
+Calibration measures capacity, so it must know whether the cores were its own. The load
+average cannot tell (it counts the calibration's own JVMs too, and lags by a minute). This
+meter reads, from ``/proc``, the CPU time of the whole machine and of this process with all
+its descendants (the driver's JVM, the master, the worker, the executors): the difference,
+per wall second, is the CPU that other work took, in cores. On a machine without ``/proc``
+it returns None and steps are not judged for contention.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+PROC = Path("/proc")
+
+
+@dataclass(frozen=True)
+class CpuSnapshot:
+    wall_s: float
+    busy_s: float
+    """CPU seconds the whole machine spent not idle since boot."""
+    own_s: float
+    """CPU seconds of this process tree (live descendants, plus reaped children)."""
+
+
+def _machine_busy_s() -> float:
+    fields = (PROC / "stat").read_text().splitlines()[0].split()[1:]
+    values = [int(v) for v in fields]
+    idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
+    steal = values[7] if len(values) > 7 else 0  # time a hypervisor gave to others
+    return (sum(values[:8]) - idle - steal) / _TICKS
+
+
+def _process_stats() -> dict[int, tuple[int, float]]:
+    """pid -> (parent pid, CPU seconds of it and its reaped children)."""
+    out: dict[int, tuple[int, float]] = {}
+    for entry in PROC.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            text = (entry / "stat").read_text()
+        except OSError:
+            continue  # exited meanwhile
+        rest = text[text.rfind(")") + 2 :].split()
+        # fields after the name: state ppid ... utime(12) stime(13) cutime(14) cstime(15)
+        ppid = int(rest[1])
+        cpu = sum(int(v) for v in rest[11:15]) / _TICKS
+        out[int(entry.name)] = (ppid, cpu)
+    return out
+
+
+def snapshot(root: int | None = None) -> CpuSnapshot | None:
+    """The machine's and this process tree's CPU time now (None without ``/proc``)."""
+    if not (PROC / "stat").is_file():
+        return None
+    root = os.getpid() if root is None else root
+    try:
+        stats = _process_stats()
+        busy = _machine_busy_s()
+    except (OSError, ValueError, IndexError):
+        return None
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _) in stats.items():
+        children.setdefault(ppid, []).append(pid)
+    own, todo = 0.0, [root]
+    while todo:
+        pid = todo.pop()
+        if pid in stats:
+            own += stats[pid][1]
+        todo.extend(children.get(pid, []))
+    return CpuSnapshot(time.monotonic(), busy, own)
+
+
+def foreign_cores(start: CpuSnapshot | None, end: CpuSnapshot | None) -> float | None:
+    """Cores other processes used on average between two snapshots (never negative)."""
+    if start is None or end is None or end.wall_s <= start.wall_s:
+        return None
+    other = (end.busy_s - start.busy_s) - (end.own_s - start.own_s)
+    return max(0.0, other / (end.wall_s - start.wall_s))
