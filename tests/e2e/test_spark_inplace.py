@@ -61,7 +61,7 @@ read as load, so the idle share needs a margin)."""
 SETTLE_S = 20.0
 """The baseline is the executor count once it has not changed for this long."""
 SPEED = 6.0
-"""Operator durations divided by 6: decisions every 5 s, metrics window 5 s."""
+"""Operator durations divided by 6: decisions every 5 s (the metrics window is set to 15 s)."""
 SCALE_TIMEOUT_S = 240.0
 """Executor JVMs start in 10-50 s on a busy 2-core machine; decisions come every 5 s."""
 
@@ -89,6 +89,14 @@ class Stack:
         )
         result = query(self.devenv.prometheus_url, promql)
         return int(float(result[0]["value"][1])) if result else 0
+
+    def input_rate(self) -> float:
+        promql = (
+            "metrics_spark_driver_spark_streaming_iot_inputRate_total_Value"
+            f'{{application_id="{self.app_id}"}}'
+        )
+        result = query(self.devenv.prometheus_url, promql)
+        return float(result[0]["value"][1]) if result else 0.0
 
     def decisions_made(self) -> int:
         """Decisions the operator has made for the application (its own /metrics)."""
@@ -270,6 +278,9 @@ def stack(devenv: DevEnvHandle, tmp_path_factory: pytest.TempPathFactory) -> Ite
                     SPEED,
                     namespaces=[NAMESPACE],
                     guardrails={"scale_down_confirmations": 2, "in_place_cooldown_s": 0.0},
+                    # three 5 s batches per average: one slow batch (a GC pause, a neighbour
+                    # on the 2 cores) must not read as load
+                    metrics_window_s=15.0,
                 )
                 operator = OperatorProcess(config, work / "operator")
                 try:
@@ -325,6 +336,12 @@ def test_real_spark_scales_in_place_with_the_load(stack: Stack) -> None:
     stack.writer.set_rate(HIGH_RATE_EPS)
     started = time.monotonic()
     try:
+        wait_for(
+            "the higher input rate in Prometheus",
+            lambda: stack.input_rate() >= HIGH_RATE_EPS / 2,
+            SCALE_TIMEOUT_S,
+            every_s=1.0,
+        )
         high = wait_for(
             "more executors at the master after the load increase",
             lambda: (n := stack.master_executors()) > baseline and n,
@@ -383,6 +400,10 @@ def test_real_spark_scales_in_place_with_the_load(stack: Stack) -> None:
     )
 
     decisions = stack.decisions()
+    print(
+        "decisions: "
+        + "; ".join(f"{d['executors']} cpu={d['cpu']} input={d['input_eps']}" for d in decisions)
+    )
     directions = [d["direction"] for d in decisions]
     assert "up" in directions, stack.describe()
     assert "down" in directions, stack.describe()

@@ -50,8 +50,12 @@ def build_calibration(
     spark: SparkInfo,
     command: str,
     target: float = CALIBRATION.latency_target,
+    created: str | None = None,
 ) -> tuple[Calibration, list[PredictionRow]]:
-    """Fit the simulator to ``steps`` and package everything as a :class:`Calibration`."""
+    """Fit the simulator to ``steps`` and package everything as a :class:`Calibration`.
+
+    ``created`` is when the measurements were taken (default: now; a refit keeps the
+    original's)."""
     base = SimParams(batch_interval_s=spark.trigger_interval_s)
     adds = [t.seconds for t in scaling if t.direction == "add"]
     notes: list[str] = []
@@ -111,6 +115,18 @@ def build_calibration(
                 "(trigger-sized batches plus a queueing delay) does not have, so the calibrated "
                 "simulator saturates earlier than the job."
             )
+    for n in counts:
+        saturated = [
+            s.produced_eps for s in steps if s.executors == n and s.saturated and not s.contended
+        ]
+        capacity = params.capacity_eps(n)
+        if saturated and min(saturated) < capacity:
+            notes.append(
+                f"At {n} executor(s) the job fell behind at {min(saturated):,.0f} events/s, "
+                f"below the fitted capacity ({capacity:,.0f}): the calibrated simulator's knee "
+                "is later than the job's, so near saturation it is optimistic (the fit is "
+                "driven by the sustainable steps, where the target is judged)."
+            )
     fitted = FittedParams(
         executor_rate_eps=params.executor_rate_eps,
         scaling_contention=params.scaling_contention,
@@ -145,7 +161,7 @@ def build_calibration(
     )
     calibration = Calibration(
         schema=SCHEMA_V1,
-        created=datetime.now(UTC).isoformat(timespec="seconds"),
+        created=created or datetime.now(UTC).isoformat(timespec="seconds"),
         command=command,
         machine=machine,
         spark=spark,

@@ -328,7 +328,9 @@ def run_calibrate_command(args: argparse.Namespace, console: Console) -> int:
             steps=list(old.steps), scaling=list(old.scaling), machine=old.machine, spark=old.spark
         )
         command = old.command
+        created: str | None = old.created
     else:
+        created = None
         temporary = args.work_dir is None
         work_dir = Path(tempfile.mkdtemp(prefix="hrl-calibrate-")) if temporary else args.work_dir
         plan = _plan(args, work_dir)
@@ -365,6 +367,7 @@ def run_calibrate_command(args: argparse.Namespace, console: Console) -> int:
         measurements.machine,
         measurements.spark,
         command,
+        created=created,
     )
     write_outputs(calibration, rows, args.out)
     Console(file=sys.stdout, width=120).print(result_table(calibration))
