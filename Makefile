@@ -9,7 +9,7 @@ PYTEST := $(BIN)/pytest
 .PHONY: help install system-deps binaries test lint typecheck unit e2e spark kind-e2e kind-down demo bench train ablation clean
 
 help:  ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 install: $(STAMP)  ## create .venv with everything the tests, training and demo need
 
@@ -18,10 +18,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[train,k8s,spark,dev]"
 	touch $@
 
-system-deps:  ## Debian packages: Prometheus for the e2e tests, openssl for the local CA
+system-deps:  ## Debian packages: Prometheus for the e2e tests, openssl for the local CA, Java 17 for Spark
 	@missing=""; \
 	command -v prometheus >/dev/null 2>&1 || missing="$$missing prometheus"; \
 	command -v openssl >/dev/null 2>&1 || missing="$$missing openssl"; \
+	command -v java >/dev/null 2>&1 || missing="$$missing openjdk-17-jre-headless"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing (the tests start their own Prometheus)"; \
 	  created=""; \
