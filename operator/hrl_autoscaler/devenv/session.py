@@ -169,11 +169,6 @@ class DevEnv:
     ) -> None:
         self.stop()
 
-    @property
-    def external(self) -> bool:
-        """True when the Kubernetes API belongs to a cluster this DevEnv did not start."""
-        return self.cluster_kubeconfig is not None
-
     def _resolve_binaries(self) -> bins.Binaries:
         if self._binaries is not None:
             return self._binaries
