@@ -382,6 +382,11 @@ class OperatorSettings(BaseSettings):
     """The ``{window}`` of the queries, s; None = one decision interval."""
     max_metric_age_s: float = Field(default=120.0, gt=0)
     """Hold when the newest streaming sample is older than this, s (a hung driver)."""
+    first_batch_grace_s: float = Field(default=180.0, ge=0)
+    """Hold a (re)started run until its first micro-batch completes, at most this long, s; 0 =
+    never hold. Until then Spark reports input rate, processing rate and latency 0 while every
+    task slot is busy with the start-up, which reads as an overloaded application. Past the
+    grace the operator decides anyway (a first batch that long is itself news)."""
 
     # -- Prometheus ---------------------------------------------------------------------------
     prometheus_url: str = "http://localhost:9090"

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from hrl_autoscaler.core.reporting import parse_message
 from hrl_autoscaler.demo.apps import (
@@ -215,6 +216,67 @@ def test_prometheus_unreachable_holds_then_recovers(
         assert "metrics available again" in operator.log_text()
     finally:
         proxy.stop()
+        assert operator.stop() == 0
+
+
+def _decided(operator: OperatorProcess, namespace: str, name: str) -> bool:
+    return any(
+        sample.labels.get("namespace") == namespace and sample.labels.get("application") == name
+        for family in text_string_to_metric_families(operator.metrics())
+        if family.name == "hrl_autoscaler_decisions"
+        for sample in family.samples
+    )
+
+
+def test_a_new_run_is_held_until_its_first_micro_batch(
+    devenv: DevEnvHandle,
+    emulator: Emulator,
+    cluster: Cluster,
+    namespace: str,
+    tmp_path: Path,
+) -> None:
+    """Until its first micro-batch a Spark run reports rates and latency 0 with every slot busy:
+    the operator holds rather than read that as an overload, and stops waiting after the grace.
+    """
+    grace_s = 20.0
+    operator = _operator(devenv, tmp_path, namespace, first_batch_grace_s=grace_s)
+    try:
+        settings = {"actuation": "in-place", "weight-policy": "latency-first"}
+        # first batch 10 s (real) after start; the other never completes one
+        warming, stuck = "warming-app", "stuck-app"
+        cluster.create(
+            namespace,
+            spark_application(warming, 2, settings, rate_eps=300, first_batch_s=10 * SPEED),
+        )
+        cluster.create(
+            namespace, spark_application(stuck, 2, settings, rate_eps=300, first_batch_s=1e6)
+        )
+        wait_for(
+            "the operator to hold both applications",
+            lambda: operator.log_text().count("until the run's first micro-batch completes") >= 2,
+            timeout_s=15.0,
+        )
+        time.sleep(3.0)  # several cycles at 1 s, slots all busy
+        for name in (warming, stuck):
+            assert not _decided(operator, namespace, name), operator.log_text()[-2000:]
+            assert current_executors(cluster.get(namespace, name)) == 2
+        wait_for(
+            "a decision once the first batch completed",
+            lambda: _decided(operator, namespace, warming),
+            timeout_s=20.0,
+        )
+        assert f"{namespace}/{warming}: first micro-batch completed after" in operator.log_text()
+        assert _events(cluster, namespace, warming, "FirstBatchOverdue") == []
+        assert not _decided(operator, namespace, stuck)
+        [overdue] = wait_for(
+            "FirstBatchOverdue for the run without a batch",
+            lambda: _events(cluster, namespace, stuck, "FirstBatchOverdue"),
+            timeout_s=grace_s + 10.0,
+        )
+        assert overdue.type == "Warning"
+        assert parse_message(overdue.message)["grace_s"] == f"{grace_s:.0f}"
+        wait_for("decisions after the grace", lambda: _decided(operator, namespace, stuck), 10.0)
+    finally:
         assert operator.stop() == 0
 
 

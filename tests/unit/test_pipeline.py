@@ -454,6 +454,66 @@ def test_stale_metrics_hold() -> None:
     assert reason.startswith("stale: newest streaming sample is 500 s old")
 
 
+def cold(active: float = 2.0) -> AppSample:
+    """A run before its first micro-batch: Spark's streaming gauges read 0, slots are busy."""
+    return sample(input_eps=0.0, processing_eps=0.0, active=active, latency_ms=0.0)
+
+
+def test_a_new_run_is_held_until_its_first_micro_batch() -> None:
+    h = make({PREFIX + "actuation": "in-place"})
+    h.source.samples[KEY] = cold()
+    for _ in range(3):
+        summary = h.cycle()
+    assert summary.decided == 0
+    assert summary.unavailable == 0  # expected, not a metrics problem
+    assert h.cluster.patches == []
+    assert h.events.events == []
+    assert h.policy.observations == []
+    h.source.samples[KEY] = sample()
+    h.cycle()
+    assert [a[TARGET_ANNOTATION] for a in h.cluster.annotation_patches()] == ["6"]
+    # later in the run an idle moment with zero rates is decided, not waited out
+    h.source.samples[KEY] = cold(active=0.0)
+    h.cycle()
+    assert len(h.policy.observations) == 2
+
+
+def test_a_restarted_run_is_held_again() -> None:
+    h = make()
+    h.cycle()
+    assert h.cluster.spec_patches() == [6]
+    h.cluster.edit(KEY, lambda b: b["status"].update(sparkApplicationId="spark-second-run"))
+    h.source.samples[KEY] = cold()
+    h.cycle(400.0)  # past the restart cooldown
+    assert h.cluster.spec_patches() == [6]
+    assert len(h.policy.observations) == 1
+
+
+def test_a_first_batch_past_the_grace_is_reported_once_and_then_decided() -> None:
+    settings = load_operator_settings(first_batch_grace_s=60.0)
+    h = make({PREFIX + "actuation": "in-place"}, settings=settings)
+    h.source.samples[KEY] = cold()
+    h.cycle()  # waiting since now
+    h.cycle()  # 30 s
+    assert h.cluster.patches == []
+    h.cycle()  # 60 s: stop waiting
+    [event] = h.events.of(Reason.FIRST_BATCH_OVERDUE)
+    assert event.type == "Warning"
+    fields = parse_message(event.message)
+    assert (fields["waited_s"], fields["grace_s"], fields["executors"]) == ("60", "60", "2")
+    assert [a[TARGET_ANNOTATION] for a in h.cluster.annotation_patches()] == ["6"]
+    h.cycle()
+    assert len(h.events.of(Reason.FIRST_BATCH_OVERDUE)) == 1
+
+
+def test_a_zero_grace_never_holds() -> None:
+    h = make(settings=load_operator_settings(first_batch_grace_s=0.0))
+    h.source.samples[KEY] = cold()
+    h.cycle()
+    assert h.cluster.spec_patches() == [6]
+    assert h.events.of(Reason.FIRST_BATCH_OVERDUE) == []
+
+
 def test_backlog_is_optional_and_counts_as_zero() -> None:
     h = make()
     h.source.samples[KEY] = sample(backlog=None)

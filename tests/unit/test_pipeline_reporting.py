@@ -55,6 +55,7 @@ def test_warning_reasons() -> None:
     assert simple_event(Reason.METRICS_UNAVAILABLE, reason="x").type == "Warning"
     assert simple_event(Reason.INVALID_ANNOTATION).type == "Warning"
     assert simple_event(Reason.FALLBACK).type == "Warning"
+    assert simple_event(Reason.FIRST_BATCH_OVERDUE).type == "Warning"
     assert simple_event(Reason.WEIGHTS_UPDATED).type == "Normal"
     assert simple_event(Reason.SCALING_RECOMMENDATION).type == "Normal"
 

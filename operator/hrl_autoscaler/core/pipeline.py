@@ -53,7 +53,13 @@ from hrl_autoscaler.core.reporting import (
     simple_event,
     weights_text,
 )
-from hrl_autoscaler.core.sampling import Collection, build_metrics, unavailable_reason
+from hrl_autoscaler.core.sampling import (
+    AppSample,
+    Collection,
+    build_metrics,
+    first_batch_pending,
+    unavailable_reason,
+)
 from hrl_autoscaler.core.sloguard import SloGuard, SloGuardSettings
 from hrl_autoscaler.core.weights import Weights
 
@@ -253,6 +259,9 @@ class AppRuntime:
         self.unavailable: str | None = None
         self.unavailable_cycles = 0
         self.reported_unavailable: str | None = None
+        self.first_batch_seen_for: str | None = None
+        """The run (application id, "" when unknown) whose first micro-batch has completed."""
+        self.first_batch_wait_since: float | None = None
         self.in_fallback = False
         self.meta_missing_reported = False
         self.last_recommendation: int | None = None
@@ -550,6 +559,8 @@ class Autoscaler:
             runtime.unavailable = runtime.reported_unavailable = None
             runtime.unavailable_cycles = 0
             self.telemetry.unavailable(runtime.key, None)
+        if self._awaiting_first_batch(runtime, collection.samples[runtime.key], current, now):
+            return None
 
         started = time.perf_counter()
         metrics = build_metrics(collection.samples[runtime.key], current, False, now)
@@ -637,6 +648,58 @@ class Autoscaler:
             return record
         self._actuate(runtime, current, guarded.target, event, cooldown_origin, now)
         return record
+
+    def _awaiting_first_batch(
+        self, runtime: AppRuntime, sample: AppSample, current: int, now: float
+    ) -> bool:
+        """Hold a new run until its first micro-batch, at most ``first_batch_grace_s``.
+
+        Once per run (application id): a restart brings the zeros back, an idle stream later
+        in the run does not (its gauges keep the last batch's latency).
+        """
+        run = runtime.snapshot.app_id or ""
+        if runtime.first_batch_seen_for == run:
+            return False
+        grace = self.settings.first_batch_grace_s
+        if not first_batch_pending(sample) or grace <= 0:
+            if runtime.first_batch_wait_since is not None:
+                log.info(
+                    "%s: first micro-batch completed after %.0f s; deciding",
+                    runtime.key,
+                    now - runtime.first_batch_wait_since,
+                )
+            runtime.first_batch_seen_for, runtime.first_batch_wait_since = run, None
+            return False
+        if runtime.first_batch_wait_since is None:
+            runtime.first_batch_wait_since = now
+            log.info(
+                "%s: holding at %d executors until the run's first micro-batch completes "
+                "(Spark reports rates and latency 0 until then; at most %.0f s)",
+                runtime.key,
+                current,
+                grace,
+            )
+        waited = now - runtime.first_batch_wait_since
+        if waited < grace:
+            return True
+        log.warning(
+            "%s: no micro-batch completed in %.0f s (first_batch_grace_s); deciding on the "
+            "executor metrics alone",
+            runtime.key,
+            waited,
+        )
+        self.events.emit(
+            runtime.snapshot,
+            simple_event(
+                Reason.FIRST_BATCH_OVERDUE,
+                executors=str(current),
+                waited_s=f"{waited:.0f}",
+                grace_s=f"{grace:.0f}",
+                action="deciding on executor metrics; input rate and latency read 0",
+            ),
+        )
+        runtime.first_batch_seen_for, runtime.first_batch_wait_since = run, None
+        return False
 
     def _report_fallback(
         self, runtime: AppRuntime, metrics: SystemMetrics, outside: list[str], scale_eps: float

@@ -33,6 +33,9 @@ class Reason(StrEnum):
     FALLBACK = "Fallback"
     """DS2 decides because the observation left the policy's training range (or a
     meta-controller is not available and the weights are kept)."""
+    FIRST_BATCH_OVERDUE = "FirstBatchOverdue"
+    """A run completed no micro-batch within ``first_batch_grace_s``: the operator stops
+    waiting and decides on the executor metrics it has."""
 
 
 WARNINGS = frozenset(
@@ -41,6 +44,7 @@ WARNINGS = frozenset(
         Reason.METRICS_UNAVAILABLE,
         Reason.INVALID_ANNOTATION,
         Reason.FALLBACK,
+        Reason.FIRST_BATCH_OVERDUE,
     }
 )
 

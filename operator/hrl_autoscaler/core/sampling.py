@@ -160,6 +160,14 @@ def unavailable_reason(
     return None
 
 
+def first_batch_pending(sample: AppSample) -> bool:
+    """True while the run has not completed a micro-batch: Spark's streaming gauges read
+    ``lastProgress`` and report 0 for latency and both rates until there is one. A completed
+    batch always took some milliseconds, so latency 0 with nothing processed means none yet."""
+    v = sample.values
+    return v.get("latency", 0.0) <= 0.0 and v.get("processing_rate", 0.0) <= 0.0
+
+
 def _ratio(num: float, den: float) -> float:
     if den <= 0:
         return 0.0

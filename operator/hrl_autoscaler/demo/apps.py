@@ -31,6 +31,7 @@ def spark_application(
     peak_rate_eps: float | None = None,
     seed: int | None = None,
     enabled: bool = True,
+    first_batch_s: float | None = None,
 ) -> dict[str, Any]:
     """A SparkApplication; ``settings`` are operator annotations without the prefix."""
     annotations = {PREFIX + k: str(v) for k, v in (settings or {}).items()}
@@ -42,6 +43,8 @@ def spark_application(
         annotations[EMULATOR + "peak-rate"] = f"{peak_rate_eps:g}"
     if seed is not None:
         annotations[EMULATOR + "seed"] = str(seed)
+    if first_batch_s is not None:
+        annotations[EMULATOR + "first-batch-s"] = f"{first_batch_s:g}"
     return {
         "apiVersion": API_VERSION,
         "kind": KIND,

@@ -90,6 +90,7 @@ def operator_config(
         "decision_interval_s": 30.0 / speed,
         "meta_interval_s": 600.0 / speed,
         "max_metric_age_s": max(120.0 / speed, 5.0),
+        "first_batch_grace_s": 180.0 / speed,
         "metrics_window_s": max(30.0 / speed, 2.0),
         "prometheus_timeout_s": 5.0,
         "http_host": "127.0.0.1",

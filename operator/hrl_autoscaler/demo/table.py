@@ -14,6 +14,7 @@ REASON_STYLE = {
     "WeightsUpdated": "magenta",
     "MetricsUnavailable": "yellow",
     "Fallback": "yellow",
+    "FirstBatchOverdue": "yellow",
     "InvalidAnnotation": "red",
     "ScalingFailed": "red",
 }

@@ -25,6 +25,7 @@ SCENARIO_ANNOTATION = EMULATOR_PREFIX + "scenario"
 PEAK_ANNOTATION = EMULATOR_PREFIX + "peak-rate"
 RATE_ANNOTATION = EMULATOR_PREFIX + "rate"
 SEED_ANNOTATION = EMULATOR_PREFIX + "seed"
+FIRST_BATCH_ANNOTATION = EMULATOR_PREFIX + "first-batch-s"
 
 #: Spec fields whose change does not restart the application (the Spark Operator's rule).
 NON_RESTARTING_SPEC_FIELDS = ("suspend", "timeToLiveSeconds")
@@ -55,6 +56,8 @@ class Workload:
     peak_rate_eps: float | None
     constant_rate_eps: float | None
     seed: int
+    first_batch_s: float = 0.0
+    """Simulated seconds from each start of a run until its first micro-batch completes."""
 
     @classmethod
     def from_annotations(cls, annotations: dict[str, str], default_seed: int) -> Workload:
@@ -68,6 +71,7 @@ class Workload:
             peak_rate_eps=_positive_float(annotations.get(PEAK_ANNOTATION)),
             constant_rate_eps=_positive_float(annotations.get(RATE_ANNOTATION), allow_zero=True),
             seed=int(_positive_float(annotations.get(SEED_ANNOTATION)) or default_seed),
+            first_batch_s=_positive_float(annotations.get(FIRST_BATCH_ANNOTATION)) or 0.0,
         )
 
 
@@ -199,6 +203,12 @@ class EmulatedApp:
     def serving_metrics(self) -> bool:
         """The driver serves metrics only while the application runs."""
         return self.state == "RUNNING" and self.last is not None and not self.last.restarting
+
+    @property
+    def first_batch_pending(self) -> bool:
+        """Before a run's first micro-batch completes Spark's streaming gauges read 0 (there is
+        no ``lastProgress``) while the start-up keeps every task slot busy."""
+        return self.cluster.time_s < self.running_since_s + self.workload.first_batch_s
 
     def status(self) -> dict[str, Any]:
         """The status subresource as the Spark Operator writes it."""

@@ -55,7 +55,7 @@ class ExecutorCollector(Collector):
             if not app.serving_metrics or app.last is None:
                 continue
             running = app.last.running_executors
-            busy = round(app.last.cpu_utilisation * running)
+            busy = running if app.first_batch_pending else round(app.last.cpu_utilisation * running)
             memory = app.last.memory_utilisation * EXECUTOR_MEMORY_BYTES
             share = 1.0 / max(running, 1)
             for i in range(running + 1):
@@ -93,9 +93,14 @@ class StreamingCollector(Collector):
                 continue
             labels = [app.app_id, app.name, app.namespace, "gauges"]
             dt = app.last.dt_s
-            out["inputRate_total_Value"].add_metric(labels, app.last.arrived / dt)
-            out["processingRate_total_Value"].add_metric(labels, app.last.processed / dt)
-            out["latency_Value"].add_metric(labels, app.last.latency_ms)
+            pending = app.first_batch_pending
+            out["inputRate_total_Value"].add_metric(
+                labels, 0.0 if pending else app.last.arrived / dt
+            )
+            out["processingRate_total_Value"].add_metric(
+                labels, 0.0 if pending else app.last.processed / dt
+            )
+            out["latency_Value"].add_metric(labels, 0.0 if pending else app.last.latency_ms)
         yield from out.values()
 
 
