@@ -12,6 +12,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from hrl_autoscaler.cli_types import integer, number
 from hrl_autoscaler.config import ACTUATIONS, EVALUATION, SimParams
 from hrl_autoscaler.core.objectives import OBJECTIVES
 
@@ -38,26 +39,6 @@ Run `hrl-autoscaler SUBCOMMAND --help` for the options of each.
 """
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
-    return value
-
-
 def _add_evaluate_args(p: argparse.ArgumentParser) -> None:
     from hrl_autoscaler.baselines.registry import accepted_names
     from hrl_autoscaler.sim.workloads import SCENARIOS
@@ -74,7 +55,7 @@ def _add_evaluate_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--peak-rate",
-        type=_positive_float,
+        type=number(),
         metavar="EPS",
         help="scale the workload so its peak is EPS events/s "
         "(default: the scenario's; a trace's own)",
@@ -87,13 +68,13 @@ def _add_evaluate_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--seeds",
-        type=_positive_int,
+        type=integer(1),
         default=EVALUATION.seeds,
         help="episodes per controller (default %(default)s)",
     )
     p.add_argument(
         "--episode-steps",
-        type=_positive_int,
+        type=integer(1),
         default=None,
         help=f"decision intervals per episode (default {EVALUATION.episode_steps} = one day; "
         "a trace's own length)",
@@ -106,7 +87,7 @@ def _add_evaluate_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--latency-slo-ms",
-        type=_positive_float,
+        type=number(),
         default=None,
         help="latency SLO for the slo objective and the violation column (default: the scenario's)",
     )
@@ -351,18 +332,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     be.add_argument("target", choices=["sim", "policy", "operator"], help="what to measure")
     be.add_argument(
-        "--steps", type=_positive_int, default=100_000, help="steps to time (default %(default)s)"
+        "--steps", type=integer(1), default=100_000, help="steps to time (default %(default)s)"
     )
     be.add_argument("--json", type=Path, metavar="OUT", help="write the result as JSON")
     be.add_argument(
         "--apps",
-        type=_positive_int,
+        type=integer(1),
         default=200,
         help="operator only: SparkApplications to manage (default %(default)s)",
     )
     be.add_argument(
         "--cycles",
-        type=_positive_int,
+        type=integer(1),
         default=20,
         help="operator only: decision cycles to measure (default %(default)s)",
     )
@@ -375,8 +356,8 @@ def build_parser() -> argparse.ArgumentParser:
         "every scenario under both objectives; write ablation.json, ablation.md (tables and "
         "targets) and ablation.png into --out.",
     )
-    ab.add_argument("--seeds", type=_positive_int, default=5)
-    ab.add_argument("--episode-steps", type=_positive_int, default=EVALUATION.episode_steps)
+    ab.add_argument("--seeds", type=integer(1), default=5)
+    ab.add_argument("--episode-steps", type=integer(1), default=EVALUATION.episode_steps)
     ab.add_argument("--actuation", choices=ACTUATIONS, default=SimParams.actuation)
     ab.add_argument("--out", type=Path, default=Path("docs/ablation"))
     ab.add_argument("--strict", action="store_true", help="exit 1 when a target is not met")
@@ -392,7 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tr.add_argument("agent", choices=["ppo", "meta"], help="which agent")
     tr.add_argument(
-        "--timesteps", type=_positive_int, help="environment steps (default: the config's)"
+        "--timesteps", type=integer(1), help="environment steps (default: the config's)"
     )
     tr.add_argument("--out", type=Path, required=True, help="artifact directory to write")
     tr.add_argument(
@@ -415,13 +396,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     de.add_argument(
         "--duration",
-        type=_positive_float,
+        type=number(),
         default=180.0,
         help="wall seconds to run (default %(default)s)",
     )
     de.add_argument(
         "--speed",
-        type=_positive_float,
+        type=number(),
         default=20.0,
         help="simulated seconds per wall second (default %(default)s: 3 minutes show an hour)",
     )

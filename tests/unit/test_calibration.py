@@ -390,8 +390,8 @@ def test_rates_double_until_the_maximum_unless_given() -> None:
         (["--executors", "0,1"], "argument --executors: expected positive executor counts"),
         (["--executors", "one"], "argument --executors: 'one' is not a comma-separated list"),
         (["--rates", "100,-5"], "argument --rates: expected positive events/s"),
-        (["--step", "0"], "argument --step: must be > 0"),
-        (["--refine", "-1"], "argument --refine: must be >= 0"),
+        (["--step", "0"], "argument --step: must be a finite number > 0"),
+        (["--refine", "-1"], "argument --refine: must be an integer >= 0"),
     ],
 )
 def test_calibrate_rejects_bad_options_naming_them(

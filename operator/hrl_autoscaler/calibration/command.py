@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import math
 import shlex
 import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,6 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from hrl_autoscaler.cli_types import integer, number, positive_list
 from hrl_autoscaler.config import CALIBRATION, LOADGEN
 
 if TYPE_CHECKING:  # scipy, matplotlib and pydantic models load only when the command runs
@@ -43,46 +42,11 @@ Needs pyspark (the [spark] extra) and Java 17. Stops everything it starts.
 """
 
 
-def _csv_numbers(kind: Callable[[str], float], what: str) -> Callable[[str], tuple[float, ...]]:
-    def parse(text: str) -> tuple[float, ...]:
-        try:
-            values = tuple(kind(part) for part in text.split(",") if part.strip())
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"{text!r} is not a comma-separated list of {what}"
-            ) from None
-        if not values or any(not math.isfinite(v) or v <= 0 for v in values):
-            raise argparse.ArgumentTypeError(f"expected positive {what}, got {text!r}")
-        return values
-
-    return parse
-
-
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
-
-
 def add_calibrate_arguments(p: argparse.ArgumentParser) -> None:
     c = CALIBRATION
     p.add_argument(
         "--executors",
-        type=_csv_numbers(int, "executor counts"),
+        type=positive_list(int, "executor counts"),
         default=c.executors,
         metavar="N,N",
         help=f"executor counts to measure (default {','.join(map(str, c.executors))}: "
@@ -90,34 +54,34 @@ def add_calibrate_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--start-rate",
-        type=_positive,
+        type=number(),
         default=c.start_rate_eps,
         metavar="EPS",
         help="first rate, events/s per executor (default %(default)s)",
     )
     p.add_argument(
         "--max-rate",
-        type=_positive,
+        type=number(),
         default=c.max_rate_eps,
         metavar="EPS",
         help="stop doubling past this, events/s per executor (default %(default)s)",
     )
     p.add_argument(
         "--rates",
-        type=_csv_numbers(float, "events/s"),
+        type=positive_list(float, "events/s"),
         metavar="EPS,EPS",
         help="explicit rates per executor instead of doubling (no refinement)",
     )
     p.add_argument(
         "--refine",
-        type=_non_negative_int,
+        type=integer(0),
         default=c.refine,
         metavar="N",
         help="bisection steps near the saturation knee (default %(default)s)",
     )
     p.add_argument(
         "--step",
-        type=_positive,
+        type=number(),
         default=c.step_s,
         metavar="S",
         help="seconds per rate (default %(default)s)",
@@ -131,42 +95,42 @@ def add_calibrate_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--trigger",
-        type=_positive,
+        type=number(),
         default=c.trigger_s,
         metavar="S",
         help="the job's processing-time trigger (default %(default)s)",
     )
     p.add_argument(
         "--tick",
-        type=_positive,
+        type=number(),
         default=c.tick_s,
         metavar="S",
         help="load generator file interval (default %(default)s)",
     )
     p.add_argument(
         "--scale-repeats",
-        type=_non_negative_int,
+        type=integer(0),
         default=c.scale_repeats,
         metavar="N",
         help="in-place remove/add timings per direction (default %(default)s)",
     )
     p.add_argument(
         "--max-foreign-cores",
-        type=_positive,
+        type=number(),
         default=c.max_foreign_cores,
         metavar="CORES",
         help="repeat a step while other processes use more CPU than this (default %(default)s)",
     )
     p.add_argument(
         "--drain-timeout",
-        type=_positive,
+        type=number(),
         default=c.drain_timeout_s,
         metavar="S",
         help="wait at most this long for a backlog to drain (default %(default)s)",
     )
     p.add_argument(
         "--work-factor",
-        type=_non_negative_int,
+        type=integer(0),
         metavar="N",
         help="the IoT job's CPU work per event (default: the job's own default)",
     )

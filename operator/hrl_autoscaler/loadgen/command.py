@@ -8,7 +8,6 @@ import math
 import signal
 import threading
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
@@ -17,6 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from hrl_autoscaler.cli_types import integer, number
 from hrl_autoscaler.config import LOADGEN
 from hrl_autoscaler.loadgen.events import SCENARIO_MIX, EventFactory, device_mix
 from hrl_autoscaler.loadgen.runner import EventCounter, LoadgenReport, run_loadgen
@@ -55,39 +55,6 @@ Examples:
 """
 
 
-def _float_arg(minimum: float = 0.0, *, strict: bool = True) -> Callable[[str], float]:
-    """An argparse type for a finite number above ``minimum`` (argparse names the option)."""
-
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-        ok = value > minimum if strict else value >= minimum
-        if not math.isfinite(value) or not ok:
-            relation = ">" if strict else ">="
-            raise argparse.ArgumentTypeError(
-                f"must be a finite number {relation} {minimum:g}, got {text}"
-            )
-        return value
-
-    return parse
-
-
-def _int_arg(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-        if value < minimum or (maximum is not None and value > maximum):
-            bound = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
-            raise argparse.ArgumentTypeError(f"must be an integer {bound}, got {text}")
-        return value
-
-    return parse
-
-
 def _epoch_arg(text: str) -> float:
     """``--start-time``: epoch seconds or an ISO 8601 date-time (``Z`` allowed)."""
     try:
@@ -108,7 +75,7 @@ def _epoch_arg(text: str) -> float:
 def add_loadgen_arguments(p: argparse.ArgumentParser) -> None:
     """The options of ``hrl-autoscaler loadgen`` (defaults from ``config.LOADGEN``)."""
     rate = p.add_argument_group("rate (choose one)").add_mutually_exclusive_group(required=True)
-    rate.add_argument("--rate", type=_float_arg(), metavar="EPS", help="constant events/s")
+    rate.add_argument("--rate", type=number(), metavar="EPS", help="constant events/s")
     rate.add_argument(
         "--scenario",
         choices=sorted(SCENARIO_MIX),
@@ -120,14 +87,14 @@ def add_loadgen_arguments(p: argparse.ArgumentParser) -> None:
     shape = p.add_argument_group("scenario and trace shaping")
     shape.add_argument(
         "--peak-rate",
-        type=_float_arg(),
+        type=number(),
         metavar="EPS",
         help="scale the scenario or trace so its peak is EPS events/s "
         "(default: the scenario's own peak, the trace's own rates)",
     )
     shape.add_argument(
         "--speed",
-        type=_float_arg(),
+        type=number(),
         default=LOADGEN.speed,
         metavar="X",
         help="simulated seconds per wall second: compresses time, not volume "
@@ -135,7 +102,7 @@ def add_loadgen_arguments(p: argparse.ArgumentParser) -> None:
     )
     shape.add_argument(
         "--start-at",
-        type=_float_arg(0.0, strict=False),
+        type=number(0.0, strict=False),
         default=0.0,
         metavar="S",
         help="scenario time of day to start at, simulated s (default %(default)s = midnight)",
@@ -143,26 +110,26 @@ def add_loadgen_arguments(p: argparse.ArgumentParser) -> None:
     run = p.add_argument_group("run")
     run.add_argument(
         "--duration",
-        type=_float_arg(),
+        type=number(),
         metavar="S",
         help=f"wall seconds to run (default {LOADGEN.duration_s:g}; a trace: its length / speed)",
     )
     run.add_argument(
         "--tick",
-        type=_float_arg(),
+        type=number(),
         default=LOADGEN.tick_s,
         metavar="S",
         help="one file (or Kafka flush) every S wall seconds (default %(default)s)",
     )
     run.add_argument(
         "--devices",
-        type=_int_arg(1, 99_999),
+        type=integer(1, 99_999),
         default=LOADGEN.devices,
         help="distinct device ids (default %(default)s)",
     )
     run.add_argument(
         "--anomaly-rate",
-        type=_float_arg(0.0, strict=False),
+        type=number(0.0, strict=False),
         default=LOADGEN.anomaly_rate,
         metavar="P",
         help="share of anomalous readings, 0..1 (default %(default)s)",
@@ -186,7 +153,7 @@ def add_loadgen_arguments(p: argparse.ArgumentParser) -> None:
     rep = p.add_argument_group("reporting")
     rep.add_argument(
         "--report-interval",
-        type=_float_arg(),
+        type=number(),
         default=LOADGEN.report_interval_s,
         metavar="S",
         help="target vs achieved rate per S wall seconds (default %(default)s)",
@@ -194,7 +161,7 @@ def add_loadgen_arguments(p: argparse.ArgumentParser) -> None:
     rep.add_argument("--json", type=Path, metavar="OUT", help="write the report as JSON")
     rep.add_argument(
         "--metrics-port",
-        type=_int_arg(0, 65535),
+        type=integer(0, 65535),
         metavar="PORT",
         help="serve hrl_loadgen_events_total on http://0.0.0.0:PORT/metrics (0 = any free port)",
     )
