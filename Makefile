@@ -18,11 +18,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[train,k8s,spark,dev]"
 	touch $@
 
-system-deps:  ## Debian packages: Prometheus for the e2e tests, openssl for the local CA, Java 17 for Spark
+system-deps:  ## Debian packages: Prometheus for the e2e tests, openssl for the local CA, Java 17 for Spark, shellcheck for the workflow lint
 	@missing=""; \
 	command -v prometheus >/dev/null 2>&1 || missing="$$missing prometheus"; \
 	command -v openssl >/dev/null 2>&1 || missing="$$missing openssl"; \
 	command -v java >/dev/null 2>&1 || missing="$$missing openjdk-17-jre-headless"; \
+	command -v shellcheck >/dev/null 2>&1 || missing="$$missing shellcheck"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing (the tests start their own Prometheus)"; \
 	  created=""; \
@@ -33,7 +34,7 @@ system-deps:  ## Debian packages: Prometheus for the e2e tests, openssl for the 
 	  status=$$?; [ -n "$$created" ] && rm -f /usr/sbin/policy-rc.d; exit $$status; \
 	fi
 
-binaries: install  ## build kube-apiserver, etcd, helm and kubectl once (cached in ~/.cache/hrl-autoscaler)
+binaries: install  ## build kube-apiserver, etcd, helm, kubectl and actionlint once (cached in ~/.cache/hrl-autoscaler)
 	$(BIN)/python -m hrl_autoscaler.devenv build
 
 test: lint typecheck unit e2e spark  ## the whole suite, as CI runs it

@@ -29,6 +29,8 @@ KUBERNETES_VERSION = "v1.35.4"
 ETCD_VERSION = "v3.6.16"
 #: Helm 3 release, used to install the chart into the local control plane.
 HELM_VERSION = "v3.21.4"
+#: actionlint release: lints the kind-e2e GitHub workflow, which cannot run here (no Docker).
+ACTIONLINT_VERSION = "v1.7.12"
 #: Where Debian's ``prometheus`` package puts the server.
 PROMETHEUS_BINARY = Path("/usr/bin/prometheus")
 #: The apt package to install when Prometheus is missing.
@@ -52,6 +54,7 @@ class Binaries:
     helm: Path
     prometheus: Path
     kubectl: Path
+    actionlint: Path
 
 
 def cache_root() -> Path:
@@ -92,6 +95,7 @@ def _go_targets() -> list[tuple[str, str, str, gobuild.Builder]]:
         ("helm", HELM_VERSION, "HRL_AUTOSCALER_HELM", gobuild.build_helm),
         # kubectl of the same release as the API server (chart tests: `kubectl auth can-i`).
         ("kubectl", KUBERNETES_VERSION, "HRL_AUTOSCALER_KUBECTL", gobuild.build_kubectl),
+        ("actionlint", ACTIONLINT_VERSION, "HRL_AUTOSCALER_ACTIONLINT", gobuild.build_actionlint),
     ]
 
 
@@ -131,8 +135,8 @@ def find_binaries(
 ) -> Binaries:
     """Return the cached binaries without building; raise BinaryMissingError naming the fix.
 
-    helm and kubectl are optional by default because only chart tests use them; a path that is
-    not required is returned even if nothing is there yet.
+    helm, kubectl and actionlint are optional by default because only chart and workflow tests
+    use them; a path that is not required is returned even if nothing is there yet.
     """
     required = (
         {"etcd", "kube-apiserver"}
@@ -149,6 +153,7 @@ def find_binaries(
         helm=_override("HRL_AUTOSCALER_HELM") or paths["helm"],
         prometheus=find_prometheus() if require_prometheus else PROMETHEUS_BINARY,
         kubectl=_override("HRL_AUTOSCALER_KUBECTL") or paths["kubectl"],
+        actionlint=_override("HRL_AUTOSCALER_ACTIONLINT") or paths["actionlint"],
     )
 
 
@@ -195,4 +200,5 @@ def ensure_binaries(progress: Progress = print, *, require_prometheus: bool = Tr
         helm=paths["helm"],
         prometheus=prometheus,
         kubectl=paths["kubectl"],
+        actionlint=paths["actionlint"],
     )

@@ -28,7 +28,7 @@ DESCRIPTION = """\
 A real Kubernetes API (kube-apiserver + etcd, no nodes) and a real Prometheus on 127.0.0.1,
 for running the operator, the demo and the e2e tests without a cluster or Docker.
 
-  build    build kube-apiserver, etcd, helm and kubectl once from the Go module proxy (minutes)
+  build    build kube-apiserver, etcd, helm, kubectl and actionlint once (Go module proxy; minutes)
   up       start everything in the background and print KUBECONFIG and the Prometheus URL
   status   show whether each process is alive and ready
   down     stop everything that `up` started
@@ -61,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
         "build",
         help="build the control-plane binaries once (cached by version)",
         description=f"Build kube-apiserver {bins.KUBERNETES_VERSION}, etcd {bins.ETCD_VERSION}, "
-        f"helm {bins.HELM_VERSION} and kubectl {bins.KUBERNETES_VERSION} with Go into "
+        f"helm {bins.HELM_VERSION}, kubectl {bins.KUBERNETES_VERSION} and actionlint "
+        f"{bins.ACTIONLINT_VERSION} (the workflow lint) with Go into "
         f"{bins.bin_dir()} (skipped when cached), and "
         f"check that Prometheus ({bins.PROMETHEUS_BINARY}) is installed.",
     )

@@ -349,11 +349,28 @@ def build_helm(go: GoRunner, work: Path, output: Path, version: str) -> None:
     )
 
 
+def build_actionlint(go: GoRunner, work: Path, output: Path, version: str) -> None:
+    """``go install github.com/rhysd/actionlint/cmd/actionlint@version`` (a small build)."""
+    work.mkdir(parents=True, exist_ok=True)
+    ldflags = f"-s -w -X github.com/rhysd/actionlint.version={version}"
+    go.run(
+        [
+            "install",
+            *_build_flags(ldflags),
+            f"github.com/rhysd/actionlint/cmd/actionlint@{version}",
+        ],
+        cwd=work,
+        phase="compiling actionlint",
+        env={"GOBIN": str(output.parent)},
+    )
+
+
 _VERSION_ARGS = {
     "kube-apiserver": ["--version"],
     "etcd": ["--version"],
     "helm": ["version"],
     "kubectl": ["version", "--client"],
+    "actionlint": ["-version"],
 }
 
 
