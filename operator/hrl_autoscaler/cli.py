@@ -39,6 +39,37 @@ Run `hrl-autoscaler SUBCOMMAND --help` for the options of each.
 """
 
 
+def _add_calibration_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--calibration",
+        type=Path,
+        metavar="PATH",
+        help="simulator parameters fitted by `hrl-autoscaler calibrate` (a calibration.json); "
+        "a scenario's default peak is rescaled to the calibrated cluster's capacity",
+    )
+
+
+def _calibrated(path: Path | None, params: SimParams) -> SimParams:
+    """``params`` with a calibration file's fitted values, or unchanged without one."""
+    if path is None:
+        return params
+    from hrl_autoscaler.calibration.schema import load_sim_params
+
+    calibrated = load_sim_params(path, params)
+    console.print(
+        f"calibration {path}: {calibrated.executor_rate_eps:,.0f} events/s per executor; "
+        "scenario peaks rescaled to its capacity"
+    )
+    return calibrated
+
+
+def _calibrated_peak(scenario_name: str, params: SimParams) -> float:
+    from hrl_autoscaler.calibration.schema import calibrated_peak_rate
+    from hrl_autoscaler.sim.workloads import scenario
+
+    return calibrated_peak_rate(scenario(scenario_name).peak_rate_eps, params)
+
+
 def _add_evaluate_args(p: argparse.ArgumentParser) -> None:
     from hrl_autoscaler.baselines.registry import accepted_names
     from hrl_autoscaler.sim.workloads import SCENARIOS
@@ -98,13 +129,7 @@ def _add_evaluate_args(p: argparse.ArgumentParser) -> None:
         help="in-place: no restart on scaling; restart: every change restarts the app "
         "(default %(default)s)",
     )
-    p.add_argument(
-        "--calibration",
-        type=Path,
-        metavar="PATH",
-        help="simulator parameters fitted by `hrl-autoscaler calibrate` (a calibration.json); "
-        "a scenario's default peak is rescaled to the calibrated cluster's capacity",
-    )
+    _add_calibration_arg(p)
     p.add_argument(
         "--workers", type=int, default=None, help="parallel processes (default: one per core)"
     )
@@ -123,19 +148,11 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     scenario = args.scenario if args.trace is None else None
     if scenario is None and args.trace is None:
         scenario = "smart-hospital"
-    params = SimParams(actuation=args.actuation)
+    params = _calibrated(args.calibration, SimParams(actuation=args.actuation))
     peak_rate = args.peak_rate
-    if args.calibration is not None:
-        from hrl_autoscaler.calibration.schema import calibrated_peak_rate, load_sim_params
-        from hrl_autoscaler.sim.workloads import scenario as get_scenario
-
-        params = load_sim_params(args.calibration, params)
-        if peak_rate is None and scenario is not None:
-            peak_rate = calibrated_peak_rate(get_scenario(scenario).peak_rate_eps, params)
-            console.print(
-                f"calibration {args.calibration}: {params.executor_rate_eps:,.0f} events/s per "
-                f"executor; {scenario} peak rescaled to {peak_rate:,.0f} events/s"
-            )
+    if args.calibration is not None and peak_rate is None and scenario is not None:
+        peak_rate = _calibrated_peak(scenario, params)
+        console.print(f"{scenario} peak rescaled to {peak_rate:,.0f} events/s")
     spec = EvaluationSpec(
         controllers=tuple(controllers),
         scenario=scenario,
@@ -211,18 +228,27 @@ def _run_train(args: argparse.Namespace) -> int:
 
 def _run_ablation(args: argparse.Namespace) -> int:
     from hrl_autoscaler.evaluation.ablation import run_ablation, write_outputs
+    from hrl_autoscaler.sim.workloads import SCENARIOS
 
     command = (
         f"hrl-autoscaler ablation --seeds {args.seeds} --episode-steps {args.episode_steps} "
         f"--actuation {args.actuation} --out {args.out}"
+        + (f" --calibration {args.calibration}" if args.calibration else "")
+    )
+    params = _calibrated(args.calibration, SimParams(actuation=args.actuation))
+    peaks = (
+        {name: _calibrated_peak(name, params) for name in SCENARIOS}
+        if args.calibration is not None
+        else None
     )
     started = time.perf_counter()
     with console.status("ablation") as status:
         rows = run_ablation(
             args.seeds,
             args.episode_steps,
-            SimParams(actuation=args.actuation),
+            params,
             on_progress=lambda what: status.update(f"ablation: {what}"),
+            peak_rates=peaks,
         )
     found = write_outputs(rows, args.out, command)
     out.print((args.out / "ablation.md").read_text())
@@ -360,6 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
     ab.add_argument("--episode-steps", type=integer(1), default=EVALUATION.episode_steps)
     ab.add_argument("--actuation", choices=ACTUATIONS, default=SimParams.actuation)
     ab.add_argument("--out", type=Path, default=Path("docs/ablation"))
+    _add_calibration_arg(ab)
     ab.add_argument("--strict", action="store_true", help="exit 1 when a target is not met")
     ab.set_defaults(func=_run_ablation)
 

@@ -360,6 +360,31 @@ def test_evaluate_runs_with_a_calibration_and_rejects_a_bad_one(
     assert "fitted.batch_overhead_s" in err
 
 
+def test_ablation_takes_a_calibration_for_every_scenario(
+    calibration_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hrl_autoscaler.evaluation import ablation
+    from hrl_autoscaler.sim.workloads import SCENARIOS
+
+    seen: dict[str, Any] = {}
+
+    def fake_run(seeds: int, steps: int, params: SimParams, **kw: Any) -> Any:
+        seen.update(params=params, peaks=kw["peak_rates"])
+        raise SystemExit(0)  # the evaluation itself is tested elsewhere
+
+    monkeypatch.setattr(ablation, "run_ablation", fake_run)
+    argv = ["ablation", "--seeds", "1", "--out", str(tmp_path), "--calibration"]
+    with pytest.raises(SystemExit):
+        main([*argv, str(calibration_file)])
+    params = seen["params"]
+    assert params.executor_rate_eps == pytest.approx(5000.0, rel=0.05)
+    assert set(seen["peaks"]) == set(SCENARIOS)
+    for name, peak in seen["peaks"].items():
+        assert peak == pytest.approx(calibrated_peak_rate(SCENARIOS[name].peak_rate_eps, params))
+    bad = _corrupt(calibration_file, lambda d: d["fitted"].update(batch_overhead_s=-1))
+    assert main([*argv, str(bad)]) == 2
+
+
 def test_refit_rewrites_the_outputs_from_a_calibration_file(
     calibration_file: Path, tmp_path: Path
 ) -> None:

@@ -9,7 +9,7 @@ targets of the hierarchical-RL issue, each marked met or not, with the measured 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,8 +41,10 @@ def run_ablation(
     episode_steps: int,
     params: SimParams,
     on_progress: Callable[[str], None] | None = None,
+    peak_rates: Mapping[str, float] | None = None,
 ) -> dict[str, dict[str, list[ResultRow]]]:
-    """rows[objective][scenario] = one ResultRow per controller."""
+    """rows[objective][scenario] = one ResultRow per controller; ``peak_rates`` replaces
+    scenarios' default peaks (a calibrated cluster's capacity differs from the default's)."""
     out: dict[str, dict[str, list[ResultRow]]] = {}
     for objective in OBJECTIVES:
         out[objective] = {}
@@ -56,6 +58,7 @@ def run_ablation(
                 episode_steps=episode_steps,
                 objective=objective,
                 params=params,
+                peak_rate_eps=(peak_rates or {}).get(name),
             )
             out[objective][name] = run_evaluation(spec).rows
     return out
