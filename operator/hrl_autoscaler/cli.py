@@ -56,10 +56,7 @@ def _calibrated(path: Path | None, params: SimParams) -> SimParams:
     from hrl_autoscaler.calibration.schema import load_sim_params
 
     calibrated = load_sim_params(path, params)
-    console.print(
-        f"calibration {path}: {calibrated.executor_rate_eps:,.0f} events/s per executor; "
-        "scenario peaks rescaled to its capacity"
-    )
+    console.print(f"calibration {path}: {calibrated.executor_rate_eps:,.0f} events/s per executor")
     return calibrated
 
 
@@ -236,11 +233,14 @@ def _run_ablation(args: argparse.Namespace) -> int:
         + (f" --calibration {args.calibration}" if args.calibration else "")
     )
     params = _calibrated(args.calibration, SimParams(actuation=args.actuation))
-    peaks = (
-        {name: _calibrated_peak(name, params) for name in SCENARIOS}
-        if args.calibration is not None
-        else None
-    )
+    peaks = None
+    if args.calibration is not None:
+        peaks = {name: _calibrated_peak(name, params) for name in SCENARIOS}
+        console.print(
+            "scenario peaks rescaled to its capacity: "
+            + ", ".join(f"{name} {peak:,.0f}" for name, peak in peaks.items())
+            + " events/s"
+        )
     started = time.perf_counter()
     with console.status("ablation") as status:
         rows = run_ablation(
