@@ -7,7 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hrl_autoscaler.sim.traces import TraceError, load_trace, read_trace, resample_to_rates
+from hrl_autoscaler.sim.traces import (
+    TraceError,
+    load_trace,
+    parse_time,
+    read_trace,
+    resample_to_rates,
+)
 
 
 def _write(tmp_path: Path, text: str) -> Path:
@@ -80,3 +86,11 @@ def test_missing_file_is_a_trace_error(tmp_path: Path) -> None:
 def test_all_zero_trace_cannot_be_scaled(tmp_path: Path) -> None:
     with pytest.raises(TraceError, match="every value is 0"):
         load_trace(_write(tmp_path, "timestamp,value\n0,0\n30,0\n"), 30.0, peak_rate_eps=100.0)
+
+
+def test_times_are_epoch_seconds_or_iso_with_naive_meaning_utc() -> None:
+    assert parse_time(" 12.5 ") == 12.5
+    assert parse_time("2026-01-01T00:00:00") == parse_time("2026-01-01T00:00:00Z") == 1767225600.0
+    assert parse_time("2026-01-01T01:00:00+01:00") == 1767225600.0
+    with pytest.raises(ValueError, match="'soon' is neither seconds nor an ISO 8601 date-time"):
+        parse_time("soon")

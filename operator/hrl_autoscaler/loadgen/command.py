@@ -8,7 +8,6 @@ import math
 import signal
 import threading
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
@@ -27,6 +26,7 @@ from hrl_autoscaler.loadgen.schedule import (
     trace_schedule,
 )
 from hrl_autoscaler.loadgen.sinks import KAFKA_CLIENT, DirectorySink, KafkaSink, Sink
+from hrl_autoscaler.sim.traces import parse_time
 
 DESCRIPTION = f"""\
 Write IoT sensor events (device id, device type, event time, reading; occasional anomalies)
@@ -58,18 +58,9 @@ Examples:
 def _epoch_arg(text: str) -> float:
     """``--start-time``: epoch seconds or an ISO 8601 date-time (``Z`` allowed)."""
     try:
-        return float(text)
-    except ValueError:
-        pass
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is neither epoch seconds nor an ISO 8601 date-time"
-        ) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.timestamp()
+        return parse_time(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def add_loadgen_arguments(p: argparse.ArgumentParser) -> None:

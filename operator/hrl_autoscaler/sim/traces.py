@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import math
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +28,9 @@ class TraceError(ValueError):
         self.problem = problem
 
 
-def _parse_timestamp(text: str, path: Path, line: int) -> float:
+def parse_time(text: str) -> float:
+    """Epoch seconds, or an ISO 8601 date-time (``Z`` allowed; without an offset it is UTC, so
+    the result does not depend on the machine's time zone). Raises ``ValueError``."""
     text = text.strip()
     try:
         return float(text)
@@ -37,10 +39,17 @@ def _parse_timestamp(text: str, path: Path, line: int) -> float:
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise TraceError(
-            path, line, f"timestamp {text!r} is neither seconds nor an ISO 8601 date-time"
-        ) from None
+        raise ValueError(f"{text!r} is neither seconds nor an ISO 8601 date-time") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
     return parsed.timestamp()
+
+
+def _parse_timestamp(text: str, path: Path, line: int) -> float:
+    try:
+        return parse_time(text)
+    except ValueError as exc:
+        raise TraceError(path, line, f"timestamp {exc}") from None
 
 
 def read_trace(path: Path | str) -> tuple[np.ndarray, np.ndarray]:
