@@ -29,7 +29,7 @@ from hrl_autoscaler.dashboard.model import Dashboard, expand_layout
 from hrl_autoscaler.dashboard.runner import TimeRange
 from hrl_autoscaler.dashboard.snapshot import Snapshot, snapshot
 from hrl_autoscaler.dashboard.units import NAMED_COLORS
-from hrl_autoscaler.demo.apps import Cluster, spark_application, wait_for
+from hrl_autoscaler.demo.apps import Cluster, demo_application, wait_for
 from hrl_autoscaler.demo.scenario import DEMO_APPS, traffic_rate
 from hrl_autoscaler.demo.stack import Emulator, OperatorProcess, operator_config
 from hrl_autoscaler.devenv.prometheus import query
@@ -83,17 +83,7 @@ def run(devenv: DevEnvHandle, tmp_path_factory: pytest.TempPathFactory) -> Itera
         devenv.add_scrape_target("dash-operator", [f"127.0.0.1:{operator.port}"])
         jobs.append("dash-operator")
         for app in DEMO_APPS:
-            cluster.create(
-                NAMESPACE,
-                spark_application(
-                    app.name,
-                    app.executors,
-                    app.annotations(),
-                    rate_eps=traffic_rate(0.0) if app.driven else None,
-                    scenario=None if app.driven else app.scenario,
-                    seed=app.seed,
-                ),
-            )
+            cluster.create(NAMESPACE, demo_application(app))
         url = devenv.prometheus_url
         ns = f'namespace="{NAMESPACE}"'
         # the morning rush of the traffic day: the load triples, the operator must scale up

@@ -17,6 +17,7 @@ from kubernetes.client.exceptions import ApiException
 
 from hrl_autoscaler.core.annotations import ENABLED_LABEL, PREFIX
 from hrl_autoscaler.core.application import API_VERSION, GROUP, KIND, PLURAL, VERSION
+from hrl_autoscaler.demo.scenario import DemoApp, traffic_rate
 
 EMULATOR = "emulator.hrl-autoscaler.io/"
 T = TypeVar("T")
@@ -64,6 +65,19 @@ def spark_application(
             "executor": {"instances": executors, "cores": 1, "memory": "512m"},
         },
     }
+
+
+def demo_application(app: DemoApp) -> dict[str, Any]:
+    """The SparkApplication of one of the demo's applications, as the demo creates it (a
+    driven one starts at the traffic day's first rate; the demo sets it from then on)."""
+    return spark_application(
+        app.name,
+        app.executors,
+        app.annotations(),
+        rate_eps=traffic_rate(0.0) if app.driven else None,
+        scenario=None if app.driven else app.scenario,
+        seed=app.seed,
+    )
 
 
 @dataclass(frozen=True)

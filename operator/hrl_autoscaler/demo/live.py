@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from hrl_autoscaler.demo.apps import Cluster, spark_application
+from hrl_autoscaler.demo.apps import Cluster, demo_application
 from hrl_autoscaler.demo.recorder import AppRecord, Recorder
 from hrl_autoscaler.demo.report import summary, write_json, write_plot
 from hrl_autoscaler.demo.scenario import DEMO_APPS, traffic_rate
@@ -108,15 +108,7 @@ def run_demo(duration_s: float, speed: float, report_dir: Path, live: bool = Tru
                 ScrapeTarget(OPERATOR_JOB, [f"127.0.0.1:{operator.port}"], "/metrics", "1s")
             )
         for app in DEMO_APPS:
-            body = spark_application(
-                app.name,
-                app.executors,
-                app.annotations(),
-                rate_eps=traffic_rate(0.0) if app.driven else None,
-                scenario=None if app.driven else app.scenario,
-                seed=app.seed,
-            )
-            cluster.create(NAMESPACE, body)
+            cluster.create(NAMESPACE, demo_application(app))
         console.print(
             f"[bold]demo[/] {len(DEMO_APPS)} applications created in namespace {NAMESPACE}; "
             f"operator log: {operator.log}"
