@@ -89,11 +89,14 @@ def run(devenv: DevEnvHandle, tmp_path_factory: pytest.TempPathFactory) -> Itera
         # the morning rush of the traffic day: the load triples, the operator must scale up
         time.sleep(4.0)
         cluster.set_rate(NAMESPACE, "traffic-sensors", traffic_rate(0.12))
+        # An increase, not a count: the annotations are `increase(...) > 0`, and a counter whose
+        # first scrape already read 1 (the operator acted before Prometheus first scraped it)
+        # shows no increase until the next action.
         wait_for(
-            "a scaling action and a weight update scraped by Prometheus",
+            "a scaling action and a weight update seen rising by Prometheus",
             lambda: (
-                _count(url, f"hrl_autoscaler_scaling_actions_total{{{ns}}}") > 0
-                and _count(url, f"hrl_autoscaler_weight_updates_total{{{ns}}}") > 0
+                _count(url, f"increase(hrl_autoscaler_scaling_actions_total{{{ns}}}[5m])") > 0
+                and _count(url, f"increase(hrl_autoscaler_weight_updates_total{{{ns}}}[5m])") > 0
             ),
             timeout_s=90.0,
             every_s=1.0,
