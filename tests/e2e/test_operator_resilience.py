@@ -312,15 +312,16 @@ def test_a_restarted_operator_resumes_without_restarting_the_application(
             timeout_s=25.0,
         )
         changed_at = time.monotonic()
-        # the state ConfigMap records the change before the operator dies
-        state = wait_for(
-            "the state ConfigMap",
-            lambda: cluster.configmap(namespace, configmap_name(name)),
+        # the state ConfigMap records the change before the operator dies; the operator writes
+        # it at the end of the cycle that patched, so an earlier version may be there first
+        target = scaled["spec"]["executor"]["instances"]
+        wait_for(
+            f"the state ConfigMap to record last_target {target}",
+            lambda: (
+                (state := cluster.configmap(namespace, configmap_name(name))) is not None
+                and json.loads(state["data"]["state.json"]).get("last_target") == target
+            ),
             timeout_s=10.0,
-        )
-        assert (
-            json.loads(state["data"]["state.json"])["last_target"]
-            == (scaled["spec"]["executor"]["instances"])
         )
     finally:
         first.kill()
