@@ -195,14 +195,15 @@ def test_prometheus_unreachable_holds_then_recovers(
             timeout_s=25.0,
         )
         proxy.stop()
-        held = current_executors(cluster.get(namespace, name))
-        cluster.set_rate(namespace, name, 9000.0)  # would scale up, if the operator could see it
         [warning] = wait_for(
             "MetricsUnavailable for the outage",
             lambda: _outage_events(cluster, namespace, name),
             timeout_s=15.0,
         )
         assert parse_message(warning.message)["action"] == "hold"
+        # read only now: a change decided on the last good metrics may land after proxy.stop()
+        held = current_executors(cluster.get(namespace, name))
+        cluster.set_rate(namespace, name, 9000.0)  # would scale up, if the operator could see it
         time.sleep(3.0)
         assert current_executors(cluster.get(namespace, name)) == held
         assert 'hrl_autoscaler_prometheus_errors_total{query="all"}' in operator.metrics()
