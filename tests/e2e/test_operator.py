@@ -10,6 +10,7 @@ event or a "rejected" log line, which every test checks for.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import time
@@ -164,7 +165,18 @@ def test_load_increase_raises_executors_and_a_drop_lowers_them(stack: OperatorSt
         lambda: (n := current_executors(stack.get(name))) < high and n,
         timeout_s=25.0,
     )
-    decisions = [parse_message(e.message) for e in stack.events(name, "ScalingDecision")]
+
+    # the event is written after the patch it reports: poll for it briefly
+    def decisions_seen() -> list[dict[str, str]]:
+        return [parse_message(e.message) for e in stack.events(name, "ScalingDecision")]
+
+    with contextlib.suppress(TimeoutError):
+        wait_for(
+            "the scale-down's event",
+            lambda: any(d["direction"] == "down" for d in decisions_seen()),
+            timeout_s=10.0,
+        )
+    decisions = decisions_seen()
     directions = [d["direction"] for d in decisions]
     assert "up" in directions, decisions
     assert "down" in directions, decisions
