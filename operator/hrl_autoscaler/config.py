@@ -195,6 +195,20 @@ MODES: tuple[Mode, ...] = ("auto", "recommend", "paused")
 Objective = Literal["slo", "r_meta"]
 OBJECTIVE_NAMES: tuple[Objective, ...] = ("slo", "r_meta")
 
+# Sane ranges of the per-application settings (annotations, chart defaults, stored state). A
+# value outside them is a typo or an attack, never a setting: 1e308 passes "finite" but three of
+# them sum to inf and normalise to 0, and 10^3000 executors overflow every float they meet.
+WEIGHT_MAX = 1000.0
+"""alpha/beta/gamma are normalised to sum to 1, so only their ratios matter; 1000:1 is already
+a corner of the simplex, and three weights at most 1000 cannot overflow their sum."""
+EXECUTORS_LIMIT = 1000
+"""Largest min-/max-executors accepted: 50x the policy's action space (1..20) and far beyond a
+single streaming application here; the DS2 fallback decides outside the trained range."""
+LATENCY_SLO_MS_MAX = 86_400_000.0
+"""A latency SLO above one day (ms) is not a streaming SLO."""
+COST_PER_EXECUTOR_HOUR_MAX = 1000.0
+"""USD per executor-hour; the largest cloud GPU nodes cost about 100 USD/h."""
+
 _BY_APP = "namespace, application_id, application_name"
 _BY_EXECUTOR_APP = "application_id, application_name"
 _NOT_DRIVER = '{executor_id!="driver"}'
@@ -282,19 +296,22 @@ class AnnotationDefaults(BaseModel):
     objective: Objective = "slo"
     """What the meta-controller optimises: ``slo`` (cheapest while 99% of intervals meet
     ``latency-slo-ms``) or ``r_meta`` (the seed's formula, which mostly rewards latency)."""
-    min_executors: int = Field(default=MIN_EXECUTORS, ge=1)
-    max_executors: int = Field(default=MAX_EXECUTORS, ge=1)
-    """Bounds of the policy's action space (1..20); wider bounds are allowed, the DS2
-    fallback decides whenever the count leaves what the policy was trained on."""
+    min_executors: int = Field(default=MIN_EXECUTORS, ge=1, le=EXECUTORS_LIMIT)
+    max_executors: int = Field(default=MAX_EXECUTORS, ge=1, le=EXECUTORS_LIMIT)
+    """Bounds of the policy's action space (1..20); wider bounds (up to ``EXECUTORS_LIMIT``)
+    are allowed, the DS2 fallback decides whenever the count leaves what the policy was
+    trained on."""
     mode: Mode = "auto"
     """``auto`` acts, ``recommend`` only reports, ``paused`` does nothing."""
     actuation: Actuation = "restart"
     """``restart`` (patch ``spec.executor.instances``: the Spark Operator restarts the
     application) works everywhere; ``in-place`` needs the driver agent, so it is opt-in."""
-    latency_slo_ms: float = Field(default=2000.0, gt=0)
+    latency_slo_ms: float = Field(default=2000.0, gt=0, le=LATENCY_SLO_MS_MAX, allow_inf_nan=False)
     """The latency SLO of the ``slo`` objective, ms; 2 s is what the meta-controller was
     trained with when a scenario names none."""
-    cost_per_executor_hour: float = Field(default=0.49, gt=0)
+    cost_per_executor_hour: float = Field(
+        default=0.49, gt=0, le=COST_PER_EXECUTOR_HOUR_MAX, allow_inf_nan=False
+    )
     """USD per executor-hour (the simulator's price), used to score cost in the slow loop."""
 
     @field_validator("weight_policy")
@@ -398,7 +415,9 @@ class OperatorSettings(BaseSettings):
     prometheus_password: SecretStr | None = None
     """HTTP basic auth (both or neither)."""
     prometheus_timeout_s: float = Field(default=5.0, gt=0)
-    """Per-query timeout, s: a cycle must fit in a decision interval."""
+    """Deadline for one cycle's queries together, s: a hung Prometheus costs a cycle at most
+    this (each query's HTTP timeout is what is left of it), so a cycle fits in a decision
+    interval."""
     prometheus_verify_tls: bool = True
     prometheus_ca_file: Path | None = None
     """CA bundle for an https Prometheus with a private CA."""

@@ -2,19 +2,44 @@
 
 Users write annotations by hand, so every error names the annotation, the value and what is
 accepted. A bad value never stops the operator: :func:`resolve_settings` keeps the last good
-settings (or, for an application never seen valid, the operator's defaults for the bad keys)
-and returns the errors for a Warning event.
+value of each rejected key (or, for an application never seen valid, the operator's default)
+and applies the others, so a typo in one annotation freezes nothing else, and returns the
+errors for a Warning event.
+
+Numbers are read strictly: ASCII digits only (Python's ``int`` and ``float`` also take other
+scripts' digits and ``1_000``), finite, and within the sane ranges of
+:mod:`hrl_autoscaler.config`, because a value that parses is not yet a value the arithmetic
+downstream survives (three weights of 1e308 sum to inf). :class:`AppSettings` enforces the same
+ranges itself, so settings read back from a stored state are held to them too.
 """
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from hrl_autoscaler.config import ACTUATIONS, MODES, OBJECTIVE_NAMES, AnnotationDefaults
+from hrl_autoscaler.config import (
+    ACTUATIONS,
+    COST_PER_EXECUTOR_HOUR_MAX,
+    EXECUTORS_LIMIT,
+    LATENCY_SLO_MS_MAX,
+    MODES,
+    OBJECTIVE_NAMES,
+    WEIGHT_MAX,
+    AnnotationDefaults,
+)
 from hrl_autoscaler.core.weights import FIXED_BASELINE, PRESETS, Weights
 
 PREFIX = "hrl-autoscaler.io/"
@@ -23,24 +48,49 @@ TARGET_ANNOTATION = PREFIX + "target-executors"
 WEIGHT_ANNOTATIONS = (PREFIX + "alpha", PREFIX + "beta", PREFIX + "gamma")
 
 WEIGHT_POLICIES = ("meta", "fixed", *sorted(PRESETS))
+#: Weight policies that read alpha/beta/gamma from the annotations (the presets ignore them).
+ANNOTATED_WEIGHTS = ("meta", "fixed")
 
 
 class AppSettings(BaseModel):
-    """The settings one application runs under (after defaults and validation)."""
+    """The settings one application runs under (after defaults and validation).
+
+    The field constraints are the annotations' accepted ranges: an instance is always safe to
+    compute with, whether it came from annotations or from a stored state.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     weight_policy: str
     objective: Literal["slo", "r_meta"]
-    alpha: float | None = None
-    beta: float | None = None
-    gamma: float | None = None
-    min_executors: int
-    max_executors: int
+    alpha: float | None = Field(default=None, ge=0, le=WEIGHT_MAX, allow_inf_nan=False)
+    beta: float | None = Field(default=None, ge=0, le=WEIGHT_MAX, allow_inf_nan=False)
+    gamma: float | None = Field(default=None, ge=0, le=WEIGHT_MAX, allow_inf_nan=False)
+    min_executors: int = Field(ge=1, le=EXECUTORS_LIMIT)
+    max_executors: int = Field(ge=1, le=EXECUTORS_LIMIT)
     mode: Literal["auto", "recommend", "paused"]
     actuation: Literal["restart", "in-place"]
-    latency_slo_ms: float
-    cost_per_executor_hour: float
+    latency_slo_ms: float = Field(gt=0, le=LATENCY_SLO_MS_MAX, allow_inf_nan=False)
+    cost_per_executor_hour: float = Field(gt=0, le=COST_PER_EXECUTOR_HOUR_MAX, allow_inf_nan=False)
+
+    @field_validator("weight_policy")
+    @classmethod
+    def _weight_policy(cls, value: str) -> str:
+        if value not in WEIGHT_POLICIES:
+            raise ValueError(f"weight_policy {value!r} is not one of {', '.join(WEIGHT_POLICIES)}")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> AppSettings:
+        if self.min_executors > self.max_executors:
+            raise ValueError(
+                f"min_executors ({self.min_executors}) > max_executors ({self.max_executors})"
+            )
+        weights = [w for w in (self.alpha, self.beta, self.gamma) if w is not None]
+        used = self.weight_policy in ANNOTATED_WEIGHTS
+        if used and len(weights) == 3 and not sum(weights) > 0:
+            raise ValueError("alpha, beta and gamma must not all be 0")
+        return self
 
     def annotated_weights(self) -> Weights | None:
         """alpha/beta/gamma as annotated (normalised), or None when not all three are set."""
@@ -92,26 +142,54 @@ class Resolution:
     """True when the annotations themselves were valid (so they become the last good ones)."""
 
 
-def _int_at_least(lowest: int) -> tuple[Callable[[str], Any], str]:
+#: Longest number we read: enough for any sane value in any notation, and a cap on the work.
+_MAX_NUMBER_CHARS = 32
+#: ASCII only: ``[0-9]`` in :mod:`re` does not match other scripts' digits, as ``\\d`` would.
+_INTEGER = re.compile(r"\+?[0-9]+")
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
+def strict_int(text: str) -> int:
+    """An integer written with ASCII digits (no ``_``, no other scripts); ValueError if not."""
+    text = text.strip()
+    if len(text) > _MAX_NUMBER_CHARS or not _INTEGER.fullmatch(text):
+        raise ValueError(f"not an integer: {text!r}")
+    return int(text)
+
+
+def strict_float(text: str) -> float:
+    """A finite decimal number written with ASCII digits; ValueError otherwise (``nan``,
+    ``inf``, ``1_000``, other scripts' digits, and what overflows to inf, like ``1e400``)."""
+    text = text.strip()
+    if len(text) > _MAX_NUMBER_CHARS or not _DECIMAL.fullmatch(text):
+        raise ValueError(f"not a number: {text!r}")
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"not a finite number: {text!r}")
+    return value
+
+
+def _integer(lowest: int, highest: int) -> tuple[Callable[[str], Any], str]:
     def parse(text: str) -> int:
-        value = int(text.strip())
-        if value < lowest:
+        value = strict_int(text)
+        if not lowest <= value <= highest:
             raise ValueError
         return value
 
-    return parse, f"an integer >= {lowest}"
+    return parse, f"an integer from {lowest} to {highest} (ASCII digits)"
 
 
-def _number(positive: bool) -> tuple[Callable[[str], Any], str]:
+def _number(lowest: float, highest: float, *, above: bool) -> tuple[Callable[[str], Any], str]:
+    """A number in ``(lowest, highest]`` when ``above``, else in ``[lowest, highest]``."""
+
     def parse(text: str) -> float:
-        value = float(text.strip())
-        if value != value or value in (float("inf"), float("-inf")):
-            raise ValueError
-        if value < 0 or (positive and value == 0):
+        value = strict_float(text)
+        if value < lowest or (above and value == lowest) or value > highest:
             raise ValueError
         return value
 
-    return parse, "a number > 0" if positive else "a number >= 0"
+    low = f"> {lowest:g}" if above else f">= {lowest:g}"
+    return parse, f"a number {low} and <= {highest:g}"
 
 
 def _choice(values: tuple[str, ...]) -> tuple[Callable[[str], Any], str]:
@@ -130,21 +208,27 @@ _FIELDS: dict[str, tuple[str, Callable[[str], Any], str]] = {
     for suffix, field, parser in (
         ("weight-policy", "weight_policy", _choice(WEIGHT_POLICIES)),
         ("objective", "objective", _choice(OBJECTIVE_NAMES)),
-        ("alpha", "alpha", _number(positive=False)),
-        ("beta", "beta", _number(positive=False)),
-        ("gamma", "gamma", _number(positive=False)),
-        ("min-executors", "min_executors", _int_at_least(1)),
-        ("max-executors", "max_executors", _int_at_least(1)),
+        ("alpha", "alpha", _number(0, WEIGHT_MAX, above=False)),
+        ("beta", "beta", _number(0, WEIGHT_MAX, above=False)),
+        ("gamma", "gamma", _number(0, WEIGHT_MAX, above=False)),
+        ("min-executors", "min_executors", _integer(1, EXECUTORS_LIMIT)),
+        ("max-executors", "max_executors", _integer(1, EXECUTORS_LIMIT)),
         ("mode", "mode", _choice(MODES)),
         ("actuation", "actuation", _choice(ACTUATIONS)),
-        ("latency-slo-ms", "latency_slo_ms", _number(positive=True)),
-        ("cost-per-executor-hour", "cost_per_executor_hour", _number(positive=True)),
+        ("latency-slo-ms", "latency_slo_ms", _number(0, LATENCY_SLO_MS_MAX, above=True)),
+        (
+            "cost-per-executor-hour",
+            "cost_per_executor_hour",
+            _number(0, COST_PER_EXECUTOR_HOUR_MAX, above=True),
+        ),
     )
 }
 
 #: Every annotation this module reads, with what it accepts (for documentation and errors).
 ACCEPTED: dict[str, str] = {PREFIX + k: v[2] for k, v in _FIELDS.items()}
-ACCEPTED[TARGET_ANNOTATION] = "an integer >= 1 (written by the operator in in-place actuation)"
+ACCEPTED[TARGET_ANNOTATION] = (
+    f"an integer from 1 to {EXECUTORS_LIMIT} (written by the operator in in-place actuation)"
+)
 
 
 def _defaults(defaults: AnnotationDefaults) -> dict[str, Any]:
@@ -154,14 +238,18 @@ def _defaults(defaults: AnnotationDefaults) -> dict[str, Any]:
 
 
 def parse_annotations(
-    annotations: Mapping[str, str], defaults: AnnotationDefaults
+    annotations: Mapping[str, str],
+    defaults: AnnotationDefaults,
+    fallback: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, Any], list[AnnotationError]]:
     """Field values from the annotations over the defaults, and the per-annotation errors.
 
-    A rejected annotation leaves its field at the default; cross-field checks (bounds, fixed
-    weights) run on the result and add errors of their own.
+    A rejected annotation leaves its field at ``fallback``'s value (the last good settings;
+    the defaults when None); cross-field checks (bounds, weights) run on the result and put the
+    fields they involve back to ``fallback`` together, which is consistent by construction.
     """
     values = _defaults(defaults)
+    keep = dict(fallback) if fallback is not None else dict(values)
     errors: list[AnnotationError] = []
     for suffix, (field, parse, accepted) in _FIELDS.items():
         text = annotations.get(PREFIX + suffix)
@@ -171,6 +259,7 @@ def parse_annotations(
             values[field] = parse(text)
         except ValueError:
             errors.append(AnnotationError(PREFIX + suffix, text, accepted))
+            values[field] = keep[field]
     if values["min_executors"] > values["max_executors"]:
         errors.append(
             AnnotationError(
@@ -180,13 +269,12 @@ def parse_annotations(
             )
         )
         values["min_executors"], values["max_executors"] = (
-            defaults.min_executors,
-            defaults.max_executors,
+            keep["min_executors"],
+            keep["max_executors"],
         )
     weights = [values["alpha"], values["beta"], values["gamma"]]
     given = [w is not None for w in weights]
-    uses_annotated = values["weight_policy"] in ("meta", "fixed")
-    if all(given) and sum(weights) <= 0 and uses_annotated:
+    if all(given) and sum(weights) <= 0 and values["weight_policy"] in ANNOTATED_WEIGHTS:
         errors.append(
             AnnotationError(
                 ", ".join(WEIGHT_ANNOTATIONS),
@@ -194,7 +282,7 @@ def parse_annotations(
                 "weights that are not all 0",
             )
         )
-        values.update(alpha=None, beta=None, gamma=None)
+        values.update(alpha=keep["alpha"], beta=keep["beta"], gamma=keep["gamma"])
     elif any(given) and not all(given) and values["weight_policy"] == "fixed":
         missing = [a for a, g in zip(WEIGHT_ANNOTATIONS, given, strict=True) if not g]
         errors.append(
@@ -204,6 +292,7 @@ def parse_annotations(
                 "all three of alpha, beta and gamma with weight-policy fixed",
             )
         )
+        values.update(alpha=keep["alpha"], beta=keep["beta"], gamma=keep["gamma"])
     return values, errors
 
 
@@ -212,17 +301,20 @@ def resolve_settings(
     defaults: AnnotationDefaults,
     last_good: AppSettings | None,
 ) -> Resolution:
-    """The settings to run under: the annotations when valid, else the last good settings.
+    """The settings to run under: each valid annotation as written, each rejected one at its
+    last good value (the default for an application never seen valid).
 
-    An application that never had valid annotations runs on the defaults for the rejected
-    keys and its valid annotations for the others, so a typo does not leave it unmanaged.
+    Per key, not all or nothing: a typo in ``min-executors`` must not freeze the weights the
+    meta-controller writes, nor leave the application unmanaged.
     """
-    values, errors = parse_annotations(annotations, defaults)
-    if not errors:
-        return Resolution(AppSettings(**values), (), True)
-    if last_good is not None:
-        return Resolution(last_good, tuple(errors), False)
-    return Resolution(AppSettings(**values), tuple(errors), False)
+    fallback = last_good.model_dump() if last_good is not None else None
+    values, errors = parse_annotations(annotations, defaults, fallback)
+    try:
+        settings = AppSettings(**values)
+    except ValidationError as exc:  # the parsers' ranges are the model's; kept as a backstop
+        errors.append(AnnotationError(PREFIX + "*", "(combination)", f"valid settings: {exc}"))
+        settings = last_good or AppSettings(**_defaults(defaults))
+    return Resolution(settings, tuple(errors), not errors)
 
 
 def target_annotation(annotations: Mapping[str, str]) -> int | None:
@@ -231,10 +323,10 @@ def target_annotation(annotations: Mapping[str, str]) -> int | None:
     if text is None:
         return None
     try:
-        value = int(text.strip())
+        value = strict_int(text)
     except ValueError:
         return None
-    return value if value >= 1 else None
+    return value if 1 <= value <= EXECUTORS_LIMIT else None
 
 
 def format_weight(value: float) -> str:

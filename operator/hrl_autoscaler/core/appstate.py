@@ -79,17 +79,32 @@ class AppState:
                 decisions=list(data.get("decisions") or []),
                 meta=list(data.get("meta") or []),
                 meta_window_started_at=_opt_float(data.get("meta_window_started_at")),
-                weights=(
-                    (float(weights[0]), float(weights[1]), float(weights[2])) if weights else None
-                ),
+                weights=_weights(weights),
                 executor_rate_eps=_opt_float(data.get("executor_rate_eps")),
             )
-        except (TypeError, ValueError, IndexError) as exc:
+        except (TypeError, ValueError, IndexError, OverflowError) as exc:
             raise ValueError(f"state has a malformed field: {exc}") from None
 
 
 def _opt_float(value: Any) -> float | None:
-    return None if value is None else float(value)
+    if value is None:
+        return None
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"{value!r} is not a finite number")
+    return number
+
+
+def _weights(value: Any) -> tuple[float, float, float] | None:
+    """Stored meta weights: three finite numbers >= 0, not all 0 (else the state is unusable)."""
+    if not value:
+        return None
+    if not isinstance(value, list | tuple) or len(value) != 3:
+        raise ValueError(f"weights {value!r} are not three numbers")
+    a, b, g = (float(v) for v in value)
+    if not all(math.isfinite(v) and v >= 0 for v in (a, b, g)) or not max(a, b, g) > 0:
+        raise ValueError(f"weights {value!r} are not finite, >= 0 and not all 0")
+    return (a, b, g)
 
 
 def _opt_int(value: Any) -> int | None:

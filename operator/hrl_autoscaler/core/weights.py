@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,11 +30,21 @@ class Weights:
 
     @classmethod
     def of(cls, alpha: float, beta: float, gamma: float) -> Weights:
-        """Build normalised weights from any non-negative triple."""
-        total = float(alpha) + float(beta) + float(gamma)
-        if not total > 0:
+        """Build normalised weights from any finite non-negative triple.
+
+        Divided by the largest first, so huge weights (three of 1e308 sum to inf) keep their
+        ratios instead of normalising to 0/0.
+        """
+        values = (float(alpha), float(beta), float(gamma))
+        for name, value in zip(("alpha", "beta", "gamma"), values, strict=True):
+            if not math.isfinite(value) or value < 0:
+                raise ValueError(f"weight {name}={value!r} must be a finite number >= 0")
+        largest = max(values)
+        if not largest > 0:
             raise ValueError("weights alpha, beta, gamma must not all be 0")
-        return cls(float(alpha) / total, float(beta) / total, float(gamma) / total)
+        a, b, g = (v / largest for v in values)
+        total = a + b + g
+        return cls(a / total, b / total, g / total)
 
     def as_tuple(self) -> tuple[float, float, float]:
         return (self.alpha, self.beta, self.gamma)
