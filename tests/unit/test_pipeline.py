@@ -202,6 +202,7 @@ class RecordingTelemetry:
         self.weight_updates: list[str] = []
         self.fallbacks = 0
         self.forgotten: list[AppKey] = []
+        self.failed_steps: list[str] = []
 
     def app_seen(self, key: AppKey, settings: AppSettings, weights: Weights, current: int) -> None:
         return None
@@ -226,6 +227,9 @@ class RecordingTelemetry:
 
     def actuation_error(self, key: AppKey) -> None:
         return None
+
+    def step_failed(self, stage: str) -> None:
+        self.failed_steps.append(stage)
 
     def cycle(self, summary: CycleSummary) -> None:
         self.cycles.append(summary)
@@ -643,7 +647,7 @@ def test_a_bad_annotation_warns_once_and_keeps_the_last_good_settings() -> None:
     assert fields["annotation"] == "hrl-autoscaler.io/mode"
     assert fields["value"] == "fast"
     assert fields["accepted"] == "one of auto, recommend, paused"
-    assert fields["action"] == "keeping the last good settings"
+    assert fields["action"] == "keeping its last good value; the other annotations apply"
     assert h.cluster.patches == []  # still recommend, not the default auto
 
 

@@ -15,12 +15,13 @@ Pure: the outside world comes in through narrow interfaces (:class:`Clock`,
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 from pydantic import ValidationError
@@ -29,6 +30,7 @@ from hrl_autoscaler.baselines.ds2 import DS2Controller
 from hrl_autoscaler.config import OperatorSettings, SimParams
 from hrl_autoscaler.core.annotations import (
     TARGET_ANNOTATION,
+    WEIGHT_ANNOTATIONS,
     AppSettings,
     resolve_settings,
     weight_annotations,
@@ -65,9 +67,17 @@ from hrl_autoscaler.core.weights import Weights
 
 log = logging.getLogger("hrl_autoscaler.pipeline")
 
+_T = TypeVar("_T")
+
 #: A MetricsUnavailable event only after this many cycles in a row without usable metrics: a
 #: freshly (re)started driver is not scraped yet for a moment, which is no news to anyone.
 UNAVAILABLE_CYCLES_BEFORE_EVENT = 2
+
+#: The steps of a cycle, as counted in ``hrl_autoscaler_cycle_failures_total{stage}``:
+#: ``prepare`` (settings, runtime), ``report`` (per-application telemetry), ``collect`` (the
+#: batched metrics), ``decide`` (the fast loop and its actuation), ``meta`` (the slow loop),
+#: ``persist`` (the state ConfigMap).
+STAGES = ("prepare", "report", "collect", "decide", "meta", "persist")
 
 
 # -- the interfaces to the outside world ---------------------------------------------------------
@@ -165,6 +175,9 @@ class CycleSummary:
     query_errors: Mapping[str, str] = field(default_factory=dict)
     skipped: str | None = None
     """Why the whole cycle made no decision (e.g. the state store could not be read)."""
+    failed: Mapping[str, int] = field(default_factory=dict)
+    """Steps that raised this cycle, by stage (see :data:`STAGES`); each was isolated to its
+    application (or, for ``collect``, made every application hold)."""
 
 
 class Telemetry(Protocol):
@@ -192,6 +205,10 @@ class Telemetry(Protocol):
         ...
 
     def actuation_error(self, key: AppKey) -> None: ...
+
+    def step_failed(self, stage: str) -> None:
+        """One application's step (or the cycle's collection) raised; counted by stage."""
+        ...
 
     def cycle(self, summary: CycleSummary) -> None: ...
 
@@ -324,6 +341,8 @@ class Autoscaler:
         self._apps: dict[AppKey, AppSnapshot] = {}
         self._runtimes: dict[AppKey, AppRuntime] = {}
         self._stored: dict[AppKey, AppState] | None = None
+        self._failing: dict[tuple[AppKey, str], str] = {}
+        """(application, stage) -> the error its step last failed with (reported once)."""
 
     # -- fed by the watch --------------------------------------------------------------------
 
@@ -363,9 +382,12 @@ class Autoscaler:
         now = self.clock.now()
         with self._lock:
             snapshots = list(self._apps.values())
-        for key in [k for k in self._runtimes if k not in {s.key for s in snapshots}]:
+        present = {s.key for s in snapshots}
+        for key in [k for k in self._runtimes if k not in present]:
             del self._runtimes[key]
             self.telemetry.forget(key)
+        for failing in [f for f in self._failing if f[0] not in present]:
+            del self._failing[failing]
         if self._stored is None:
             try:
                 self._stored = self.store.load_all()
@@ -377,42 +399,35 @@ class Autoscaler:
                 self.telemetry.cycle(summary)
                 return summary
             log.info("loaded the state of %d applications", len(self._stored))
+        failed: dict[str, int] = {}
         runtimes: list[AppRuntime] = []
         managed: list[AppRuntime] = []
         for snapshot in snapshots:
-            try:
-                runtime = self._runtime_for(snapshot)
-            except Exception:  # e.g. a corrupt stored state: skip this app, not the cycle
-                log.exception("%s: cannot prepare the application; skipping it", snapshot.key)
+            runtime = self._step(snapshot, "prepare", failed, self._runtime_for, snapshot)
+            if runtime is None:
                 continue
             runtimes.append(runtime)
-            settings = runtime.active_settings
-            current = snapshot.current_executors(settings.actuation == "in-place")
-            self.telemetry.app_seen(runtime.key, settings, runtime.weights(), current)
-            if settings.mode != "paused":
+            self._step(runtime.snapshot, "report", failed, self._report_seen, runtime)
+            if runtime.active_settings.mode != "paused":
                 managed.append(runtime)
-        collection = (
-            self.source.collect([r.snapshot for r in managed]) if managed else Collection({})
-        )
+        collection = self._collect(managed, failed)
         decided = changed = unavailable = 0
         for runtime in managed:
             try:
                 record = self._fast(runtime, collection, now)
-            except Exception:  # one application's surprise must not stop the others
-                log.exception("%s: decision failed; holding", runtime.key)
+            except Exception as exc:  # one application's surprise must not stop the others
+                self._failed(runtime.snapshot, "decide", exc, failed)
                 continue
+            self._recovered(runtime.key, "decide")
             if record is None:
                 unavailable += runtime.unavailable is not None
                 continue
             decided += 1
             changed += record.target != record.current and record.mode == "auto"
         for runtime in managed:
-            try:
-                self._slow(runtime, now)
-            except Exception:
-                log.exception("%s: meta-controller step failed; weights kept", runtime.key)
+            self._step(runtime.snapshot, "meta", failed, self._slow, runtime, now)
         for runtime in runtimes:
-            self._persist(runtime)
+            self._step(runtime.snapshot, "persist", failed, self._persist, runtime)
         summary = CycleSummary(
             apps=len(snapshots),
             managed=len(managed),
@@ -423,9 +438,80 @@ class Autoscaler:
             seconds=time.perf_counter() - started,
             prometheus_error=collection.error,
             query_errors=dict(collection.query_errors),
+            failed=failed,
         )
         self.telemetry.cycle(summary)
         return summary
+
+    # -- isolation ---------------------------------------------------------------------------
+
+    def _step(
+        self,
+        app: AppSnapshot,
+        stage: str,
+        failed: dict[str, int],
+        step: Callable[..., _T],
+        *args: Any,
+    ) -> _T | None:
+        """Run one application's step; a raise is that application's problem alone."""
+        try:
+            result = step(*args)
+        except Exception as exc:
+            self._failed(app, stage, exc, failed)
+            return None
+        self._recovered(app.key, stage)
+        return result
+
+    def _failed(self, app: AppSnapshot, stage: str, exc: Exception, failed: dict[str, int]) -> None:
+        """Count the failure; log it with its traceback and tell the application once per
+        distinct error (a failing step repeats every cycle: one line each, not a traceback)."""
+        failed[stage] = failed.get(stage, 0) + 1
+        with contextlib.suppress(Exception):
+            self.telemetry.step_failed(stage)
+        error = f"{type(exc).__name__}: {exc}"[:500]
+        if self._failing.get((app.key, stage)) == error:
+            log.debug("%s: %s step still failing: %s", app.key, stage, error)
+            return
+        self._failing[(app.key, stage)] = error
+        log.error(
+            "%s: %s step failed (%s); holding this application, the others go on",
+            app.key,
+            stage,
+            error,
+            exc_info=exc,
+        )
+        with contextlib.suppress(Exception):
+            self.events.emit(
+                app,
+                simple_event(
+                    Reason.STEP_FAILED,
+                    stage=stage,
+                    error=error,
+                    action="holding this application; the others are unaffected",
+                ),
+            )
+
+    def _recovered(self, key: AppKey, stage: str) -> None:
+        if self._failing.pop((key, stage), None) is not None:
+            log.info("%s: %s step works again", key, stage)
+
+    def _collect(self, managed: list[AppRuntime], failed: dict[str, int]) -> Collection:
+        """The cycle's metrics; a collector that raises (it must not) makes every app hold."""
+        if not managed:
+            return Collection({})
+        try:
+            return self.source.collect([r.snapshot for r in managed])
+        except Exception as exc:
+            failed["collect"] = failed.get("collect", 0) + 1
+            with contextlib.suppress(Exception):
+                self.telemetry.step_failed("collect")
+            log.error("collecting metrics failed; every application holds", exc_info=exc)
+            return Collection.failed(f"collector failed: {type(exc).__name__}: {exc}"[:500])
+
+    def _report_seen(self, runtime: AppRuntime) -> None:
+        settings = runtime.active_settings
+        current = runtime.snapshot.current_executors(settings.actuation == "in-place")
+        self.telemetry.app_seen(runtime.key, settings, runtime.weights(), current)
 
     # -- settings ----------------------------------------------------------------------------
 
@@ -469,9 +555,9 @@ class Autoscaler:
             runtime.state.last_good_settings = resolution.settings.model_dump()
         reported = tuple(str(e) for e in resolution.errors)
         if reported and reported != runtime.reported_errors:
-            kept = "last good settings" if runtime.last_good else "defaults for the rejected keys"
+            kept = "last good value" if runtime.last_good else "default"
             for error in resolution.errors:
-                log.warning("%s: %s; keeping the %s", snapshot.key, error, kept)
+                log.warning("%s: %s; keeping its %s", snapshot.key, error, kept)
                 self.events.emit(
                     snapshot,
                     simple_event(
@@ -479,7 +565,7 @@ class Autoscaler:
                         annotation=error.annotation,
                         value=error.value,
                         accepted=error.accepted,
-                        action=f"keeping the {kept}",
+                        action=f"keeping its {kept}; the other annotations apply",
                         settings=resolution.settings.describe(),
                     ),
                 )
@@ -888,19 +974,33 @@ class Autoscaler:
         after = actor.weights(obs)
         applied = s.mode == "auto"
         if applied:
+            written = weight_annotations(after)
             result = self.actuator.patch(
                 runtime.key,
-                {"metadata": {"annotations": weight_annotations(after)}},
+                {"metadata": {"annotations": written}},
                 self._precondition(runtime, None, need_meta=True),
             )
             if not result.applied:
                 log.warning("%s: weights %s not written: %s", runtime.key, after, result.detail)
                 if result.error:
                     self.telemetry.actuation_error(runtime.key)
+                    self._weights_not_applied(runtime, before, after, result.detail)
                 return
             if result.snapshot is not None:
                 runtime.snapshot = result.snapshot
                 self._replace_if_newer(result.snapshot)
+                self._resolve(runtime)  # what is in force is what the patched object says
+            in_force = runtime.weights()
+            wanted = Weights.of(*(float(written[a]) for a in WEIGHT_ANNOTATIONS))
+            if not _same_weights(in_force, wanted):
+                self._weights_not_applied(
+                    runtime,
+                    in_force,
+                    after,
+                    f"the annotations resolve to {weights_text(in_force)} "
+                    f"({runtime.active_settings.describe()})",
+                )
+                return
         else:
             runtime.state.weights = after.as_tuple()
         event = simple_event(
@@ -922,6 +1022,23 @@ class Autoscaler:
         entry: dict[str, Any] = {"at": round(now, 3), **dict(event.fields)}
         runtime.state.remember("meta", entry, self.settings.history_size)
 
+    def _weights_not_applied(
+        self, runtime: AppRuntime, in_force: Weights, wanted: Weights, why: str
+    ) -> None:
+        log.warning(
+            "%s: meta weights %s not in force (still %s): %s", runtime.key, wanted, in_force, why
+        )
+        self.events.emit(
+            runtime.snapshot,
+            simple_event(
+                Reason.WEIGHTS_NOT_APPLIED,
+                wanted=weights_text(wanted),
+                in_force=weights_text(in_force),
+                applied="false",
+                detail=why,
+            ),
+        )
+
     # -- state ------------------------------------------------------------------------------
 
     def _persist(self, runtime: AppRuntime) -> None:
@@ -934,6 +1051,11 @@ class Autoscaler:
             log.warning("%s: state not saved (retrying next cycle): %s", runtime.key, exc)
             return
         runtime.saved_json = text
+
+
+def _same_weights(a: Weights, b: Weights) -> bool:
+    """Equal as written to annotations (3 decimals, then normalised again)."""
+    return all(abs(x - y) < 2e-3 for x, y in zip(a.as_tuple(), b.as_tuple(), strict=True))
 
 
 def _older(candidate: AppSnapshot, known: AppSnapshot) -> bool:

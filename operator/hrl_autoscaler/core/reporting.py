@@ -36,6 +36,12 @@ class Reason(StrEnum):
     FIRST_BATCH_OVERDUE = "FirstBatchOverdue"
     """A run completed no micro-batch within ``first_batch_grace_s``: the operator stops
     waiting and decides on the executor metrics it has."""
+    WEIGHTS_NOT_APPLIED = "WeightsNotApplied"
+    """The meta-controller's weights were written but are not the ones in force (or could not
+    be written): the message says which are, and why."""
+    STEP_FAILED = "StepFailed"
+    """One step of the cycle failed for this application (a bug or an input the operator does
+    not survive): it holds, the other applications go on; repeated only when the error changes."""
 
 
 WARNINGS = frozenset(
@@ -45,6 +51,8 @@ WARNINGS = frozenset(
         Reason.INVALID_ANNOTATION,
         Reason.FALLBACK,
         Reason.FIRST_BATCH_OVERDUE,
+        Reason.WEIGHTS_NOT_APPLIED,
+        Reason.STEP_FAILED,
     }
 )
 

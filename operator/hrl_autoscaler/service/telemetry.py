@@ -25,7 +25,7 @@ from hrl_autoscaler.config import QUERY_NAMES
 from hrl_autoscaler.core.annotations import AppSettings
 from hrl_autoscaler.core.application import AppKey
 from hrl_autoscaler.core.metrics import SystemMetrics
-from hrl_autoscaler.core.pipeline import CycleSummary, DecisionRecord
+from hrl_autoscaler.core.pipeline import STAGES, CycleSummary, DecisionRecord
 from hrl_autoscaler.core.weights import Weights
 
 APP = ["namespace", "application"]
@@ -204,6 +204,29 @@ class OperatorMetrics:
             [*APP, "objective"],
             registry=r,
         )
+        # -- the operator's own health (README: "Health") ----------------------------------------
+        self.cycle_failures = Counter(
+            "hrl_autoscaler_cycle_failures",
+            "steps of a decision cycle that raised, by stage (prepare|report|collect|decide|"
+            "meta|persist: one application's, isolated from the others; cycle: a whole tick). "
+            "The StepFailed event names the application",
+            ["stage"],
+            registry=r,
+        )
+        self.prometheus_up = Gauge(
+            "hrl_autoscaler_prometheus_up",
+            "1 when the last cycle's metrics collection got answers from Prometheus, 0 while "
+            "it is unreachable, hung past the deadline or refusing (every application holds)",
+            registry=r,
+        )
+        self.holding = Gauge(
+            "hrl_autoscaler_holding_applications",
+            "managed applications that made no decision in the last cycle for lack of usable "
+            "metrics (Prometheus down, series missing or stale)",
+            registry=r,
+        )
+        for stage in (*STAGES, "cycle"):
+            self.cycle_failures.labels(stage)
         for query in ("all", *QUERY_NAMES):  # a panel over errors shows 0, not "No data"
             self.prometheus_errors.labels(query)
         self._modes: dict[AppKey, tuple[str, str, str]] = {}
@@ -302,7 +325,13 @@ class OperatorMetrics:
     def actuation_error(self, key: AppKey) -> None:
         self.actuation_errors.labels(*self._app(key)).inc()
 
+    def step_failed(self, stage: str) -> None:
+        self.cycle_failures.labels(stage).inc()
+
     def cycle(self, summary: CycleSummary) -> None:
+        if summary.managed and summary.skipped is None:
+            self.prometheus_up.set(0 if summary.prometheus_error is not None else 1)
+        self.holding.set(summary.unavailable)
         self.cycle_seconds.observe(summary.seconds)
         self.last_cycle_seconds.set(summary.seconds)
         self.cycles.inc()
