@@ -152,7 +152,12 @@ class FakeCluster:
         return [b["spec"]["executor"]["instances"] for _, b in self.patches if "spec" in b]
 
     def annotation_patches(self) -> list[dict[str, str]]:
-        return [b["metadata"]["annotations"] for _, b in self.patches if "metadata" in b]
+        """The annotations of each patch that is not a restart-mode scale (whose annotations
+        are only the scale record written with it)."""
+        return [b["metadata"]["annotations"] for _, b in self.patches if "spec" not in b]
+
+    def weight_patches(self) -> list[dict[str, str]]:
+        return [a for a in self.annotation_patches() if PREFIX + "alpha" in a]
 
 
 def _merge(target: dict[str, Any], patch: Mapping[str, Any]) -> None:
@@ -675,9 +680,9 @@ def test_meta_mode_patches_the_weights_each_meta_interval() -> None:
     h = make(settings=_settings(meta_interval_s=300.0), meta_weights=PRESETS["cost-first"])
     for _ in range(10):  # the window opens at the first cycle and closes 300 s later
         h.cycle()
-    assert h.cluster.annotation_patches() == []
+    assert h.cluster.weight_patches() == []
     h.cycle()
-    [patch] = h.cluster.annotation_patches()
+    [patch] = h.cluster.weight_patches()
     assert patch == {
         PREFIX + "alpha": "0.900",
         PREFIX + "beta": "0.050",
@@ -762,6 +767,35 @@ def test_a_restarted_operator_honours_the_cooldown_from_the_stored_state() -> No
     assert first.cluster.spec_patches() == [6, 9]
     stored = AppState.from_json(store.states[KEY])
     assert [d["executors"] for d in stored.decisions] == ["2->6", "6->9"]
+
+
+def test_a_crash_between_the_patch_and_the_state_write_keeps_the_cooldown() -> None:
+    """The scale record travels in the scaling patch itself: a successor that finds no stored
+    change (the state write never happened) still honours the cooldown, and does not act
+    twice."""
+    clock = FakeClock()
+
+    class Crashing(MemoryStore):
+        def save(self, app: AppSnapshot, state: AppState) -> None:
+            raise SystemExit("killed between the patch and the state write")
+
+    first = make(clock=clock)
+    first.autoscaler.store = Crashing()
+    with pytest.raises(SystemExit):
+        first.cycle()
+    assert first.cluster.spec_patches() == [6]
+    patched_at = clock.now()
+    second = make(clock=clock, wanted=9)  # an empty store: nothing was persisted
+    second.cluster = first.cluster
+    second.autoscaler.actuator = first.cluster
+    for _ in range(9):  # 270 s after the change: inside the 300 s cooldown
+        second.cycle()
+    assert first.cluster.spec_patches() == [6]
+    assert AppState.from_json(second.store.states[KEY]).last_change_at == pytest.approx(
+        patched_at, abs=1e-3
+    )
+    second.cycle(31.0)
+    assert first.cluster.spec_patches() == [6, 9]
 
 
 def test_an_unreadable_state_store_holds_every_decision() -> None:

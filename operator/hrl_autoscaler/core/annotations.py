@@ -45,6 +45,10 @@ from hrl_autoscaler.core.weights import FIXED_BASELINE, PRESETS, Weights
 PREFIX = "hrl-autoscaler.io/"
 ENABLED_LABEL = PREFIX + "enabled"
 TARGET_ANNOTATION = PREFIX + "target-executors"
+LAST_SCALE_ANNOTATION = PREFIX + "last-scale"
+"""Written by the operator in the same patch as every scaling action: ``<unix time>/<target>``.
+The state ConfigMap is written after the patch; should the operator die in between, this is
+how its successor still knows the cooldown's origin (one write, no window)."""
 WEIGHT_ANNOTATIONS = (PREFIX + "alpha", PREFIX + "beta", PREFIX + "gamma")
 
 WEIGHT_POLICIES = ("meta", "fixed", *sorted(PRESETS))
@@ -226,6 +230,7 @@ _FIELDS: dict[str, tuple[str, Callable[[str], Any], str]] = {
 
 #: Every annotation this module reads, with what it accepts (for documentation and errors).
 ACCEPTED: dict[str, str] = {PREFIX + k: v[2] for k, v in _FIELDS.items()}
+ACCEPTED[LAST_SCALE_ANNOTATION] = "<unix time>/<executors> (written by the operator)"
 ACCEPTED[TARGET_ANNOTATION] = (
     f"an integer from 1 to {EXECUTORS_LIMIT} (written by the operator in in-place actuation)"
 )
@@ -327,6 +332,26 @@ def target_annotation(annotations: Mapping[str, str]) -> int | None:
     except ValueError:
         return None
     return value if 1 <= value <= EXECUTORS_LIMIT else None
+
+
+def last_scale_annotation(at_s: float, target: int) -> dict[str, str]:
+    return {LAST_SCALE_ANNOTATION: f"{at_s:.3f}/{target}"}
+
+
+def parse_last_scale(annotations: Mapping[str, str]) -> tuple[float, int] | None:
+    """(unix time, target) of the operator's last scaling action, or None when absent or not
+    of the operator's making (a bad value is ignored: the state ConfigMap still counts)."""
+    text = annotations.get(LAST_SCALE_ANNOTATION)
+    if text is None or text.count("/") != 1:
+        return None
+    at_text, target_text = text.split("/")
+    try:
+        at, target = strict_float(at_text), strict_int(target_text)
+    except ValueError:
+        return None
+    if at <= 0 or not 1 <= target <= EXECUTORS_LIMIT:
+        return None
+    return at, target
 
 
 def format_weight(value: float) -> str:

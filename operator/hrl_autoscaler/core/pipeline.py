@@ -32,6 +32,8 @@ from hrl_autoscaler.core.annotations import (
     TARGET_ANNOTATION,
     WEIGHT_ANNOTATIONS,
     AppSettings,
+    last_scale_annotation,
+    parse_last_scale,
     resolve_settings,
     weight_annotations,
 )
@@ -530,6 +532,7 @@ class Autoscaler:
                 self.settings.default_executor_rate_eps,
                 slo_guard_settings(self.settings),
             )
+            _adopt_last_scale(runtime, snapshot)
             if stored is not None:
                 runtime.saved_json = stored.to_json()
                 log.info(
@@ -879,10 +882,12 @@ class Autoscaler:
         now: float,
     ) -> None:
         s = runtime.active_settings
+        annotations = last_scale_annotation(now, target)  # the cooldown's origin, same write
+        body: dict[str, Any] = {"metadata": {"annotations": annotations}}
         if s.actuation == "restart":
-            body: dict[str, Any] = {"spec": {"executor": {"instances": target}}}
+            body["spec"] = {"executor": {"instances": target}}
         else:
-            body = {"metadata": {"annotations": {TARGET_ANNOTATION: str(target)}}}
+            annotations[TARGET_ANNOTATION] = str(target)
         result = self.actuator.patch(runtime.key, body, self._precondition(runtime, current))
         guardrails = runtime.guardrails
         assert guardrails is not None
@@ -1051,6 +1056,23 @@ class Autoscaler:
             log.warning("%s: state not saved (retrying next cycle): %s", runtime.key, exc)
             return
         runtime.saved_json = text
+
+
+def _adopt_last_scale(runtime: AppRuntime, snapshot: AppSnapshot) -> None:
+    """A scaling action newer than the stored state (the operator died between the patch and
+    the state write) still sets the cooldown's origin."""
+    last = parse_last_scale(snapshot.annotations)
+    if last is None:
+        return
+    at, target = last
+    if runtime.state.last_change_at is None or at > runtime.state.last_change_at:
+        log.info(
+            "%s: a scaling action to %d at %s is newer than the stored state; its cooldown holds",
+            snapshot.key,
+            target,
+            _clock_text(at),
+        )
+        runtime.state.last_change_at, runtime.state.last_target = at, target
 
 
 def _same_weights(a: Weights, b: Weights) -> bool:
