@@ -11,13 +11,17 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
+import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from hrl_autoscaler.core.annotations import PREFIX
 from hrl_autoscaler.core.reporting import parse_message
 from hrl_autoscaler.demo.apps import (
     Cluster,
@@ -39,9 +43,11 @@ MANIFESTS = Path(__file__).resolve().parents[2] / "manifests"
 
 
 class TcpProxy:
-    """Forwards 127.0.0.1:port to an upstream; stop() refuses connections, start() resumes.
+    """Forwards 127.0.0.1:port to an upstream; stop() refuses connections, hang() accepts and
+    never answers, start() resumes.
 
-    Stands in for "Prometheus is unreachable" without touching the session's Prometheus.
+    Stands in for "Prometheus is unreachable" (or hung) without touching the session's
+    Prometheus.
     """
 
     def __init__(self, upstream_port: int) -> None:
@@ -50,6 +56,7 @@ class TcpProxy:
         self._server: socket.socket | None = None
         self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
+        self.hung = False
 
     @property
     def url(self) -> str:
@@ -69,6 +76,10 @@ class TcpProxy:
                 client, _ = server.accept()
             except OSError:
                 return
+            if self.hung:  # accepted, never answered: a SIGSTOPped Prometheus
+                with self._lock:
+                    self._sockets.append(client)
+                continue
             try:
                 upstream = socket.create_connection(self.upstream, timeout=5)
             except OSError:
@@ -90,15 +101,30 @@ class TcpProxy:
             with contextlib.suppress(OSError):
                 sink.shutdown(socket.SHUT_WR)
 
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            self._server = None
+    def hang(self) -> None:
+        """Keep accepting connections but answer none (open ones are dropped first)."""
+        self.hung = True
+        self._drop_connections()
+
+    def resume(self) -> None:
+        """Forward again (the connections held while hung are dropped)."""
+        self.hung = False
+        self._drop_connections()
+
+    def _drop_connections(self) -> None:
         with self._lock:
             for s in self._sockets:
                 with contextlib.suppress(OSError):
                     s.close()
             self._sockets.clear()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            with contextlib.suppress(OSError):  # wakes the accept() blocked on it
+                self._server.shutdown(socket.SHUT_RDWR)
+            self._server.close()
+            self._server = None
+        self._drop_connections()
 
 
 @pytest.fixture(scope="module")
@@ -435,3 +461,207 @@ def test_with_peering_only_the_highest_priority_replica_acts(
     finally:
         high.stop()
         assert low.stop() == 0
+
+
+# -- issue 17: what one application, or a sick Prometheus, must not do to the operator ------------
+
+
+def _health(operator: OperatorProcess) -> tuple[int, str]:
+    response = httpx.get(f"{operator.url}/healthz", timeout=5.0)
+    return response.status_code, response.text
+
+
+def _gauge(operator: OperatorProcess, name: str) -> float | None:
+    for family in text_string_to_metric_families(operator.metrics()):
+        for sample in family.samples:
+            if sample.name == name:
+                return float(sample.value)
+    return None
+
+
+def _decisions(operator: OperatorProcess, namespace: str, name: str) -> float:
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(operator.metrics())
+        if family.name == "hrl_autoscaler_decisions"
+        for sample in family.samples
+        if sample.labels.get("namespace") == namespace and sample.labels.get("application") == name
+    )
+
+
+def test_one_applications_annotations_do_not_stop_the_others(
+    devenv: DevEnvHandle,
+    emulator: Emulator,
+    cluster: Cluster,
+    namespace: str,
+    tmp_path: Path,
+) -> None:
+    """The reported outage: ``weight-policy=fixed alpha=beta=gamma=1e308`` on one application
+    once failed every tick for every application while /healthz stayed 200."""
+    operator = _operator(devenv, tmp_path, namespace)
+    try:
+        settings = {"actuation": "in-place", "weight-policy": "latency-first"}
+        cluster.create(namespace, spark_application("app-a", 2, settings, rate_eps=3000))
+        cluster.create(namespace, spark_application("app-b", 2, settings, rate_eps=3000))
+        for name in ("app-a", "app-b"):
+            wait_for(
+                f"a decision for {name}", lambda n=name: _decided(operator, namespace, n), 25.0
+            )
+        bad = {"weight-policy": "fixed", "alpha": "1e308", "beta": "1e308", "gamma": "1e308"}
+        cluster.annotate(namespace, "app-b", {PREFIX + k: v for k, v in bad.items()})
+        rejected = wait_for(
+            "InvalidAnnotation for each weight of app-b",
+            lambda: (
+                found
+                if len(found := _events(cluster, namespace, "app-b", "InvalidAnnotation")) >= 3
+                else None
+            ),
+            timeout_s=15.0,
+        )
+        assert {parse_message(e.message)["annotation"] for e in rejected} == {
+            PREFIX + "alpha",
+            PREFIX + "beta",
+            PREFIX + "gamma",
+        }
+        for name in ("app-a", "app-b"):  # both still decided, cycle after cycle
+            before = _decisions(operator, namespace, name)
+            wait_for(
+                f"{name} decided again",
+                lambda n=name, b=before: _decisions(operator, namespace, n) > b,
+                timeout_s=10.0,
+            )
+        assert "decision tick failed" not in operator.log_text()
+        assert _events(cluster, namespace, "app-a", "InvalidAnnotation") == []
+        status, text = _health(operator)
+        assert status == 200, text
+        failures = [
+            sample.value
+            for family in text_string_to_metric_families(operator.metrics())
+            for sample in family.samples
+            if sample.name == "hrl_autoscaler_cycle_failures_total"
+        ]
+        assert failures
+        assert sum(failures) == 0.0
+    finally:
+        assert operator.stop() == 0
+
+
+class _CorruptingPrometheus:
+    """Prometheus's HTTP API in front of the real one, with one query's answer malformed: a
+    result whose ``metric`` is null (a broken proxy, a bad exporter)."""
+
+    def __init__(self, upstream: str, corrupt: Callable[[str], bool]) -> None:
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                form = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                query = parse_qs(form.decode()).get("query", [""])[0]
+                answer = httpx.post(f"{upstream}/api/v1/query", data={"query": query}, timeout=5)
+                body = answer.json()
+                if corrupt(query):
+                    proxy.corrupted += 1
+                    for item in body.get("data", {}).get("result", []):
+                        item["metric"] = None
+                data = json.dumps(body).encode()
+                self.send_response(answer.status_code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: Any) -> None:
+                return None
+
+        self.corrupted = 0
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_malformed_prometheus_answer_is_one_failed_query_not_a_crash(
+    devenv: DevEnvHandle,
+    emulator: Emulator,
+    cluster: Cluster,
+    namespace: str,
+    tmp_path: Path,
+) -> None:
+    def latency_query(query: str) -> bool:
+        return "latency_Value" in query and "timestamp(" not in query
+
+    prometheus = _CorruptingPrometheus(devenv.prometheus_url, latency_query)
+    operator = _operator(devenv, tmp_path, namespace, prometheus_url=prometheus.url)
+    try:
+        name = "malformed-app"
+        settings = {"actuation": "in-place", "weight-policy": "latency-first"}
+        cluster.create(namespace, spark_application(name, 2, settings, rate_eps=3000))
+        [warning] = wait_for(
+            "MetricsUnavailable naming the malformed query",
+            lambda: [
+                e
+                for e in _events(cluster, namespace, name, "MetricsUnavailable")
+                if parse_message(e.message).get("reason", "").startswith("queries failed: latency")
+            ],
+            timeout_s=25.0,
+        )
+        reason = parse_message(warning.message)["reason"]
+        assert "metric" in reason, reason  # the message names the malformed field
+        assert prometheus.corrupted > 0
+        assert current_executors(cluster.get(namespace, name)) == 2  # held
+        assert "decision tick failed" not in operator.log_text()
+        assert 'hrl_autoscaler_prometheus_errors_total{query="latency"}' in operator.metrics()
+        assert _health(operator)[0] == 200
+    finally:
+        operator.stop()
+        prometheus.close()
+
+
+def test_a_hung_prometheus_costs_a_cycle_one_deadline_and_shows_in_health(
+    devenv: DevEnvHandle,
+    emulator: Emulator,
+    cluster: Cluster,
+    namespace: str,
+    tmp_path: Path,
+) -> None:
+    """Connections accepted, never answered (a SIGSTOPped Prometheus): each cycle once took
+    three rounds of the per-query timeout; now one deadline bounds the whole collection."""
+    deadline_s = 1.5
+    proxy = TcpProxy(int(devenv.prometheus_url.rsplit(":", 1)[1]))
+    proxy.start()
+    operator = _operator(
+        devenv, tmp_path, namespace, prometheus_url=proxy.url, prometheus_timeout_s=deadline_s
+    )
+    try:
+        name = "hung-app"
+        settings = {"actuation": "in-place", "weight-policy": "latency-first"}
+        cluster.create(namespace, spark_application(name, 2, settings, rate_eps=3000))
+        wait_for("a first decision", lambda: _decided(operator, namespace, name), timeout_s=25.0)
+        assert _gauge(operator, "hrl_autoscaler_prometheus_up") == 1.0
+        proxy.hang()
+        wait_for(
+            "prometheus_up 0",
+            lambda: _gauge(operator, "hrl_autoscaler_prometheus_up") == 0.0,
+            timeout_s=15.0,
+        )
+        time.sleep(3 * deadline_s)  # a few cycles against the hung server
+        cycle = _gauge(operator, "hrl_autoscaler_last_cycle_seconds")
+        assert cycle is not None
+        assert cycle < deadline_s + 1.0, f"a cycle took {cycle:.1f} s"
+        assert _gauge(operator, "hrl_autoscaler_holding_applications") == 1.0
+        status, text = _health(operator)
+        assert status == 200, text  # a restart cannot fix Prometheus
+        assert "degraded: every application holding: Prometheus unavailable" in text
+        proxy.resume()
+        wait_for(
+            "prometheus_up 1 again",
+            lambda: _gauge(operator, "hrl_autoscaler_prometheus_up") == 1.0,
+            timeout_s=15.0,
+        )
+        assert "degraded" not in _health(operator)[1]
+    finally:
+        proxy.stop()
+        assert operator.stop() == 0
