@@ -798,6 +798,14 @@ def test_a_crash_between_the_patch_and_the_state_write_keeps_the_cooldown() -> N
     assert first.cluster.spec_patches() == [6, 9]
 
 
+def test_a_scale_record_from_the_future_blocks_nothing() -> None:
+    """A copied or forged ``last-scale`` far ahead of the clock is not a cooldown."""
+    clock = FakeClock()
+    h = make({PREFIX + "last-scale": f"{clock.now() + 86400:.3f}/4"}, clock=clock)
+    h.cycle()
+    assert h.cluster.spec_patches() == [6]
+
+
 def test_an_unreadable_state_store_holds_every_decision() -> None:
     store = MemoryStore()
     store.broken = True

@@ -20,7 +20,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, TypeVar
 
 import numpy as np
@@ -532,7 +532,7 @@ class Autoscaler:
                 self.settings.default_executor_rate_eps,
                 slo_guard_settings(self.settings),
             )
-            _adopt_last_scale(runtime, snapshot)
+            _adopt_last_scale(runtime, snapshot, self.clock.now())
             if stored is not None:
                 runtime.saved_json = stored.to_json()
                 log.info(
@@ -991,10 +991,12 @@ class Autoscaler:
                     self.telemetry.actuation_error(runtime.key)
                     self._weights_not_applied(runtime, before, after, result.detail)
                 return
-            if result.snapshot is not None:
-                runtime.snapshot = result.snapshot
-                self._replace_if_newer(result.snapshot)
-                self._resolve(runtime)  # what is in force is what the patched object says
+            patched = result.snapshot or replace(
+                runtime.snapshot, annotations={**runtime.snapshot.annotations, **written}
+            )
+            runtime.snapshot = patched
+            self._replace_if_newer(patched)
+            self._resolve(runtime)  # what is in force is what the patched object says
             in_force = runtime.weights()
             wanted = Weights.of(*(float(written[a]) for a in WEIGHT_ANNOTATIONS))
             if not _same_weights(in_force, wanted):
@@ -1058,14 +1060,26 @@ class Autoscaler:
         runtime.saved_json = text
 
 
-def _adopt_last_scale(runtime: AppRuntime, snapshot: AppSnapshot) -> None:
+#: Slack when comparing the scale record with the stored state (it is written to 1 ms) and
+#: with the clock (a record from the future is not ours to trust: it would block scaling).
+_SCALE_RECORD_SLACK_S = 1.0
+_SCALE_RECORD_FUTURE_S = 60.0
+
+
+def _adopt_last_scale(runtime: AppRuntime, snapshot: AppSnapshot, now: float) -> None:
     """A scaling action newer than the stored state (the operator died between the patch and
     the state write) still sets the cooldown's origin."""
     last = parse_last_scale(snapshot.annotations)
     if last is None:
         return
     at, target = last
-    if runtime.state.last_change_at is None or at > runtime.state.last_change_at:
+    if at > now + _SCALE_RECORD_FUTURE_S:
+        log.warning(
+            "%s: ignoring a scale record from the future (%s)", snapshot.key, _clock_text(at)
+        )
+        return
+    stored = runtime.state.last_change_at
+    if stored is None or at > stored + _SCALE_RECORD_SLACK_S:
         log.info(
             "%s: a scaling action to %d at %s is newer than the stored state; its cooldown holds",
             snapshot.key,
