@@ -270,7 +270,7 @@ def test_restart_actuation_respects_the_cooldown(stack: OperatorStack) -> None:
     stack.assert_writes_accepted()
 
 
-def test_a_malformed_annotation_warns_and_keeps_the_last_good_settings(
+def test_a_malformed_annotation_warns_and_keeps_its_last_good_value(
     stack: OperatorStack,
 ) -> None:
     name = "typo-app"
@@ -289,7 +289,7 @@ def test_a_malformed_annotation_warns_and_keeps_the_last_good_settings(
     assert fields["annotation"] == "hrl-autoscaler.io/mode"
     assert fields["value"] == "fast"
     assert fields["accepted"] == "one of auto, recommend, paused"
-    assert fields["action"] == "keeping the last good settings"
+    assert fields["action"] == "keeping its last good value; the other annotations apply"
     time.sleep(3.0)  # still recommend (the default would be auto and would patch)
     assert written_by(stack.get(name), FIELD_MANAGER) == []
     stack.cluster.annotate(NAMESPACE, name, {PREFIX + "mode": "auto"})
