@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 
 from hrl_autoscaler.config import QUERY_NAMES, OperatorSettings, load_operator_settings
 from hrl_autoscaler.core.application import AppKey, AppSnapshot
-from hrl_autoscaler.core.sampling import Series
+from hrl_autoscaler.core.sampling import Collection, Series
 from hrl_autoscaler.k8s import prometheus
 from hrl_autoscaler.k8s.prometheus import (
     ERROR_TEXT_LIMIT,
@@ -83,6 +83,15 @@ def _collector(
         return handler(_name_of(_query_of(request), s))
 
     return PrometheusCollector(s, transport=httpx.MockTransport(transport)), s
+
+
+def _collect_once(handler: Callable[[str], httpx.Response], **overrides: Any) -> Collection:
+    """One cycle's collection of APP with a fresh collector, closed afterwards."""
+    collector, _ = _collector(handler, **overrides)
+    try:
+        return collector.collect([APP])
+    finally:
+        collector.close()
 
 
 # -- parse_vector: every malformed shape is one QueryError naming its place ---------------------
@@ -432,11 +441,7 @@ def test_a_malformed_answer_fails_its_query_only() -> None:
             return httpx.Response(200, json=_vector([{"metric": None, "value": "12"}]))
         return _good(name)
 
-    collector, _ = _collector(handler)
-    try:
-        collection = collector.collect([APP])
-    finally:
-        collector.close()
+    collection = _collect_once(handler)
     assert collection.error is None
     assert collection.query_errors == {
         "latency": "data.result[0].metric: expected an object, got null"
@@ -464,11 +469,7 @@ def test_answers_that_are_not_prometheus_json_are_query_errors(
     response: httpx.Response, error: str
 ) -> None:
     """A proxy's error page or a truncated body is a failed query, naming the HTTP status."""
-    collector, _ = _collector(lambda name: response if name == "memory_max" else _good(name))
-    try:
-        collection = collector.collect([APP])
-    finally:
-        collector.close()
+    collection = _collect_once(lambda name: response if name == "memory_max" else _good(name))
     assert collection.error is None
     assert set(collection.query_errors) == {"memory_max"}
     assert error in collection.query_errors["memory_max"]
@@ -508,11 +509,7 @@ def test_a_surprise_while_assigning_is_a_failed_collection(
         raise ValueError("unhashable label")
 
     monkeypatch.setattr(prometheus, "assign", broken)
-    collector, _ = _collector(_good)
-    try:
-        collection = collector.collect([APP])
-    finally:
-        collector.close()
+    collection = _collect_once(_good)
     assert collection.error == "collecting failed: ValueError: unhashable label"
     assert collection.samples == {}
 
@@ -530,11 +527,7 @@ def test_an_undecodable_token_file_is_a_failed_collection(tmp_path: Path) -> Non
     """A token file that is not text fails the cycle with a reason, like a missing one."""
     token = tmp_path / "token"
     token.write_bytes(b"\xff\xfe\xfa")
-    collector, _ = _collector(_good, prometheus_bearer_token_file=token)
-    try:
-        collection = collector.collect([APP])
-    finally:
-        collector.close()
+    collection = _collect_once(_good, prometheus_bearer_token_file=token)
     assert collection.error is not None
     assert collection.error.startswith("bearer token file unreadable")
 
@@ -550,11 +543,7 @@ def test_every_default_query_goes_in_one_round() -> None:
         together.wait(timeout=3.0)  # breaks unless every query is in flight at once
         return _good(name)
 
-    collector, _ = _collector(handler)
-    try:
-        collection = collector.collect([APP])
-    finally:
-        collector.close()
+    collection = _collect_once(handler)
     assert collection.error is None
     assert collection.query_errors == {}
 
