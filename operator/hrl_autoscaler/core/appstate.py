@@ -13,6 +13,8 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from hrl_autoscaler.core.weights import Weights
+
 STATE_SCHEMA = 1
 
 
@@ -102,8 +104,7 @@ def _weights(value: Any) -> tuple[float, float, float] | None:
     if not isinstance(value, list | tuple) or len(value) != 3:
         raise ValueError(f"weights {value!r} are not three numbers")
     a, b, g = (float(v) for v in value)
-    if not all(math.isfinite(v) and v >= 0 for v in (a, b, g)) or not max(a, b, g) > 0:
-        raise ValueError(f"weights {value!r} are not finite, >= 0 and not all 0")
+    Weights.of(a, b, g)  # the rule weights follow everywhere: finite, >= 0, not all 0
     return (a, b, g)
 
 
