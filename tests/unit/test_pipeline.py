@@ -233,11 +233,10 @@ class RecordingTelemetry:
     def actuation_error(self, key: AppKey) -> None:
         return None
 
-    def step_failed(self, stage: str) -> None:
-        self.failed_steps.append(stage)
-
     def cycle(self, summary: CycleSummary) -> None:
         self.cycles.append(summary)
+        for stage, count in summary.failed.items():
+            self.failed_steps += [stage] * count
 
     def forget(self, key: AppKey) -> None:
         self.forgotten.append(key)

@@ -14,7 +14,7 @@ from hrl_autoscaler.config import QUERY_NAMES, AnnotationDefaults
 from hrl_autoscaler.core.annotations import PREFIX, AppSettings, resolve_settings
 from hrl_autoscaler.core.application import AppKey
 from hrl_autoscaler.core.metrics import SystemMetrics
-from hrl_autoscaler.core.pipeline import DecisionRecord
+from hrl_autoscaler.core.pipeline import STAGES, CycleSummary, DecisionRecord
 from hrl_autoscaler.core.weights import Weights
 from hrl_autoscaler.service.telemetry import OperatorMetrics
 
@@ -115,3 +115,24 @@ def test_forget_removes_every_series_of_the_application() -> None:
     left = [labels for (_, labels) in _samples(m) if ("application", "hospital") in labels]
     assert left == []
     assert any(("application", "metering") in labels for (_, labels) in _samples(m))
+
+
+def test_cycle_counts_failed_steps_and_says_whether_prometheus_answered() -> None:
+    """The counts come from the cycle's summary; a whole failed tick is counted by the loop."""
+    m = OperatorMetrics()
+    s = _samples(m)
+    for stage in (*STAGES, "cycle"):
+        assert s[("hrl_autoscaler_cycle_failures_total", (("stage", stage),))] == 0.0
+    m.cycle(CycleSummary(3, 3, 1, 0, 2, 10, 0.1, "timed out", failed={"decide": 2, "meta": 1}))
+    m.step_failed("cycle")
+    s = _samples(m)
+    assert s[("hrl_autoscaler_cycle_failures_total", (("stage", "decide"),))] == 2.0
+    assert s[("hrl_autoscaler_cycle_failures_total", (("stage", "meta"),))] == 1.0
+    assert s[("hrl_autoscaler_cycle_failures_total", (("stage", "cycle"),))] == 1.0
+    assert s[("hrl_autoscaler_prometheus_up", ())] == 0.0
+    assert s[("hrl_autoscaler_holding_applications", ())] == 2.0
+    m.cycle(CycleSummary(3, 3, 3, 0, 0, 10, 0.1))
+    s = _samples(m)
+    assert s[("hrl_autoscaler_prometheus_up", ())] == 1.0
+    assert s[("hrl_autoscaler_holding_applications", ())] == 0.0
+    assert s[("hrl_autoscaler_cycle_failures_total", (("stage", "decide"),))] == 2.0

@@ -179,7 +179,8 @@ class CycleSummary:
     """Why the whole cycle made no decision (e.g. the state store could not be read)."""
     failed: Mapping[str, int] = field(default_factory=dict)
     """Steps that raised this cycle, by stage (see :data:`STAGES`); each was isolated to its
-    application (or, for ``collect``, made every application hold)."""
+    application (or, for ``collect``, made every application hold). Telemetry counts them
+    from here."""
 
 
 class Telemetry(Protocol):
@@ -207,10 +208,6 @@ class Telemetry(Protocol):
         ...
 
     def actuation_error(self, key: AppKey) -> None: ...
-
-    def step_failed(self, stage: str) -> None:
-        """One application's step (or the cycle's collection) raised; counted by stage."""
-        ...
 
     def cycle(self, summary: CycleSummary) -> None: ...
 
@@ -468,8 +465,6 @@ class Autoscaler:
         """Count the failure; log it with its traceback and tell the application once per
         distinct error (a failing step repeats every cycle: one line each, not a traceback)."""
         failed[stage] = failed.get(stage, 0) + 1
-        with contextlib.suppress(Exception):
-            self.telemetry.step_failed(stage)
         error = f"{type(exc).__name__}: {exc}"[:500]
         if self._failing.get((app.key, stage)) == error:
             log.debug("%s: %s step still failing: %s", app.key, stage, error)
@@ -505,8 +500,6 @@ class Autoscaler:
             return self.source.collect([r.snapshot for r in managed])
         except Exception as exc:
             failed["collect"] = failed.get("collect", 0) + 1
-            with contextlib.suppress(Exception):
-                self.telemetry.step_failed("collect")
             log.error("collecting metrics failed; every application holds", exc_info=exc)
             return Collection.failed(f"collector failed: {type(exc).__name__}: {exc}"[:500])
 

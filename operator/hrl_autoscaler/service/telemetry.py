@@ -326,9 +326,12 @@ class OperatorMetrics:
         self.actuation_errors.labels(*self._app(key)).inc()
 
     def step_failed(self, stage: str) -> None:
+        """A failure outside any cycle's summary: a whole tick that raised (``cycle``)."""
         self.cycle_failures.labels(stage).inc()
 
     def cycle(self, summary: CycleSummary) -> None:
+        for stage, count in summary.failed.items():
+            self.cycle_failures.labels(stage).inc(count)
         if summary.managed and summary.skipped is None:
             self.prometheus_up.set(0 if summary.prometheus_error is not None else 1)
         self.holding.set(summary.unavailable)
