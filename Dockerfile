@@ -64,7 +64,7 @@ COPY operator /tmp/hrl-src/operator
 RUN --mount=type=cache,target=/root/.cache/pip \
     "$HRL_VENV/bin/pip" install "/tmp/hrl-src[k8s]" && rm -rf /tmp/hrl-src
 RUN "$HRL_VENV/bin/python" -c "import importlib.util as u, sys; sys.exit('torch must not be installed' if u.find_spec('torch') else 0)"
-COPY operator/hrl_autoscaler/spark/iot_job.py /opt/hrl-autoscaler/iot_job.py
+COPY operator/hrl_autoscaler/tools/spark/iot_job.py /opt/hrl-autoscaler/iot_job.py
 # Driver and executors run Python with this venv; HOME of the spark user does not exist, so
 # caches go to /tmp.
 ENV PYSPARK_PYTHON=/opt/hrl-autoscaler/venv/bin/python \

@@ -35,7 +35,7 @@ system-deps:  ## Debian packages: Prometheus for the e2e tests, openssl for the 
 	fi
 
 binaries: install  ## build kube-apiserver, etcd, helm, kubectl and actionlint once (cached in ~/.cache/hrl-autoscaler)
-	$(BIN)/python -m hrl_autoscaler.devenv build
+	$(BIN)/python -m hrl_autoscaler.tools.devenv build
 
 test: lint typecheck unit e2e spark  ## the whole suite, as CI runs it
 
@@ -82,7 +82,7 @@ KIND_CLUSTER ?= hrl-autoscaler-e2e
 KIND_DIR := $(HOME)/.cache/hrl-autoscaler/kind
 KIND := $(KIND_DIR)/kind-$(KIND_VERSION)
 KIND_KUBECONFIG := $(KIND_DIR)/$(KIND_CLUSTER).kubeconfig
-HELM = $$($(BIN)/python -c 'from hrl_autoscaler.devenv.binaries import find_binaries; print(find_binaries(require_prometheus=False, require_helm=True).helm)')
+HELM = $$($(BIN)/python -c 'from hrl_autoscaler.tools.devenv.binaries import find_binaries; print(find_binaries(require_prometheus=False, require_helm=True).helm)')
 # The names the chart (image.repository + appVersion) and manifests/examples refer to.
 IMAGE_REPOSITORY ?= ghcr.io/hrl-autoscaler/spark-hrl-autoscaler
 IMAGE_TAG ?= 0.1.0

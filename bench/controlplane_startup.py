@@ -21,13 +21,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from hrl_autoscaler.devenv.binaries import (
+from hrl_autoscaler.tools.devenv.binaries import (
     ETCD_VERSION,
     KUBERNETES_VERSION,
     find_binaries,
 )
-from hrl_autoscaler.devenv.crds import project_crd_dir
-from hrl_autoscaler.devenv.session import DevEnv
+from hrl_autoscaler.tools.devenv.crds import project_crd_dir
+from hrl_autoscaler.tools.devenv.session import DevEnv
 
 TARGET_SECONDS = 20.0
 

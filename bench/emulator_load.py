@@ -22,11 +22,11 @@ from typing import Any
 
 from kubernetes import client as k8s_client
 
-from hrl_autoscaler.devenv.binaries import find_binaries
-from hrl_autoscaler.devenv.crds import project_crd_dir
-from hrl_autoscaler.devenv.prometheus import ScrapeTarget, query
-from hrl_autoscaler.devenv.session import DevEnv
-from hrl_autoscaler.sim.workloads import SCENARIOS
+from hrl_autoscaler.research.sim.workloads import SCENARIOS
+from hrl_autoscaler.tools.devenv.binaries import find_binaries
+from hrl_autoscaler.tools.devenv.crds import project_crd_dir
+from hrl_autoscaler.tools.devenv.prometheus import ScrapeTarget, query
+from hrl_autoscaler.tools.devenv.session import DevEnv
 
 GROUP, VERSION, PLURAL = "sparkoperator.k8s.io", "v1beta2", "sparkapplications"
 PATHS = {
@@ -100,7 +100,7 @@ def main() -> None:
                 [
                     sys.executable,
                     "-m",
-                    "hrl_autoscaler.devenv.emulator",
+                    "hrl_autoscaler.tools.devenv.emulator",
                     "--kubeconfig",
                     str(env.kubeconfig),
                     "--port-file",

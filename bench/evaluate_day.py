@@ -10,7 +10,7 @@ import json
 import time
 from pathlib import Path
 
-from hrl_autoscaler.evaluation.runner import EvaluationSpec, run_evaluation
+from hrl_autoscaler.research.evaluation.runner import EvaluationSpec, run_evaluation
 
 BASELINES = ("static-max", "hpa", "spark-da", "ds2", "oracle")
 

@@ -18,16 +18,16 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from hrl_autoscaler.baselines.registry import register_controller
-from hrl_autoscaler.core.sloguard import SloGuardSettings
-from hrl_autoscaler.core.weights import PRESETS
-from hrl_autoscaler.evaluation.runner import EvaluationSpec, run_evaluation
-from hrl_autoscaler.policies.controllers import (
+from hrl_autoscaler.research.baselines.registry import register_controller
+from hrl_autoscaler.research.evaluation.runner import EvaluationSpec, run_evaluation
+from hrl_autoscaler.research.sim.workloads import SCENARIOS
+from hrl_autoscaler.runtime.core.sloguard import SloGuardSettings
+from hrl_autoscaler.runtime.core.weights import PRESETS
+from hrl_autoscaler.runtime.policies.controllers import (
     PPOController,
     load_hrl_controller,
     load_ppo_controller,
 )
-from hrl_autoscaler.sim.workloads import SCENARIOS
 
 OFF = SloGuardSettings(enabled=False)
 

@@ -4,7 +4,7 @@ Importing the package registers the Gymnasium environments (``hrl_autoscaler/...
 ``gymnasium.make("hrl_autoscaler/IoTSparkStreaming-v0")`` works after ``import hrl_autoscaler``.
 """
 
-from hrl_autoscaler.sim.registration import register_environments
+from hrl_autoscaler.research.sim.registration import register_environments
 
 __version__ = "0.1.0"
 

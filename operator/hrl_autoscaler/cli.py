@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from hrl_autoscaler.cli_types import integer, number
 from hrl_autoscaler.config import ACTUATIONS, EVALUATION, SimParams
-from hrl_autoscaler.core.objectives import OBJECTIVES
+from hrl_autoscaler.runtime.core.objectives import OBJECTIVES
 
 console = Console(stderr=True)
 out = Console(width=None if sys.stdout.isatty() else 160)
@@ -53,7 +53,7 @@ def _calibrated(path: Path | None, params: SimParams) -> SimParams:
     """``params`` with a calibration file's fitted values, or unchanged without one."""
     if path is None:
         return params
-    from hrl_autoscaler.calibration.schema import load_sim_params
+    from hrl_autoscaler.research.calibration.schema import load_sim_params
 
     calibrated = load_sim_params(path, params)
     console.print(f"calibration {path}: {calibrated.executor_rate_eps:,.0f} events/s per executor")
@@ -61,15 +61,15 @@ def _calibrated(path: Path | None, params: SimParams) -> SimParams:
 
 
 def _calibrated_peak(scenario_name: str, params: SimParams) -> float:
-    from hrl_autoscaler.calibration.schema import calibrated_peak_rate
-    from hrl_autoscaler.sim.workloads import scenario
+    from hrl_autoscaler.research.calibration.schema import calibrated_peak_rate
+    from hrl_autoscaler.research.sim.workloads import scenario
 
     return calibrated_peak_rate(scenario(scenario_name).peak_rate_eps, params)
 
 
 def _add_evaluate_args(p: argparse.ArgumentParser) -> None:
-    from hrl_autoscaler.baselines.registry import accepted_names
-    from hrl_autoscaler.sim.workloads import SCENARIOS
+    from hrl_autoscaler.research.baselines.registry import accepted_names
+    from hrl_autoscaler.research.sim.workloads import SCENARIOS
 
     workload = p.add_mutually_exclusive_group()
     workload.add_argument(
@@ -137,9 +137,9 @@ def _add_evaluate_args(p: argparse.ArgumentParser) -> None:
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
-    from hrl_autoscaler.baselines.registry import parse_controllers
-    from hrl_autoscaler.evaluation.report import result_table, write_json, write_plot
-    from hrl_autoscaler.evaluation.runner import EvaluationSpec, run_evaluation
+    from hrl_autoscaler.research.baselines.registry import parse_controllers
+    from hrl_autoscaler.research.evaluation.report import result_table, write_json, write_plot
+    from hrl_autoscaler.research.evaluation.runner import EvaluationSpec, run_evaluation
 
     controllers = parse_controllers(args.controllers)
     scenario = args.scenario if args.trace is None else None
@@ -164,7 +164,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
         params=params,
     )
     if args.trace is not None:
-        from hrl_autoscaler.evaluation.runner import episode_load
+        from hrl_autoscaler.research.evaluation.runner import episode_load
 
         episode_load(spec, 0)  # a bad trace fails here, before any worker starts
     started = time.perf_counter()
@@ -195,13 +195,13 @@ def _run_evaluate(args: argparse.Namespace) -> int:
 def _run_train(args: argparse.Namespace) -> int:
     try:
         if args.agent == "ppo":
-            from hrl_autoscaler.train.ppo import PPOConfig, train_ppo
+            from hrl_autoscaler.research.train.ppo import PPOConfig, train_ppo
 
             meta = train_ppo(
                 PPOConfig(timesteps=args.timesteps or PPOConfig.timesteps, seed=args.seed), args.out
             )
         else:
-            from hrl_autoscaler.train.meta import MetaConfig, train_meta
+            from hrl_autoscaler.research.train.meta import MetaConfig, train_meta
 
             config = MetaConfig(
                 objective=args.objective,
@@ -224,8 +224,8 @@ def _run_train(args: argparse.Namespace) -> int:
 
 
 def _run_ablation(args: argparse.Namespace) -> int:
-    from hrl_autoscaler.evaluation.ablation import run_ablation, write_outputs
-    from hrl_autoscaler.sim.workloads import SCENARIOS
+    from hrl_autoscaler.research.evaluation.ablation import run_ablation, write_outputs
+    from hrl_autoscaler.research.sim.workloads import SCENARIOS
 
     command = (
         f"hrl-autoscaler ablation --seeds {args.seeds} --episode-steps {args.episode_steps} "
@@ -259,7 +259,7 @@ def _run_ablation(args: argparse.Namespace) -> int:
 def _run_scenarios(args: argparse.Namespace) -> int:
     from rich.table import Table
 
-    from hrl_autoscaler.sim.workloads import SCENARIOS
+    from hrl_autoscaler.research.sim.workloads import SCENARIOS
 
     table = Table(title="IoT workload scenarios")
     for col in ("name", "peak events/s", "latency SLO ms", "description"):
@@ -272,16 +272,16 @@ def _run_scenarios(args: argparse.Namespace) -> int:
 
 def _run_bench(args: argparse.Namespace) -> int:
     if args.target == "operator":
-        from hrl_autoscaler.bench.operator_loop import run_operator_bench
+        from hrl_autoscaler.tools.bench.operator_loop import run_operator_bench
 
         return run_operator_bench(args.apps, args.json, args.cycles)
     if args.target == "sim":
-        from hrl_autoscaler.bench.sim import bench_sim
+        from hrl_autoscaler.tools.bench.sim import bench_sim
 
         console.print(f"stepping the simulator {args.steps:,} times on one core ...")
         payload = asdict(bench_sim(steps=args.steps))
     else:
-        from hrl_autoscaler.bench.policy import bench_policy
+        from hrl_autoscaler.tools.bench.policy import bench_policy
 
         console.print(f"timing {args.steps:,} single decisions of the numpy PPO runtime ...")
         payload = asdict(bench_policy(decisions=args.steps))
@@ -294,39 +294,39 @@ def _run_bench(args: argparse.Namespace) -> int:
 
 def _run_demo(args: argparse.Namespace) -> int:
     try:
-        from hrl_autoscaler.demo.live import run_demo
+        from hrl_autoscaler.tools.demo.live import run_demo
     except ImportError as exc:
         raise SystemExit(f"the demo needs the [k8s] extra (kopf, kubernetes): {exc}") from None
     return run_demo(args.duration, args.speed, args.report_dir, live=not args.no_live)
 
 
 def _run_loadgen(args: argparse.Namespace) -> int:
-    from hrl_autoscaler.loadgen.command import run_loadgen_command
+    from hrl_autoscaler.tools.loadgen.command import run_loadgen_command
 
     return run_loadgen_command(args, console, out)
 
 
 def _run_dashboard(args: argparse.Namespace) -> int:
-    from hrl_autoscaler.dashboard.command import run as run_dashboard
+    from hrl_autoscaler.tools.dashboard.command import run as run_dashboard
 
     return run_dashboard(args)
 
 
 def _run_calibrate(args: argparse.Namespace) -> int:
-    from hrl_autoscaler.calibration.command import run_calibrate_command
+    from hrl_autoscaler.research.calibration.command import run_calibrate_command
 
     return run_calibrate_command(args, console)
 
 
 def _run_operator(args: argparse.Namespace) -> int:
-    from hrl_autoscaler.service.command import run_command
+    from hrl_autoscaler.runtime.service.command import run_command
 
     return run_command(args)
 
 
 def _run_dev(dev_args: list[str]) -> int:
     try:
-        from hrl_autoscaler.devenv.cli import main as dev_main
+        from hrl_autoscaler.tools.devenv.cli import main as dev_main
     except ImportError as exc:
         raise SystemExit(f"the local control plane needs the [k8s] extra: {exc}") from None
     return dev_main(dev_args)
@@ -451,13 +451,13 @@ def build_parser() -> argparse.ArgumentParser:
         "report with events, a state ConfigMap per application and /metrics. Settings: "
         "defaults < --config YAML < HRL_AUTOSCALER_* environment < flags.",
     )
-    from hrl_autoscaler.service.command import add_run_arguments
+    from hrl_autoscaler.runtime.service.command import add_run_arguments
 
     add_run_arguments(ru)
     ru.set_defaults(func=_run_operator)
 
-    from hrl_autoscaler.dashboard.command import HELP as DASHBOARD_HELP
-    from hrl_autoscaler.dashboard.command import add_arguments as add_dashboard_arguments
+    from hrl_autoscaler.tools.dashboard.command import HELP as DASHBOARD_HELP
+    from hrl_autoscaler.tools.dashboard.command import add_arguments as add_dashboard_arguments
 
     da = sub.add_parser(
         "dashboard",
@@ -468,8 +468,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_dashboard_arguments(da)
     da.set_defaults(func=_run_dashboard)
 
-    from hrl_autoscaler.loadgen.command import DESCRIPTION as LOADGEN_DESCRIPTION
-    from hrl_autoscaler.loadgen.command import add_loadgen_arguments
+    from hrl_autoscaler.tools.loadgen.command import DESCRIPTION as LOADGEN_DESCRIPTION
+    from hrl_autoscaler.tools.loadgen.command import add_loadgen_arguments
 
     lg = sub.add_parser(
         "loadgen",
@@ -480,8 +480,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_loadgen_arguments(lg)
     lg.set_defaults(func=_run_loadgen)
 
-    from hrl_autoscaler.calibration.command import DESCRIPTION as CALIBRATE_DESCRIPTION
-    from hrl_autoscaler.calibration.command import add_calibrate_arguments
+    from hrl_autoscaler.research.calibration.command import DESCRIPTION as CALIBRATE_DESCRIPTION
+    from hrl_autoscaler.research.calibration.command import add_calibrate_arguments
 
     ca = sub.add_parser(
         "calibrate",
@@ -492,7 +492,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_calibrate_arguments(ca)
     ca.set_defaults(func=_run_calibrate)
 
-    # `dev` has its own parser (hrl_autoscaler.devenv.cli); main() hands it everything after `dev`.
+    # `dev` has its own parser (tools.devenv.cli); main() hands it everything after `dev`.
     sub.add_parser("dev", help="local control plane: build, up, down, status", add_help=False)
     return parser
 

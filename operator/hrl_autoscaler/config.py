@@ -171,7 +171,7 @@ def ceil_int(x: float) -> int:
 
 def _guardrail_defaults() -> Any:
     # Imported here: core.guardrails is pure and imports nothing from this module.
-    from hrl_autoscaler.core.guardrails import GuardrailSettings
+    from hrl_autoscaler.runtime.core.guardrails import GuardrailSettings
 
     return GuardrailSettings()
 
@@ -317,7 +317,7 @@ class AnnotationDefaults(BaseModel):
     @field_validator("weight_policy")
     @classmethod
     def _weight_policy(cls, value: str) -> str:
-        from hrl_autoscaler.core.weights import PRESETS
+        from hrl_autoscaler.runtime.core.weights import PRESETS
 
         accepted = ("meta", "fixed", *sorted(PRESETS))
         if value not in accepted:
@@ -335,8 +335,8 @@ class AnnotationDefaults(BaseModel):
 
 class GuardrailDefaults(BaseModel):
     """Guardrails between the policy and the cluster. Defaults are the evaluation's
-    (:class:`hrl_autoscaler.core.guardrails.GuardrailSettings`), so the operator does what was
-    measured."""
+    (:class:`~hrl_autoscaler.runtime.core.guardrails.GuardrailSettings`), so the operator
+    does what was measured."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -355,7 +355,8 @@ class GuardrailDefaults(BaseModel):
     """Proposals within this many executors of the current count are ignored (hysteresis)."""
     slo_guard: bool = True
     """Raise the policy's proposal to DS2's sizing while latency stays far above the SLO
-    (:mod:`hrl_autoscaler.core.sloguard`): cost-leaning weights cannot park an application."""
+    (:mod:`hrl_autoscaler.runtime.core.sloguard`): cost-leaning weights cannot park an
+    application."""
     slo_guard_latency_factor: float = Field(default=3.0, ge=1.0)
     """Latency above this multiple of the application's SLO counts as a breach."""
     slo_guard_cycles: int = Field(default=3, ge=1)
@@ -635,14 +636,14 @@ CALIBRATION = CalibrationDefaults()
 
 
 # =============================================================================================
-# The in-place executor agent (runs inside the Spark driver: ``hrl_autoscaler.spark.agent``)
+# The in-place executor agent (runs inside the Spark driver: ``hrl_autoscaler.tools.spark.agent``)
 # =============================================================================================
 
 AGENT_ENV_PREFIX = "HRL_AUTOSCALER_AGENT_"
 
 
 class ExecutorAgentSettings(BaseSettings):
-    """Options of :class:`hrl_autoscaler.spark.ExecutorTargetAgent`.
+    """Options of :class:`hrl_autoscaler.tools.spark.ExecutorTargetAgent`.
 
     Given by the job's flags, else ``HRL_AUTOSCALER_AGENT_*`` environment variables (which a
     SparkApplication sets with ``spec.driver.env``), else these defaults.

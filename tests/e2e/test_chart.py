@@ -1,6 +1,6 @@
 """The Helm chart on the real API server: lint, render, install, RBAC, and the operator under it.
 
-Helm and kubectl are the ones devenv builds (``hrl_autoscaler.devenv.binaries``). The local
+Helm and kubectl are the ones devenv builds (``hrl_autoscaler.tools.devenv.binaries``). The local
 control plane has no kubelet, so pods never run: installs are checked by the objects they create.
 RBAC is checked twice: ``kubectl auth can-i --as=system:serviceaccount:NS:SA`` for a matrix of
 what the operator needs (allowed) and what it must not do (denied), and by running the real
@@ -31,21 +31,21 @@ from hrl_autoscaler.config import (
     OperatorSettings,
     load_operator_settings,
 )
-from hrl_autoscaler.core.annotations import PREFIX, WEIGHT_POLICIES
-from hrl_autoscaler.core.reporting import parse_message
-from hrl_autoscaler.demo.apps import (
+from hrl_autoscaler.runtime.core.annotations import PREFIX, WEIGHT_POLICIES
+from hrl_autoscaler.runtime.core.reporting import parse_message
+from hrl_autoscaler.runtime.k8s.actuator import FIELD_MANAGER
+from hrl_autoscaler.runtime.k8s.statestore import configmap_name
+from hrl_autoscaler.tools.demo.apps import (
     Cluster,
     annotations_of,
     spark_application,
     wait_for,
     written_by,
 )
-from hrl_autoscaler.demo.stack import Emulator, OperatorProcess, operator_config
-from hrl_autoscaler.devenv.binaries import KUBERNETES_VERSION, ensure_binaries
-from hrl_autoscaler.devenv.crds import wait_established
-from hrl_autoscaler.devenv.testing import DevEnvHandle
-from hrl_autoscaler.k8s.actuator import FIELD_MANAGER
-from hrl_autoscaler.k8s.statestore import configmap_name
+from hrl_autoscaler.tools.demo.stack import Emulator, OperatorProcess, operator_config
+from hrl_autoscaler.tools.devenv.binaries import KUBERNETES_VERSION, ensure_binaries
+from hrl_autoscaler.tools.devenv.crds import wait_established
+from hrl_autoscaler.tools.devenv.testing import DevEnvHandle
 
 pytestmark = pytest.mark.e2e
 

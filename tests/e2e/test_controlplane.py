@@ -8,8 +8,8 @@ import httpx
 import pytest
 from kubernetes import client as k8s_client
 
-from hrl_autoscaler.devenv.binaries import KUBERNETES_VERSION
-from hrl_autoscaler.devenv.testing import DevEnvHandle
+from hrl_autoscaler.tools.devenv.binaries import KUBERNETES_VERSION
+from hrl_autoscaler.tools.devenv.testing import DevEnvHandle
 
 pytestmark = [pytest.mark.e2e, pytest.mark.localcp]
 

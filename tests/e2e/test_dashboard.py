@@ -24,16 +24,16 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from hrl_autoscaler.dashboard import default_dashboard_path, load_dashboard
-from hrl_autoscaler.dashboard.model import Dashboard, expand_layout
-from hrl_autoscaler.dashboard.runner import TimeRange
-from hrl_autoscaler.dashboard.snapshot import Snapshot, snapshot
-from hrl_autoscaler.dashboard.units import NAMED_COLORS
-from hrl_autoscaler.demo.apps import Cluster, demo_application, wait_for
-from hrl_autoscaler.demo.scenario import DEMO_APPS, traffic_rate
-from hrl_autoscaler.demo.stack import Emulator, OperatorProcess, operator_config
-from hrl_autoscaler.devenv.prometheus import query
-from hrl_autoscaler.devenv.testing import DevEnvHandle
+from hrl_autoscaler.tools.dashboard import default_dashboard_path, load_dashboard
+from hrl_autoscaler.tools.dashboard.model import Dashboard, expand_layout
+from hrl_autoscaler.tools.dashboard.runner import TimeRange
+from hrl_autoscaler.tools.dashboard.snapshot import Snapshot, snapshot
+from hrl_autoscaler.tools.dashboard.units import NAMED_COLORS
+from hrl_autoscaler.tools.demo.apps import Cluster, demo_application, wait_for
+from hrl_autoscaler.tools.demo.scenario import DEMO_APPS, traffic_rate
+from hrl_autoscaler.tools.demo.stack import Emulator, OperatorProcess, operator_config
+from hrl_autoscaler.tools.devenv.prometheus import query
+from hrl_autoscaler.tools.devenv.testing import DevEnvHandle
 
 pytestmark = pytest.mark.e2e
 

@@ -16,8 +16,8 @@ import pytest
 from kubernetes import client as k8s_client
 from kubernetes.client.exceptions import ApiException
 
-from hrl_autoscaler.devenv.prometheus import query, wait_for_value
-from hrl_autoscaler.devenv.testing import DevEnvHandle
+from hrl_autoscaler.tools.devenv.prometheus import query, wait_for_value
+from hrl_autoscaler.tools.devenv.testing import DevEnvHandle
 
 pytestmark = pytest.mark.e2e
 
@@ -70,7 +70,7 @@ def emulator(devenv: DevEnvHandle, tmp_path_factory: pytest.TempPathFactory) -> 
         [
             sys.executable,
             "-m",
-            "hrl_autoscaler.devenv.emulator",
+            "hrl_autoscaler.tools.devenv.emulator",
             "--kubeconfig",
             str(devenv.kubeconfig),
             "--speed",

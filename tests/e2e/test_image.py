@@ -28,9 +28,9 @@ import httpx
 import pytest
 import yaml
 
-from hrl_autoscaler.demo.stack import operator_config
-from hrl_autoscaler.devenv.processes import ManagedProcess
-from hrl_autoscaler.devenv.testing import DevEnvHandle
+from hrl_autoscaler.tools.demo.stack import operator_config
+from hrl_autoscaler.tools.devenv.processes import ManagedProcess
+from hrl_autoscaler.tools.devenv.testing import DevEnvHandle
 
 pytestmark = pytest.mark.e2e
 
@@ -346,7 +346,7 @@ def test_the_spark_job_target_copies_the_job_and_installs_without_torch() -> Non
     global_args, _ = parse_dockerfile(DOCKERFILE.read_text())
     assert global_args["SPARK_IMAGE"] == "apache/spark:4.1.1-python3"
     copies = [shlex.split(a) for a in spark.all("COPY")]
-    job = ["operator/hrl_autoscaler/spark/iot_job.py", "/opt/hrl-autoscaler/iot_job.py"]
+    job = ["operator/hrl_autoscaler/tools/spark/iot_job.py", "/opt/hrl-autoscaler/iot_job.py"]
     assert job in copies
     assert (REPO / job[0]).is_file(), f"{job[0]} (the IoT job) is missing from the build context"
     patterns = dockerignore_patterns()
@@ -395,8 +395,8 @@ def test_the_builder_installs_runtime_dependencies_only(image: BuiltImage) -> No
 def test_the_copied_policies_load_and_are_the_fallback_location(image: BuiltImage) -> None:
     result = image.python(
         "import json, os; from pathlib import Path;"
-        "from hrl_autoscaler.policies.artifacts import default_policies_dir;"
-        "from hrl_autoscaler.service.wiring import load_policies;"
+        "from hrl_autoscaler.runtime.policies.artifacts import default_policies_dir;"
+        "from hrl_autoscaler.runtime.service.wiring import load_policies;"
         "p = load_policies(default_policies_dir());"
         "os.environ.pop('HRL_AUTOSCALER_POLICIES');"
         "print(json.dumps({'meta': sorted(p.meta), 'errors': p.meta_errors,"

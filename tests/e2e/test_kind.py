@@ -17,10 +17,10 @@ import pytest
 import yaml
 from kubernetes import client as k8s_client
 
-from hrl_autoscaler.core.annotations import PREFIX
-from hrl_autoscaler.core.reporting import Reason
-from hrl_autoscaler.demo.apps import Cluster, annotations_of, app_state, wait_for
-from hrl_autoscaler.devenv.testing import DevEnvHandle
+from hrl_autoscaler.runtime.core.annotations import PREFIX
+from hrl_autoscaler.runtime.core.reporting import Reason
+from hrl_autoscaler.tools.demo.apps import Cluster, annotations_of, app_state, wait_for
+from hrl_autoscaler.tools.devenv.testing import DevEnvHandle
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kind]
 

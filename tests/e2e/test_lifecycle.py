@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 from kubernetes import client as k8s_client
 
-import hrl_autoscaler.devenv
-from hrl_autoscaler.devenv.binaries import ensure_binaries
-from hrl_autoscaler.devenv.controlplane import api_client_from, close_api_client
-from hrl_autoscaler.devenv.crds import project_crd_dir
-from hrl_autoscaler.devenv.processes import ProcessRecord
-from hrl_autoscaler.devenv.session import STATE_FILE, DevEnv
-from hrl_autoscaler.devenv.testing import DevEnvHandle, assert_stopped, pid_gone
+import hrl_autoscaler.tools.devenv
+from hrl_autoscaler.tools.devenv.binaries import ensure_binaries
+from hrl_autoscaler.tools.devenv.controlplane import api_client_from, close_api_client
+from hrl_autoscaler.tools.devenv.crds import project_crd_dir
+from hrl_autoscaler.tools.devenv.processes import ProcessRecord
+from hrl_autoscaler.tools.devenv.session import STATE_FILE, DevEnv
+from hrl_autoscaler.tools.devenv.testing import DevEnvHandle, assert_stopped, pid_gone
 
 pytestmark = [pytest.mark.e2e, pytest.mark.localcp]
 
@@ -42,12 +42,12 @@ def test_context_manager_stops_everything(tmp_path: Path) -> None:
 
 
 def _dev(*args: str) -> subprocess.CompletedProcess[str]:
-    """Run `python -m hrl_autoscaler.devenv ...` in a fresh interpreter."""
-    operator_dir = Path(hrl_autoscaler.devenv.__file__).resolve().parents[2]
+    """Run `python -m hrl_autoscaler.tools.devenv ...` in a fresh interpreter."""
+    operator_dir = Path(hrl_autoscaler.tools.devenv.__file__).resolve().parents[2]
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(operator_dir), env.get("PYTHONPATH")]))
     return subprocess.run(
-        [sys.executable, "-m", "hrl_autoscaler.devenv", *args],
+        [sys.executable, "-m", "hrl_autoscaler.tools.devenv", *args],
         capture_output=True,
         text=True,
         timeout=180,

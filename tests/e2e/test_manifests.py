@@ -23,13 +23,18 @@ import pytest
 import yaml
 
 from hrl_autoscaler.config import AnnotationDefaults, PrometheusQueries
-from hrl_autoscaler.core.annotations import ACCEPTED, ENABLED_LABEL, PREFIX, resolve_settings
-from hrl_autoscaler.demo.apps import Cluster
-from hrl_autoscaler.demo.stack import EMULATOR_PATHS
-from hrl_autoscaler.devenv.binaries import ensure_binaries
-from hrl_autoscaler.devenv.testing import DevEnvHandle
-from hrl_autoscaler.loadgen.command import add_loadgen_arguments
-from hrl_autoscaler.spark.iot_job import options_from_args
+from hrl_autoscaler.runtime.core.annotations import (
+    ACCEPTED,
+    ENABLED_LABEL,
+    PREFIX,
+    resolve_settings,
+)
+from hrl_autoscaler.tools.demo.apps import Cluster
+from hrl_autoscaler.tools.demo.stack import EMULATOR_PATHS
+from hrl_autoscaler.tools.devenv.binaries import ensure_binaries
+from hrl_autoscaler.tools.devenv.testing import DevEnvHandle
+from hrl_autoscaler.tools.loadgen.command import add_loadgen_arguments
+from hrl_autoscaler.tools.spark.iot_job import options_from_args
 
 pytestmark = pytest.mark.e2e
 

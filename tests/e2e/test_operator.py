@@ -21,9 +21,10 @@ from typing import Any
 
 import pytest
 
-from hrl_autoscaler.core.annotations import PREFIX
-from hrl_autoscaler.core.reporting import parse_message
-from hrl_autoscaler.demo.apps import (
+from hrl_autoscaler.runtime.core.annotations import PREFIX
+from hrl_autoscaler.runtime.core.reporting import parse_message
+from hrl_autoscaler.runtime.k8s.actuator import FIELD_MANAGER
+from hrl_autoscaler.tools.demo.apps import (
     Cluster,
     SeenEvent,
     annotations_of,
@@ -33,9 +34,8 @@ from hrl_autoscaler.demo.apps import (
     wait_for,
     written_by,
 )
-from hrl_autoscaler.demo.stack import Emulator, OperatorProcess, operator_config
-from hrl_autoscaler.devenv.testing import DevEnvHandle
-from hrl_autoscaler.k8s.actuator import FIELD_MANAGER
+from hrl_autoscaler.tools.demo.stack import Emulator, OperatorProcess, operator_config
+from hrl_autoscaler.tools.devenv.testing import DevEnvHandle
 
 pytestmark = pytest.mark.e2e
 

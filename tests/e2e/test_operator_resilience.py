@@ -21,20 +21,20 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from hrl_autoscaler.core.annotations import PREFIX
-from hrl_autoscaler.core.reporting import parse_message
-from hrl_autoscaler.demo.apps import (
+from hrl_autoscaler.runtime.core.annotations import PREFIX
+from hrl_autoscaler.runtime.core.reporting import parse_message
+from hrl_autoscaler.runtime.k8s.statestore import configmap_name
+from hrl_autoscaler.tools.demo.apps import (
     Cluster,
     app_state,
     current_executors,
     spark_application,
     wait_for,
 )
-from hrl_autoscaler.demo.stack import Emulator, OperatorProcess, operator_config
-from hrl_autoscaler.devenv.crds import apply_crds
-from hrl_autoscaler.devenv.processes import free_port
-from hrl_autoscaler.devenv.testing import DevEnvHandle
-from hrl_autoscaler.k8s.statestore import configmap_name
+from hrl_autoscaler.tools.demo.stack import Emulator, OperatorProcess, operator_config
+from hrl_autoscaler.tools.devenv.crds import apply_crds
+from hrl_autoscaler.tools.devenv.processes import free_port
+from hrl_autoscaler.tools.devenv.testing import DevEnvHandle
 
 pytestmark = pytest.mark.e2e
 

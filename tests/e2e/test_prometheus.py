@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import pytest
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
-from hrl_autoscaler.devenv.prometheus import PrometheusError, query, wait_for_value
-from hrl_autoscaler.devenv.testing import DevEnvHandle
+from hrl_autoscaler.tools.devenv.prometheus import PrometheusError, query, wait_for_value
+from hrl_autoscaler.tools.devenv.testing import DevEnvHandle
 
 pytestmark = pytest.mark.e2e
 

@@ -32,17 +32,17 @@ from typing import Any
 
 import pytest
 
-from hrl_autoscaler.core.annotations import PREFIX
-from hrl_autoscaler.core.application import GROUP, PLURAL, VERSION
-from hrl_autoscaler.core.reporting import parse_message
-from hrl_autoscaler.demo.apps import Cluster, annotations_of, spark_application, wait_for
-from hrl_autoscaler.demo.stack import OperatorProcess, operator_config
-from hrl_autoscaler.devenv.processes import free_port
-from hrl_autoscaler.devenv.prometheus import query
-from hrl_autoscaler.devenv.testing import DevEnvHandle
-from hrl_autoscaler.spark.iot_job import IotJobOptions
-from hrl_autoscaler.spark.standalone import StandaloneCluster
-from hrl_autoscaler.spark.testing import EventFileWriter, IotJobProcess
+from hrl_autoscaler.runtime.core.annotations import PREFIX
+from hrl_autoscaler.runtime.core.application import GROUP, PLURAL, VERSION
+from hrl_autoscaler.runtime.core.reporting import parse_message
+from hrl_autoscaler.tools.demo.apps import Cluster, annotations_of, spark_application, wait_for
+from hrl_autoscaler.tools.demo.stack import OperatorProcess, operator_config
+from hrl_autoscaler.tools.devenv.processes import free_port
+from hrl_autoscaler.tools.devenv.prometheus import query
+from hrl_autoscaler.tools.devenv.testing import DevEnvHandle
+from hrl_autoscaler.tools.spark.iot_job import IotJobOptions
+from hrl_autoscaler.tools.spark.standalone import StandaloneCluster
+from hrl_autoscaler.tools.spark.testing import EventFileWriter, IotJobProcess
 
 pytestmark = [pytest.mark.e2e, pytest.mark.spark, pytest.mark.timeout(1200)]
 

@@ -18,11 +18,11 @@ import yaml
 from kubernetes import client as k8s_client
 from kubernetes.client.exceptions import ApiException
 
-from hrl_autoscaler.devenv.binaries import ensure_binaries
-from hrl_autoscaler.devenv.controlplane import close_api_client
-from hrl_autoscaler.devenv.crds import project_crd_dir, upstream_crd_dir
-from hrl_autoscaler.devenv.session import DevEnv
-from hrl_autoscaler.devenv.testing import DevEnvHandle, assert_stopped
+from hrl_autoscaler.tools.devenv.binaries import ensure_binaries
+from hrl_autoscaler.tools.devenv.controlplane import close_api_client
+from hrl_autoscaler.tools.devenv.crds import project_crd_dir, upstream_crd_dir
+from hrl_autoscaler.tools.devenv.session import DevEnv
+from hrl_autoscaler.tools.devenv.testing import DevEnvHandle, assert_stopped
 
 pytestmark = pytest.mark.e2e
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from hrl_autoscaler.devenv.binaries import ensure_binaries
+from hrl_autoscaler.tools.devenv.binaries import ensure_binaries
 
 pytestmark = pytest.mark.e2e
 

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hrl_autoscaler.config import AnnotationDefaults
-from hrl_autoscaler.core.annotations import (
+from hrl_autoscaler.runtime.core.annotations import (
     ACCEPTED,
     PREFIX,
     AppSettings,
@@ -18,7 +18,7 @@ from hrl_autoscaler.core.annotations import (
     target_annotation,
     weight_annotations,
 )
-from hrl_autoscaler.core.weights import FIXED_BASELINE, PRESETS, Weights
+from hrl_autoscaler.runtime.core.weights import FIXED_BASELINE, PRESETS, Weights
 
 DEFAULTS = AnnotationDefaults()
 #: Generated inputs per property test: a few hundred in CI, 10,000+ in the bench run

@@ -5,19 +5,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hrl_autoscaler.baselines.ds2 import DS2Controller
-from hrl_autoscaler.baselines.hpa import HPAController
-from hrl_autoscaler.baselines.oracle import OracleController
-from hrl_autoscaler.baselines.registry import build_controller, parse_controllers
-from hrl_autoscaler.baselines.spark_da import SparkDynamicAllocationController
-from hrl_autoscaler.baselines.static import StaticController
 from hrl_autoscaler.config import SimParams
-from hrl_autoscaler.core.controller import Controller
-from hrl_autoscaler.core.objectives import episode_score
-from hrl_autoscaler.core.weights import FIXED_BASELINE
-from hrl_autoscaler.evaluation.runner import EvaluationSpec, episode_load
-from hrl_autoscaler.sim.rollout import rollout
-from hrl_autoscaler.sim.workloads import SCENARIOS
+from hrl_autoscaler.research.baselines.ds2 import DS2Controller
+from hrl_autoscaler.research.baselines.hpa import HPAController
+from hrl_autoscaler.research.baselines.oracle import OracleController
+from hrl_autoscaler.research.baselines.registry import build_controller, parse_controllers
+from hrl_autoscaler.research.baselines.spark_da import SparkDynamicAllocationController
+from hrl_autoscaler.research.baselines.static import StaticController
+from hrl_autoscaler.research.evaluation.runner import EvaluationSpec, episode_load
+from hrl_autoscaler.research.sim.rollout import rollout
+from hrl_autoscaler.research.sim.workloads import SCENARIOS
+from hrl_autoscaler.runtime.core.controller import Controller
+from hrl_autoscaler.runtime.core.objectives import episode_score
+from hrl_autoscaler.runtime.core.weights import FIXED_BASELINE
 
 PARAMS = SimParams()
 LOW, HIGH = 2000.0, 9000.0

@@ -17,23 +17,24 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from hrl_autoscaler.config import PrometheusQueries
-from hrl_autoscaler.dashboard import default_dashboard_path, load_dashboard
-from hrl_autoscaler.dashboard.command import parse_vars
-from hrl_autoscaler.dashboard.model import (
+from hrl_autoscaler.runtime.service.telemetry import OperatorMetrics
+from hrl_autoscaler.tools.dashboard import default_dashboard_path, load_dashboard
+from hrl_autoscaler.tools.dashboard.command import parse_vars
+from hrl_autoscaler.tools.dashboard.model import (
     Dashboard,
     DashboardError,
     expand_layout,
     parse_dashboard,
 )
-from hrl_autoscaler.dashboard.prometheus import Series
-from hrl_autoscaler.dashboard.runner import (
+from hrl_autoscaler.tools.dashboard.prometheus import Series
+from hrl_autoscaler.tools.dashboard.runner import (
     AnnotationEvent,
     QueryResult,
     VariableError,
     annotation_events,
     parse_label_values,
 )
-from hrl_autoscaler.dashboard.templating import (
+from hrl_autoscaler.tools.dashboard.templating import (
     TemplateError,
     VariableValue,
     builtin_variables,
@@ -46,8 +47,7 @@ from hrl_autoscaler.dashboard.templating import (
     render_legend,
     round_interval,
 )
-from hrl_autoscaler.dashboard.units import format_value as format_unit
-from hrl_autoscaler.service.telemetry import OperatorMetrics
+from hrl_autoscaler.tools.dashboard.units import format_value as format_unit
 
 PATH = default_dashboard_path()
 DS = "${datasource}"
@@ -200,11 +200,11 @@ def _exported_metric_names() -> set[str]:
     from prometheus_client import generate_latest
 
     from hrl_autoscaler.config import AnnotationDefaults
-    from hrl_autoscaler.core.annotations import resolve_settings
-    from hrl_autoscaler.core.application import AppKey
-    from hrl_autoscaler.core.metrics import SystemMetrics
-    from hrl_autoscaler.core.pipeline import CycleSummary, DecisionRecord
-    from hrl_autoscaler.core.weights import Weights
+    from hrl_autoscaler.runtime.core.annotations import resolve_settings
+    from hrl_autoscaler.runtime.core.application import AppKey
+    from hrl_autoscaler.runtime.core.metrics import SystemMetrics
+    from hrl_autoscaler.runtime.core.pipeline import CycleSummary, DecisionRecord
+    from hrl_autoscaler.runtime.core.weights import Weights
 
     m = OperatorMetrics()
     key = AppKey("ns", "app")
@@ -331,7 +331,7 @@ def test_legends_and_label_values_queries() -> None:
 
 
 def test_annotation_points_one_step_apart_form_one_region() -> None:
-    from hrl_autoscaler.dashboard.model import AnnotationQuery
+    from hrl_autoscaler.tools.dashboard.model import AnnotationQuery
 
     annotation = AnnotationQuery(
         "Scaling actions",

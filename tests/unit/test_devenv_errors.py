@@ -15,24 +15,24 @@ from pathlib import Path
 
 import pytest
 
-from hrl_autoscaler.devenv import binaries as bins
-from hrl_autoscaler.devenv import datadir
-from hrl_autoscaler.devenv.controlplane import ControlPlane, ControlPlaneError, Ports
-from hrl_autoscaler.devenv.gobuild import (
+from hrl_autoscaler.tools.devenv import binaries as bins
+from hrl_autoscaler.tools.devenv import datadir
+from hrl_autoscaler.tools.devenv.controlplane import ControlPlane, ControlPlaneError, Ports
+from hrl_autoscaler.tools.devenv.gobuild import (
     BuildError,
     go_directive,
     staging_modules,
     staging_version,
     wrapper_gomod,
 )
-from hrl_autoscaler.devenv.processes import PortInUseError, ProcessRecord, process_start_time
-from hrl_autoscaler.devenv.prometheus import (
+from hrl_autoscaler.tools.devenv.processes import PortInUseError, ProcessRecord, process_start_time
+from hrl_autoscaler.tools.devenv.prometheus import (
     Prometheus,
     PrometheusError,
     ScrapeTarget,
     render_config,
 )
-from hrl_autoscaler.devenv.session import DevEnv
+from hrl_autoscaler.tools.devenv.session import DevEnv
 
 
 @pytest.fixture
@@ -63,7 +63,7 @@ def test_missing_go_binary_names_the_build_command(empty_cache: Path) -> None:
     with pytest.raises(bins.BinaryMissingError) as caught:
         bins.find_binaries(require_prometheus=False)
     message = str(caught.value)
-    assert "python -m hrl_autoscaler.devenv build" in message
+    assert "python -m hrl_autoscaler.tools.devenv build" in message
     assert bins.ETCD_VERSION in message or bins.KUBERNETES_VERSION in message
     assert str(empty_cache) in message
 

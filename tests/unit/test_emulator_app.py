@@ -6,8 +6,8 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from hrl_autoscaler.config import SimParams
-from hrl_autoscaler.devenv.emulator.app import FIRST_BATCH_ANNOTATION, EmulatedApp
-from hrl_autoscaler.devenv.emulator.exposition import registries
+from hrl_autoscaler.tools.devenv.emulator.app import FIRST_BATCH_ANNOTATION, EmulatedApp
+from hrl_autoscaler.tools.devenv.emulator.exposition import registries
 
 SPEC = {"executor": {"instances": 2}}
 RATE = "emulator.hrl-autoscaler.io/rate"

@@ -8,10 +8,10 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import hrl_autoscaler  # noqa: F401  (registers the environments)
-from hrl_autoscaler.core.observation import OBS_SIZE
-from hrl_autoscaler.core.weights import Weights
-from hrl_autoscaler.sim.env import IoTSparkStreamingEnv
-from hrl_autoscaler.sim.registration import IOT_ENV_ID
+from hrl_autoscaler.research.sim.env import IoTSparkStreamingEnv
+from hrl_autoscaler.research.sim.registration import IOT_ENV_ID
+from hrl_autoscaler.runtime.core.observation import OBS_SIZE
+from hrl_autoscaler.runtime.core.weights import Weights
 
 
 def test_passes_gymnasium_check_env() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hrl_autoscaler.core.guardrails import Guardrails, GuardrailSettings
+from hrl_autoscaler.runtime.core.guardrails import Guardrails, GuardrailSettings
 
 
 def test_scale_up_passes_at_once_and_is_clamped() -> None:

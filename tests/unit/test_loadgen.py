@@ -15,16 +15,16 @@ import numpy as np
 import pytest
 
 from hrl_autoscaler.cli import main
-from hrl_autoscaler.loadgen.events import DEVICE_TYPES, SCENARIO_MIX, EventFactory, device_mix
-from hrl_autoscaler.loadgen.runner import EventCounter, run_loadgen
-from hrl_autoscaler.loadgen.schedule import (
+from hrl_autoscaler.research.sim.workloads import load_profile
+from hrl_autoscaler.tools.loadgen.events import DEVICE_TYPES, SCENARIO_MIX, EventFactory, device_mix
+from hrl_autoscaler.tools.loadgen.runner import EventCounter, run_loadgen
+from hrl_autoscaler.tools.loadgen.schedule import (
     constant_schedule,
     integer_counts,
     scenario_schedule,
     trace_schedule,
 )
-from hrl_autoscaler.loadgen.sinks import FILE_PATTERN, DirectorySink, KafkaSink
-from hrl_autoscaler.sim.workloads import load_profile
+from hrl_autoscaler.tools.loadgen.sinks import FILE_PATTERN, DirectorySink, KafkaSink
 
 FIELDS = {"device_id", "device_type", "event_time", "reading"}
 

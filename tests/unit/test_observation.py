@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hrl_autoscaler.core.metrics import SystemMetrics
-from hrl_autoscaler.core.objectives import episode_score, r_meta, slo_score, step_reward
-from hrl_autoscaler.core.observation import (
+from hrl_autoscaler.runtime.core.metrics import SystemMetrics
+from hrl_autoscaler.runtime.core.objectives import episode_score, r_meta, slo_score, step_reward
+from hrl_autoscaler.runtime.core.observation import (
     OBS_HIGH,
     OBS_LOW,
     OBS_NAMES,
@@ -15,7 +15,7 @@ from hrl_autoscaler.core.observation import (
     build_observation,
     out_of_range_fields,
 )
-from hrl_autoscaler.core.weights import PRESETS, Weights, sample_weights
+from hrl_autoscaler.runtime.core.weights import PRESETS, Weights, sample_weights
 
 SCALE = ObservationScale(rate_scale_eps=10_000.0, max_executors=20, max_latency_ms=5000.0)
 

@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 
 from hrl_autoscaler.config import OperatorSettings, load_operator_settings
-from hrl_autoscaler.core.annotations import PREFIX, TARGET_ANNOTATION
-from hrl_autoscaler.core.application import AppKey, AppSnapshot, snapshot_from_body
-from hrl_autoscaler.core.appstate import AppState
-from hrl_autoscaler.core.pipeline import (
+from hrl_autoscaler.runtime.core.annotations import PREFIX, TARGET_ANNOTATION
+from hrl_autoscaler.runtime.core.application import AppKey, AppSnapshot, snapshot_from_body
+from hrl_autoscaler.runtime.core.appstate import AppState
+from hrl_autoscaler.runtime.core.pipeline import (
     ActuationResult,
     AppSettings,
     Autoscaler,
@@ -27,9 +27,9 @@ from hrl_autoscaler.core.pipeline import (
     Precondition,
     StateStoreError,
 )
-from hrl_autoscaler.core.reporting import AppEvent, Reason, parse_message
-from hrl_autoscaler.core.sampling import AppSample, Collection
-from hrl_autoscaler.core.weights import PRESETS, Weights
+from hrl_autoscaler.runtime.core.reporting import AppEvent, Reason, parse_message
+from hrl_autoscaler.runtime.core.sampling import AppSample, Collection
+from hrl_autoscaler.runtime.core.weights import PRESETS, Weights
 
 KEY = AppKey("iot", "hospital")
 

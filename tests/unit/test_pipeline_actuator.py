@@ -9,8 +9,8 @@ from typing import Any
 from kubernetes import client as k8s_client
 from kubernetes.client.exceptions import ApiException
 
-from hrl_autoscaler.core.application import AppKey, AppSnapshot
-from hrl_autoscaler.k8s.actuator import SparkApplicationActuator
+from hrl_autoscaler.runtime.core.application import AppKey, AppSnapshot
+from hrl_autoscaler.runtime.k8s.actuator import SparkApplicationActuator
 
 KEY = AppKey("iot", "hospital")
 

@@ -17,14 +17,14 @@ import numpy as np
 import pytest
 
 from hrl_autoscaler.config import load_operator_settings
-from hrl_autoscaler.core.annotations import PREFIX
-from hrl_autoscaler.core.application import AppKey, AppSnapshot
-from hrl_autoscaler.core.appstate import AppState
-from hrl_autoscaler.core.pipeline import ActuationResult, CycleSummary, Precondition
-from hrl_autoscaler.core.reporting import Reason, parse_message
-from hrl_autoscaler.core.sampling import Collection
-from hrl_autoscaler.core.weights import PRESETS, Weights
-from hrl_autoscaler.service.loop import FAILED_TICKS_UNHEALTHY, DecisionLoop
+from hrl_autoscaler.runtime.core.annotations import PREFIX
+from hrl_autoscaler.runtime.core.application import AppKey, AppSnapshot
+from hrl_autoscaler.runtime.core.appstate import AppState
+from hrl_autoscaler.runtime.core.pipeline import ActuationResult, CycleSummary, Precondition
+from hrl_autoscaler.runtime.core.reporting import Reason, parse_message
+from hrl_autoscaler.runtime.core.sampling import Collection
+from hrl_autoscaler.runtime.core.weights import PRESETS, Weights
+from hrl_autoscaler.runtime.service.loop import FAILED_TICKS_UNHEALTHY, DecisionLoop
 
 from .test_pipeline import KEY, Harness, app_body, make, sample
 

@@ -6,20 +6,20 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from hrl_autoscaler.core.application import AppKey, AppSnapshot, snapshot_from_body
-from hrl_autoscaler.core.appstate import AppState
-from hrl_autoscaler.core.metrics import SystemMetrics
-from hrl_autoscaler.core.peering import may_act, parse_peers
-from hrl_autoscaler.core.reporting import (
+from hrl_autoscaler.runtime.core.application import AppKey, AppSnapshot, snapshot_from_body
+from hrl_autoscaler.runtime.core.appstate import AppState
+from hrl_autoscaler.runtime.core.metrics import SystemMetrics
+from hrl_autoscaler.runtime.core.peering import may_act, parse_peers
+from hrl_autoscaler.runtime.core.reporting import (
     Reason,
     decision_event,
     format_message,
     parse_message,
     simple_event,
 )
-from hrl_autoscaler.core.weights import PRESETS
-from hrl_autoscaler.k8s.events import event_body
-from hrl_autoscaler.k8s.statestore import configmap_body, configmap_name
+from hrl_autoscaler.runtime.core.weights import PRESETS
+from hrl_autoscaler.runtime.k8s.events import event_body
+from hrl_autoscaler.runtime.k8s.statestore import configmap_body, configmap_name
 
 APP = AppSnapshot(AppKey("iot", "hospital"), "uid-1", "42")
 METRICS = SystemMetrics(5123.4, 4000.2, 1200.0, 0.98, 0.4, 2300.0, 4, 4)

@@ -9,9 +9,9 @@ import httpx
 import pytest
 
 from hrl_autoscaler.config import QUERY_NAMES, SimParams, load_operator_settings
-from hrl_autoscaler.core.application import AppKey, AppSnapshot
-from hrl_autoscaler.core.capacity import measured_executor_rate, observation_scale, smoothed
-from hrl_autoscaler.core.sampling import (
+from hrl_autoscaler.runtime.core.application import AppKey, AppSnapshot
+from hrl_autoscaler.runtime.core.capacity import measured_executor_rate, observation_scale, smoothed
+from hrl_autoscaler.runtime.core.sampling import (
     AppSample,
     Collection,
     Series,
@@ -20,7 +20,7 @@ from hrl_autoscaler.core.sampling import (
     build_metrics,
     unavailable_reason,
 )
-from hrl_autoscaler.k8s.prometheus import PrometheusCollector, promql_duration, render
+from hrl_autoscaler.runtime.k8s.prometheus import PrometheusCollector, promql_duration, render
 
 A = AppSnapshot(AppKey("iot", "hospital"), "u1", "1", app_id="spark-a2")
 B = AppSnapshot(AppKey("billing", "hospital"), "u2", "1", app_id=None)

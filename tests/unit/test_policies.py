@@ -10,13 +10,18 @@ import numpy as np
 import pytest
 
 from hrl_autoscaler.config import SimParams
-from hrl_autoscaler.core.meta import META_SIZE, action_to_weights
-from hrl_autoscaler.core.observation import OBS_HIGH, OBS_LOW, ObservationScale, build_observation
-from hrl_autoscaler.core.weights import Weights
-from hrl_autoscaler.policies.artifacts import PolicyError, default_policies_dir
-from hrl_autoscaler.policies.meta import NumpyMetaActor
-from hrl_autoscaler.policies.ppo import NumpyPPOPolicy
-from hrl_autoscaler.sim.cluster import ClusterModel
+from hrl_autoscaler.research.sim.cluster import ClusterModel
+from hrl_autoscaler.runtime.core.meta import META_SIZE, action_to_weights
+from hrl_autoscaler.runtime.core.observation import (
+    OBS_HIGH,
+    OBS_LOW,
+    ObservationScale,
+    build_observation,
+)
+from hrl_autoscaler.runtime.core.weights import Weights
+from hrl_autoscaler.runtime.policies.artifacts import PolicyError, default_policies_dir
+from hrl_autoscaler.runtime.policies.meta import NumpyMetaActor
+from hrl_autoscaler.runtime.policies.ppo import NumpyPPOPolicy
 
 POLICIES = default_policies_dir()
 PPO_DIR = POLICIES / "ppo"
@@ -75,8 +80,8 @@ def test_numpy_runtime_picks_the_same_action_as_stable_baselines3_on_1000_observ
     pytest.importorskip("stable_baselines3")
     from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
-    from hrl_autoscaler.sim.env import IoTSparkStreamingEnv
-    from hrl_autoscaler.train.ppo import load_sb3
+    from hrl_autoscaler.research.sim.env import IoTSparkStreamingEnv
+    from hrl_autoscaler.research.train.ppo import load_sb3
 
     model, _ = load_sb3(PPO_DIR)
     venv = DummyVecEnv([IoTSparkStreamingEnv])

@@ -28,10 +28,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hrl_autoscaler.config import QUERY_NAMES, OperatorSettings, load_operator_settings
-from hrl_autoscaler.core.application import AppKey, AppSnapshot
-from hrl_autoscaler.core.sampling import Collection, Series
-from hrl_autoscaler.k8s import prometheus
-from hrl_autoscaler.k8s.prometheus import (
+from hrl_autoscaler.runtime.core.application import AppKey, AppSnapshot
+from hrl_autoscaler.runtime.core.sampling import Collection, Series
+from hrl_autoscaler.runtime.k8s import prometheus
+from hrl_autoscaler.runtime.k8s.prometheus import (
     ERROR_TEXT_LIMIT,
     PrometheusCollector,
     PrometheusUnreachableError,
@@ -488,7 +488,7 @@ def test_a_surprise_in_a_query_fails_that_query_and_is_logged_once(
 
     collector, _ = _collector(handler)
     try:
-        with caplog.at_level(logging.WARNING, logger="hrl_autoscaler.k8s.prometheus"):
+        with caplog.at_level(logging.WARNING, logger="hrl_autoscaler.runtime.k8s.prometheus"):
             collection = collector.collect([APP])
     finally:
         collector.close()

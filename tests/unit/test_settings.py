@@ -13,7 +13,7 @@ from hrl_autoscaler.config import (
     OperatorSettings,
     load_operator_settings,
 )
-from hrl_autoscaler.core.guardrails import GuardrailSettings
+from hrl_autoscaler.runtime.core.guardrails import GuardrailSettings
 
 
 @pytest.fixture(autouse=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hrl_autoscaler.core.sloguard import SloGuard, SloGuardSettings
+from hrl_autoscaler.runtime.core.sloguard import SloGuard, SloGuardSettings
 
 SLO = 2000.0
 

@@ -18,8 +18,8 @@ import httpx
 import pytest
 
 from hrl_autoscaler.config import ExecutorAgentSettings
-from hrl_autoscaler.spark import AgentConfigurationError, ExecutorTargetAgent
-from hrl_autoscaler.spark.agent import (
+from hrl_autoscaler.tools.spark import AgentConfigurationError, ExecutorTargetAgent
+from hrl_autoscaler.tools.spark.agent import (
     APP_NAME_LABEL_CONF,
     ExecutorState,
     FileTargetSource,
@@ -252,7 +252,7 @@ def test_an_invalid_target_keeps_the_last_good_one_and_is_logged_once(
     bridge, source = FakeBridge(running=[0, 0]), FakeSource("2")
     agent = _agent(bridge, source)
     agent.step()
-    caplog.set_level(logging.WARNING, logger="hrl_autoscaler.spark.agent")
+    caplog.set_level(logging.WARNING, logger="hrl_autoscaler.tools.spark.agent")
     for bad in ("three", "three", "25"):
         source.value = bad
         agent.step()
@@ -278,7 +278,7 @@ def test_a_source_error_keeps_the_target(caplog: pytest.LogCaptureFixture) -> No
     agent = _agent(bridge, source)
     agent.step()
     source.error = ConnectionError("api server down")
-    caplog.set_level(logging.WARNING, logger="hrl_autoscaler.spark.agent")
+    caplog.set_level(logging.WARNING, logger="hrl_autoscaler.tools.spark.agent")
     agent.step()
     agent.step()
     assert agent.target == 2
@@ -317,7 +317,7 @@ def test_convergence_is_measured_from_the_change(caplog: pytest.LogCaptureFixtur
     clock = Clock()
     bridge, source = FakeBridge(running=[0]), FakeSource("3")
     agent = _agent(bridge, source, clock)
-    caplog.set_level(logging.INFO, logger="hrl_autoscaler.spark.agent")
+    caplog.set_level(logging.INFO, logger="hrl_autoscaler.tools.spark.agent")
     agent.step()
     clock.now += 4.0
     bridge.launch(2)
@@ -426,7 +426,7 @@ def test_an_unknown_application_is_an_error_naming_the_flags(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setattr(
-        "hrl_autoscaler.spark.agent.SERVICE_ACCOUNT_NAMESPACE", tmp_path / "no-such-file"
+        "hrl_autoscaler.tools.spark.agent.SERVICE_ACCOUNT_NAMESPACE", tmp_path / "no-such-file"
     )
     with pytest.raises(AgentConfigurationError, match="--agent-name"):
         resolve_application(ExecutorAgentSettings(namespace="ns"), lambda k: None)

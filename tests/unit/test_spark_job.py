@@ -13,15 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from hrl_autoscaler.devenv.processes import PortInUseError, ProcessExitedError
-from hrl_autoscaler.spark.iot_job import (
+from hrl_autoscaler.tools.devenv.processes import PortInUseError, ProcessExitedError
+from hrl_autoscaler.tools.spark.iot_job import (
     METRICS_NAMESPACE,
     QUERY_NAME,
     IotJobOptions,
     options_from_args,
     spark_conf,
 )
-from hrl_autoscaler.spark.standalone import (
+from hrl_autoscaler.tools.spark.standalone import (
     ClusterNotReadyError,
     SparkSetupError,
     StandaloneCluster,

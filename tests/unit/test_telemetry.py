@@ -11,12 +11,12 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from hrl_autoscaler.config import QUERY_NAMES, AnnotationDefaults
-from hrl_autoscaler.core.annotations import PREFIX, AppSettings, resolve_settings
-from hrl_autoscaler.core.application import AppKey
-from hrl_autoscaler.core.metrics import SystemMetrics
-from hrl_autoscaler.core.pipeline import STAGES, CycleSummary, DecisionRecord
-from hrl_autoscaler.core.weights import Weights
-from hrl_autoscaler.service.telemetry import OperatorMetrics
+from hrl_autoscaler.runtime.core.annotations import PREFIX, AppSettings, resolve_settings
+from hrl_autoscaler.runtime.core.application import AppKey
+from hrl_autoscaler.runtime.core.metrics import SystemMetrics
+from hrl_autoscaler.runtime.core.pipeline import STAGES, CycleSummary, DecisionRecord
+from hrl_autoscaler.runtime.core.weights import Weights
+from hrl_autoscaler.runtime.service.telemetry import OperatorMetrics
 
 KEY = AppKey("iot", "hospital")
 METRICS = SystemMetrics(5000.0, 4200.0, 1500.0, 0.9, 0.4, 2300.0, 4, 3)

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hrl_autoscaler.sim.traces import (
+from hrl_autoscaler.research.sim.traces import (
     TraceError,
     load_trace,
     parse_time,

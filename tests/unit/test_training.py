@@ -12,12 +12,12 @@ pytest.importorskip("stable_baselines3")
 from gymnasium.utils.env_checker import check_env
 from stable_baselines3 import PPO
 
-from hrl_autoscaler.policies.meta import NumpyMetaActor
-from hrl_autoscaler.policies.ppo import NumpyPPOPolicy
-from hrl_autoscaler.sim.env import IoTSparkStreamingEnv
-from hrl_autoscaler.sim.meta_env import MetaControllerEnv
-from hrl_autoscaler.train.meta import MetaConfig, train_meta
-from hrl_autoscaler.train.ppo import PPOConfig, load_sb3, train_ppo
+from hrl_autoscaler.research.sim.env import IoTSparkStreamingEnv
+from hrl_autoscaler.research.sim.meta_env import MetaControllerEnv
+from hrl_autoscaler.research.train.meta import MetaConfig, train_meta
+from hrl_autoscaler.research.train.ppo import PPOConfig, load_sb3, train_ppo
+from hrl_autoscaler.runtime.policies.meta import NumpyMetaActor
+from hrl_autoscaler.runtime.policies.ppo import NumpyPPOPolicy
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +73,7 @@ def test_td3_smoke_run_writes_a_loadable_artifact(tiny_ppo: Path, tmp_path: Path
 def test_meta_environment_is_registered_with_the_committed_policy() -> None:
     import gymnasium as gym
 
-    from hrl_autoscaler.sim.registration import META_ENV_ID
+    from hrl_autoscaler.research.sim.registration import META_ENV_ID
 
     env = gym.make(META_ENV_ID, objective="r_meta", meta_steps=2)
     obs, _ = env.reset(seed=0)

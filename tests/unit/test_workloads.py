@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hrl_autoscaler.sim.workloads import SCENARIOS, load_profile, scenario
+from hrl_autoscaler.research.sim.workloads import SCENARIOS, load_profile, scenario
 
 
 def _day(name: str, seed: int = 0) -> np.ndarray:

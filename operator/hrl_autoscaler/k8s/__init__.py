@@ -1,5 +1,0 @@
-"""Adapters between the pure decision loop and the world: Kubernetes API, Prometheus, events.
-
-Each module implements one of the interfaces of :mod:`hrl_autoscaler.core.pipeline` and nothing
-else; none of them decides anything.
-"""

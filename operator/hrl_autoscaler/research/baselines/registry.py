@@ -1,0 +1,73 @@
+"""Controller names accepted by ``evaluate --controllers`` and how each is built."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from hrl_autoscaler.research.baselines.ds2 import DS2Controller
+from hrl_autoscaler.research.baselines.hpa import HPAController
+from hrl_autoscaler.research.baselines.oracle import OracleController
+from hrl_autoscaler.research.baselines.spark_da import SparkDynamicAllocationController
+from hrl_autoscaler.research.baselines.static import StaticController
+from hrl_autoscaler.runtime.core.controller import Controller
+
+#: Factories take (objective, latency_slo_ms): the oracle plans with them, the RL controllers
+#: guard the SLO with them.
+Factory = Callable[[str, float], Controller]
+
+_FIXED: dict[str, Factory] = {
+    "static-max": lambda _o, _s: StaticController(None),
+    "hpa": lambda _o, _s: HPAController(),
+    "spark-da": lambda _o, _s: SparkDynamicAllocationController(),
+    "ds2": lambda _o, _s: DS2Controller(),
+    "oracle": lambda o, s: OracleController(o, s),
+    "ppo-fixed": lambda _o, s: _rl().load_ppo_controller(latency_slo_ms=s),
+    "hrl": lambda o, s: _rl().load_hrl_controller(o, s),
+}
+_EXTRA: dict[str, Factory] = {}
+
+STATIC_PATTERN = re.compile(r"^static-(\d+)$")
+
+
+def _rl() -> Any:
+    """The RL controllers, imported on first use (they read artifacts from ``policies/``)."""
+    from hrl_autoscaler.runtime.policies import controllers
+
+    return controllers
+
+
+def register_controller(name: str, factory: Factory) -> None:
+    """Add a controller (the RL agents register themselves when their extra is installed)."""
+    _EXTRA[name] = factory
+
+
+def accepted_names() -> list[str]:
+    return ["static-N", *_FIXED, *_EXTRA]
+
+
+def build_controller(name: str, objective: str, latency_slo_ms: float) -> Controller:
+    """Build a controller by name, with an error listing the accepted names."""
+    name = name.strip()
+    if name in _FIXED:
+        return _FIXED[name](objective, latency_slo_ms)
+    if name in _EXTRA:
+        return _EXTRA[name](objective, latency_slo_ms)
+    match = STATIC_PATTERN.match(name)
+    if match:
+        return StaticController(int(match.group(1)))
+    raise ValueError(f"unknown controller {name!r}; accepted values: {', '.join(accepted_names())}")
+
+
+def parse_controllers(spec: str) -> list[str]:
+    names = [n.strip() for n in spec.split(",") if n.strip()]
+    if not names:
+        raise ValueError(
+            "--controllers is empty; give a comma-separated list such as hpa,ds2,oracle"
+        )
+    for n in names:
+        build_controller(n, "slo", 1000.0)  # validate early, before any work starts
+    if len(set(names)) != len(names):
+        raise ValueError(f"--controllers lists a name twice: {spec!r}")
+    return names

@@ -1,0 +1,140 @@
+"""Run every controller on the same episodes (same load, same noise) and summarise them."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from hrl_autoscaler.config import EVALUATION, SimParams
+from hrl_autoscaler.research.baselines.oracle import OracleController
+from hrl_autoscaler.research.baselines.registry import build_controller
+from hrl_autoscaler.research.evaluation.metrics import (
+    EpisodeSummary,
+    ResultRow,
+    aggregate,
+    summarise,
+)
+from hrl_autoscaler.research.sim.rollout import Trace, rollout
+from hrl_autoscaler.research.sim.traces import load_trace
+from hrl_autoscaler.research.sim.workloads import load_profile, scenario
+from hrl_autoscaler.runtime.core.objectives import validate_objective
+from hrl_autoscaler.runtime.core.weights import FIXED_BASELINE, Weights
+
+DEFAULT_TRACE_SLO_MS = 2000.0
+
+
+@dataclass(frozen=True)
+class EvaluationSpec:
+    """What to compare, on which workload, under which objective."""
+
+    controllers: tuple[str, ...]
+    scenario: str | None = "smart-hospital"
+    trace_path: Path | None = None
+    peak_rate_eps: float | None = None
+    seeds: int = EVALUATION.seeds
+    episode_steps: int | None = EVALUATION.episode_steps
+    objective: str = "slo"
+    latency_slo_ms: float | None = None
+    params: SimParams = field(default_factory=SimParams)
+    weights: Weights = FIXED_BASELINE
+
+    def __post_init__(self) -> None:
+        if (self.scenario is None) == (self.trace_path is None):
+            raise ValueError("give exactly one of --scenario or --trace")
+        if self.scenario is not None:
+            scenario(self.scenario)
+        validate_objective(self.objective)
+        if self.seeds < 1:
+            raise ValueError(f"--seeds must be >= 1, got {self.seeds}")
+        if self.episode_steps is not None and self.episode_steps < 1:
+            raise ValueError(f"--episode-steps must be >= 1, got {self.episode_steps}")
+
+    @property
+    def workload_name(self) -> str:
+        return self.scenario if self.scenario is not None else Path(str(self.trace_path)).stem
+
+    @property
+    def slo_ms(self) -> float:
+        if self.latency_slo_ms is not None:
+            return self.latency_slo_ms
+        if self.scenario is not None:
+            return scenario(self.scenario).latency_slo_ms
+        return DEFAULT_TRACE_SLO_MS
+
+
+def episode_load(spec: EvaluationSpec, seed: int) -> np.ndarray:
+    """Arrival rates of episode ``seed``: a scenario realisation, or the trace (tiled or cut)."""
+    p = spec.params
+    if spec.trace_path is not None:
+        rates = load_trace(spec.trace_path, p.decision_interval_s, spec.peak_rate_eps)
+        steps = spec.episode_steps or rates.size
+        return np.resize(rates, steps)
+    assert spec.scenario is not None
+    steps = spec.episode_steps or EVALUATION.episode_steps
+    rng = np.random.default_rng(seed)
+    return load_profile(
+        spec.scenario, steps, p.decision_interval_s, rng, spec.peak_rate_eps, start_s=0.0
+    )
+
+
+def run_one(spec: EvaluationSpec, name: str, seed: int) -> tuple[EpisodeSummary, Trace]:
+    """One controller on one episode. Seeds pair the controllers: same load, same noise."""
+    load = episode_load(spec, seed)
+    p = spec.params
+    initial = p.executors_for_rate(float(load[0]), EVALUATION.target_utilisation)
+    controller = build_controller(name, spec.objective, spec.slo_ms)
+    if isinstance(controller, OracleController):
+        controller.prepare(load, p, spec.weights, seed, initial)
+    trace = rollout(controller, load, p, spec.weights, seed, initial)
+    return summarise(trace, p, spec.slo_ms), trace
+
+
+@dataclass
+class EvaluationResult:
+    spec: EvaluationSpec
+    rows: list[ResultRow]
+    example_traces: dict[str, Trace]
+    """Seed 0's trace of each controller, for the plot."""
+
+
+def _job(args: tuple[EvaluationSpec, str, int]) -> tuple[str, int, EpisodeSummary, Trace | None]:
+    spec, name, seed = args
+    summary, trace = run_one(spec, name, seed)
+    return name, seed, summary, trace if seed == 0 else None
+
+
+def run_evaluation(
+    spec: EvaluationSpec,
+    workers: int | None = None,
+    on_episode: Callable[[str, int], None] | None = None,
+) -> EvaluationResult:
+    """Every (controller, seed) pair, in parallel processes when ``workers`` > 1."""
+    jobs = [(spec, name, seed) for name in spec.controllers for seed in range(spec.seeds)]
+    workers = workers if workers is not None else min(len(jobs), os.cpu_count() or 1)
+    summaries: dict[str, list[EpisodeSummary]] = {name: [] for name in spec.controllers}
+    traces: dict[str, Trace] = {}
+
+    def collect(result: tuple[str, int, EpisodeSummary, Trace | None]) -> None:
+        name, seed, summary, trace = result
+        summaries[name].append(summary)
+        if trace is not None:
+            traces[name] = trace
+        if on_episode is not None:
+            on_episode(name, seed)
+
+    if workers <= 1:
+        for job in jobs:
+            collect(_job(job))
+    else:
+        # Oracle jobs are the slowest: start them first so they do not finish last alone.
+        jobs.sort(key=lambda j: j[1] != "oracle")
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            for result in pool.map(_job, jobs):
+                collect(result)
+    rows = [aggregate(name, spec.workload_name, summaries[name]) for name in spec.controllers]
+    return EvaluationResult(spec=spec, rows=rows, example_traces=traces)

@@ -1,0 +1,40 @@
+"""The controller interface shared by the RL agents, the baselines and the operator."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from hrl_autoscaler.config import Actuation
+from hrl_autoscaler.runtime.core.metrics import SystemMetrics
+from hrl_autoscaler.runtime.core.weights import Weights
+
+
+@dataclass(frozen=True, slots=True)
+class ControlContext:
+    """What a controller knows about the application before its first decision."""
+
+    min_executors: int
+    max_executors: int
+    decision_interval_s: float
+    actuation: Actuation
+    restart_downtime_s: float = 90.0
+
+    def clamp(self, executors: int) -> int:
+        lo, hi = self.min_executors, self.max_executors
+        return lo if executors < lo else hi if executors > hi else executors
+
+
+@runtime_checkable
+class Controller(Protocol):
+    """Decides an executor count from the metrics of the last interval.
+
+    ``decide`` must return a count within the context's bounds. Controllers keep whatever
+    history they need themselves (HPA's stabilisation window, Spark's ramp-up counter).
+    """
+
+    name: str
+
+    def reset(self, ctx: ControlContext) -> None: ...
+
+    def decide(self, metrics: SystemMetrics, weights: Weights) -> int: ...

@@ -1,0 +1,5 @@
+"""Adapters between the pure decision loop and the world: Kubernetes API, Prometheus, events.
+
+Each module implements one of the interfaces of :mod:`hrl_autoscaler.runtime.core.pipeline` and
+nothing else; none of them decides anything.
+"""

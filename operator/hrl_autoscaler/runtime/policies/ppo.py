@@ -1,0 +1,66 @@
+"""The PPO executor policy in numpy: observation -> executor count, with no torch at runtime."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from hrl_autoscaler.runtime.core.observation import OBS_SCHEMA_VERSION, OBS_SIZE
+from hrl_autoscaler.runtime.policies.artifacts import PolicyError, load_arrays, read_metadata
+
+KIND = "ppo-executor-policy"
+LAYERS = ("pi0", "pi1", "action")
+REQUIRED = (
+    "obs_mean",
+    "obs_var",
+    "clip_obs",
+    "epsilon",
+    *(f"{n}_{p}" for n in LAYERS for p in ("w", "b")),
+)
+
+
+class NumpyPPOPolicy:
+    """Deterministic PPO actor: normalise (VecNormalize statistics), two tanh layers, argmax.
+
+    ``min_executors`` is what action 0 means (the action space is ``Discrete(20)`` -> 1..20).
+    """
+
+    def __init__(
+        self, arrays: dict[str, np.ndarray], min_executors: int = 1, directory: Path | None = None
+    ) -> None:
+        self.directory = directory
+        self.min_executors = min_executors
+        self.mean = arrays["obs_mean"]
+        self.std = np.sqrt(arrays["obs_var"] + float(arrays["epsilon"]))
+        self.clip = float(arrays["clip_obs"])
+        self.layers = [(arrays[f"{n}_w"], arrays[f"{n}_b"]) for n in LAYERS]
+        if self.mean.shape != (OBS_SIZE,) or self.layers[0][0].shape[1] != OBS_SIZE:
+            raise PolicyError(
+                f"{directory}: network expects {self.layers[0][0].shape[1]} inputs, "
+                f"runtime builds {OBS_SIZE}"
+            )
+
+    @classmethod
+    def load(cls, directory: Path) -> NumpyPPOPolicy:
+        meta = read_metadata(directory, KIND, OBS_SCHEMA_VERSION)
+        arrays = load_arrays(directory, meta, REQUIRED)
+        return cls(arrays, int(meta.get("action", {}).get("min_executors", 1)), directory)
+
+    def logits(self, obs: np.ndarray) -> np.ndarray:
+        """Action logits for one observation (shape (9,)) or a batch (shape (n, 9))."""
+        x = np.clip(
+            (np.asarray(obs, dtype=np.float64) - self.mean) / self.std, -self.clip, self.clip
+        )
+        (w0, b0), (w1, b1), (w2, b2) = self.layers
+        h = np.tanh(x @ w0.T + b0)
+        h = np.tanh(h @ w1.T + b1)
+        out: np.ndarray = h @ w2.T + b2
+        return out
+
+    def action(self, obs: np.ndarray) -> int:
+        """The greedy action index (0..19)."""
+        return int(np.argmax(self.logits(obs)))
+
+    def executors(self, obs: np.ndarray) -> int:
+        return self.action(obs) + self.min_executors

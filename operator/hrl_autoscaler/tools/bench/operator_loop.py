@@ -1,0 +1,194 @@
+"""``hrl-autoscaler bench operator``: one decision cycle for N applications, as it runs.
+
+Starts the local control plane and Prometheus, the emulated data plane with N
+SparkApplications (mixed loads, modes and actuations; the emulator at real time, scraped every
+5 s), and the operator as its own process with a 5 s decision interval. After a warm-up (every
+application RUNNING and decided once) it measures ``cycles`` decision cycles:
+
+- cycle time, from the operator's ``hrl_autoscaler_last_cycle_seconds`` after each cycle
+  (target: one cycle for all applications <= 5 s);
+- the operator process's CPU (user + system time from /proc over the window; target <= 1 core)
+  and its peak RSS (VmHWM; target <= 400 MB);
+- Prometheus queries per cycle (the operator's query counter / its cycle counter: constant in N).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
+from rich.console import Console
+
+from hrl_autoscaler.tools.demo.apps import Cluster, app_state, spark_application
+from hrl_autoscaler.tools.demo.stack import Emulator, OperatorProcess, operator_config
+from hrl_autoscaler.tools.devenv.binaries import ensure_binaries
+from hrl_autoscaler.tools.devenv.controlplane import close_api_client
+from hrl_autoscaler.tools.devenv.crds import project_crd_dir, upstream_crd_dir
+from hrl_autoscaler.tools.devenv.session import DevEnv
+
+NAMESPACE = "bench"
+DECISION_INTERVAL_S = 5.0
+console = Console(stderr=True)
+
+
+@dataclass(frozen=True)
+class OperatorBench:
+    apps: int
+    cycles: int
+    cycle_seconds_p50: float
+    cycle_seconds_max: float
+    cpu_cores_mean: float
+    rss_mb_max: float
+    prometheus_queries_per_cycle: float
+    decision_interval_s: float
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = int(fields[11]) + int(fields[12])  # utime + stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmHWM in /proc/{pid}/status")
+
+
+def _operator_numbers(operator: OperatorProcess) -> dict[str, float]:
+    wanted = {
+        "hrl_autoscaler_cycles_total",
+        "hrl_autoscaler_last_cycle_seconds",
+        "hrl_autoscaler_prometheus_queries_total",
+    }
+    numbers: dict[str, float] = {}
+    for family in text_string_to_metric_families(operator.metrics()):
+        for sample in family.samples:
+            if sample.name in wanted:
+                numbers[sample.name] = sample.value
+    return numbers
+
+
+def _application(i: int) -> dict[str, object]:
+    """Mixed applications: loads from 500 to 9,500 events/s; every 10th in restart actuation,
+    every 7th in recommend mode, weight policies meta / balanced / cost-first / latency-first
+    in turn."""
+    settings = {
+        "actuation": "restart" if i % 10 == 0 else "in-place",
+        "mode": "recommend" if i % 7 == 0 else "auto",
+        "weight-policy": ("meta", "balanced", "cost-first", "latency-first")[i % 4],
+    }
+    return spark_application(f"app-{i:03d}", 2 + i % 5, settings, rate_eps=500.0 + (i * 137) % 9000)
+
+
+def run_operator_bench(apps: int, json_path: Path | None, cycles: int = 20) -> int:
+    work = Path(tempfile.mkdtemp(prefix="hrl-bench-operator-"))
+    crds = upstream_crd_dir() or project_crd_dir()
+    assert crds is not None, "no SparkApplication CRD (manifests/crds)"
+    env = DevEnv(work / "devenv", crds=[crds], binaries=ensure_binaries(console.print))
+    emulator: Emulator | None = None
+    operator: OperatorProcess | None = None
+    api = None
+    try:
+        env.start()
+        api = env.api_client()
+        cluster = Cluster(api)
+        cluster.ensure_namespace(NAMESPACE)
+        console.print(f"creating {apps} SparkApplications ...")
+        for i in range(apps):
+            cluster.create(NAMESPACE, _application(i))
+        emulator = Emulator(env.kubeconfig, work, speed=1.0, tick_s=1.0)
+        for target in emulator.scrape_targets("5s"):
+            env.add_scrape_target(target)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            states = [app_state(o) for o in cluster.list_apps(NAMESPACE)]
+            if states.count("RUNNING") == apps:
+                break
+            time.sleep(1.0)
+        config = operator_config(
+            env.prometheus_url,
+            env.kubeconfig,
+            namespaces=[NAMESPACE],
+            decision_interval_s=DECISION_INTERVAL_S,
+            meta_interval_s=60.0,
+            metrics_window_s=15.0,
+            max_metric_age_s=60.0,
+        )
+        console.print("starting the operator ...")
+        operator = OperatorProcess(config, work)
+        operator.wait_ready()
+        pid = operator.process.record.pid
+        console.print("warming up (two cycles) ...")
+        _wait_cycles(operator, 2)
+        start = _operator_numbers(operator)
+        cpu0, t0 = _cpu_seconds(pid), time.monotonic()
+        console.print(f"measuring {cycles} cycles of {DECISION_INTERVAL_S:g} s ...")
+        durations = _collect_cycles(operator, int(start["hrl_autoscaler_cycles_total"]), cycles)
+        cpu1, t1 = _cpu_seconds(pid), time.monotonic()
+        end = _operator_numbers(operator)
+        done = end["hrl_autoscaler_cycles_total"] - start["hrl_autoscaler_cycles_total"]
+        queries = (
+            end["hrl_autoscaler_prometheus_queries_total"]
+            - start["hrl_autoscaler_prometheus_queries_total"]
+        )
+        result = OperatorBench(
+            apps=apps,
+            cycles=len(durations),
+            cycle_seconds_p50=round(statistics.median(durations), 4),
+            cycle_seconds_max=round(max(durations), 4),
+            cpu_cores_mean=round((cpu1 - cpu0) / (t1 - t0), 4),
+            rss_mb_max=round(_peak_rss_mb(pid), 1),
+            prometheus_queries_per_cycle=round(queries / done, 2),
+            decision_interval_s=DECISION_INTERVAL_S,
+        )
+    finally:
+        if operator is not None:
+            operator.stop()
+        if emulator is not None:
+            emulator.stop()
+        if api is not None:
+            close_api_client(api)
+        env.stop()
+    shutil.rmtree(work, ignore_errors=True)  # kept (with the logs) only when the bench failed
+    payload = asdict(result)
+    Console().print_json(json.dumps(payload))
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+def _wait_cycles(operator: OperatorProcess, count: int, timeout_s: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    first = _operator_numbers(operator).get("hrl_autoscaler_cycles_total", 0.0)
+    while _operator_numbers(operator).get("hrl_autoscaler_cycles_total", 0.0) < first + count:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the operator ran no {count} cycles in {timeout_s:.0f} s")
+        time.sleep(0.2)
+
+
+def _collect_cycles(operator: OperatorProcess, seen: int, cycles: int) -> list[float]:
+    """The duration of each of the next ``cycles`` cycles (polled after each one ends)."""
+    durations: list[float] = []
+    deadline = time.monotonic() + cycles * DECISION_INTERVAL_S * 3 + 60
+    while len(durations) < cycles and time.monotonic() < deadline:
+        numbers = _operator_numbers(operator)
+        count = int(numbers["hrl_autoscaler_cycles_total"])
+        if count > seen:
+            if count > seen + 1:
+                console.print(f"[yellow]missed {count - seen - 1} cycle(s) between polls[/]")
+            durations.append(numbers["hrl_autoscaler_last_cycle_seconds"])
+            seen = count
+        time.sleep(0.25)
+    if not durations:
+        raise TimeoutError("no decision cycle completed while measuring")
+    return durations

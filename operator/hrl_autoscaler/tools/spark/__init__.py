@@ -1,0 +1,17 @@
+"""Real Spark: a standalone cluster for tests, the IoT streaming job, the in-place agent.
+
+- :mod:`.standalone`: a master and a worker from the pip ``pyspark`` package (tests, calibration).
+- :mod:`.iot_job`: the IoT Structured Streaming job (also runnable as a file by ``spark-submit``).
+- :mod:`.agent`: :class:`ExecutorTargetAgent`, the driver-side half of ``in-place`` actuation.
+
+Nothing here imports pyspark at import time (the operator's image has none); the job and the
+agent import it, or call into it, only inside a driver.
+"""
+
+from hrl_autoscaler.tools.spark.agent import (
+    AgentConfigurationError,
+    ExecutorTargetAgent,
+    start_agent,
+)
+
+__all__ = ["AgentConfigurationError", "ExecutorTargetAgent", "start_agent"]
