@@ -18,33 +18,44 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from hrl_autoscaler.config import OperatorSettings
 from hrl_autoscaler.research.baselines.registry import register_controller
+from hrl_autoscaler.research.evaluation.pipeline_controller import (
+    evaluation_settings,
+    pipeline_controller,
+)
 from hrl_autoscaler.research.evaluation.runner import EvaluationSpec, run_evaluation
 from hrl_autoscaler.research.sim.workloads import SCENARIOS
-from hrl_autoscaler.runtime.core.sloguard import SloGuardSettings
-from hrl_autoscaler.runtime.core.weights import PRESETS
-from hrl_autoscaler.runtime.policies.controllers import (
-    PPOController,
-    load_hrl_controller,
-    load_ppo_controller,
-)
-
-OFF = SloGuardSettings(enabled=False)
 
 
-def _cost_first(slo_ms: float, guard: SloGuardSettings | None) -> PPOController:
-    controller = load_ppo_controller(latency_slo_ms=slo_ms, slo_guard=guard)
-    controller.weights = controller.initial_weights = PRESETS["cost-first"]
-    return controller
+def _settings(guard: bool) -> OperatorSettings:
+    """The operator's defaults with the SLO guard on or off."""
+    s = evaluation_settings()
+    return s.model_copy(update={"guardrails": s.guardrails.model_copy(update={"slo_guard": guard})})
 
 
 def _register() -> tuple[str, ...]:
-    register_controller("hrl-noguard", lambda o, s: load_hrl_controller(o, s, slo_guard=OFF))
+    off = _settings(False)
     register_controller(
-        "ppo-fixed-noguard", lambda _o, s: load_ppo_controller(latency_slo_ms=s, slo_guard=OFF)
+        "hrl-noguard",
+        lambda o, s: pipeline_controller("hrl", o, s, settings=off, name="hrl-noguard"),
     )
-    register_controller("ppo-cost-first", lambda _o, s: _cost_first(s, None))
-    register_controller("ppo-cost-first-noguard", lambda _o, s: _cost_first(s, OFF))
+    register_controller(
+        "ppo-fixed-noguard",
+        lambda o, s: pipeline_controller("ppo-fixed", o, s, settings=off, name="ppo-fixed-noguard"),
+    )
+    register_controller(
+        "ppo-cost-first",
+        lambda o, s: pipeline_controller(
+            "ppo-fixed", o, s, weight_policy="cost-first", name="ppo-cost-first"
+        ),
+    )
+    register_controller(
+        "ppo-cost-first-noguard",
+        lambda o, s: pipeline_controller(
+            "ppo-fixed", o, s, off, weight_policy="cost-first", name="ppo-cost-first-noguard"
+        ),
+    )
     return (
         "hrl",
         "hrl-noguard",

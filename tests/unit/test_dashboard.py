@@ -203,7 +203,7 @@ def _exported_metric_names() -> set[str]:
     from hrl_autoscaler.runtime.core.annotations import resolve_settings
     from hrl_autoscaler.runtime.core.application import AppKey
     from hrl_autoscaler.runtime.core.metrics import SystemMetrics
-    from hrl_autoscaler.runtime.core.pipeline import CycleSummary, DecisionRecord
+    from hrl_autoscaler.runtime.core.ports import CycleSummary, DecisionRecord
     from hrl_autoscaler.runtime.core.weights import Weights
 
     m = OperatorMetrics()

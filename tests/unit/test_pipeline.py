@@ -7,7 +7,7 @@ it wrote (patches), said (events) and remembered (state) - no Kubernetes, no Pro
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,16 +15,23 @@ import numpy as np
 import pytest
 
 from hrl_autoscaler.config import OperatorSettings, load_operator_settings
-from hrl_autoscaler.runtime.core.annotations import PREFIX, TARGET_ANNOTATION
-from hrl_autoscaler.runtime.core.application import AppKey, AppSnapshot, snapshot_from_body
+from hrl_autoscaler.research.sim.adapters import merge_patch
+from hrl_autoscaler.runtime.core.annotations import PREFIX, TARGET_ANNOTATION, AppSettings
+from hrl_autoscaler.runtime.core.application import (
+    AppKey,
+    AppSnapshot,
+    scale_patch,
+    snapshot_from_body,
+    weights_patch,
+)
 from hrl_autoscaler.runtime.core.appstate import AppState
-from hrl_autoscaler.runtime.core.pipeline import (
+from hrl_autoscaler.runtime.core.pipeline import Autoscaler
+from hrl_autoscaler.runtime.core.ports import (
     ActuationResult,
-    AppSettings,
-    Autoscaler,
     CycleSummary,
     DecisionRecord,
     Precondition,
+    ScaleIntent,
     StateStoreError,
 )
 from hrl_autoscaler.runtime.core.reporting import AppEvent, Reason, parse_message
@@ -135,6 +142,18 @@ class FakeCluster:
         change(self.objects[key])
         return self.add(self.objects[key])
 
+    def scale(
+        self, key: AppKey, intent: ScaleIntent, precondition: Precondition
+    ) -> ActuationResult:
+        return self.patch(
+            key, scale_patch(intent.target, intent.actuation, intent.at), precondition
+        )
+
+    def set_weights(
+        self, key: AppKey, weights: Weights, precondition: Precondition
+    ) -> ActuationResult:
+        return self.patch(key, weights_patch(weights), precondition)
+
     def patch(
         self, key: AppKey, body: dict[str, Any], precondition: Precondition
     ) -> ActuationResult:
@@ -145,7 +164,7 @@ class FakeCluster:
         if reason is not None:
             return ActuationResult(False, reason, fresh)
         self.patches.append((key, copy.deepcopy(body)))
-        _merge(self.objects[key], body)
+        merge_patch(self.objects[key], body)
         return ActuationResult(True, "patched", self.add(self.objects[key]))
 
     def spec_patches(self) -> list[int]:
@@ -158,14 +177,6 @@ class FakeCluster:
 
     def weight_patches(self) -> list[dict[str, str]]:
         return [a for a in self.annotation_patches() if PREFIX + "alpha" in a]
-
-
-def _merge(target: dict[str, Any], patch: Mapping[str, Any]) -> None:
-    for k, v in patch.items():
-        if isinstance(v, Mapping) and isinstance(target.get(k), dict):
-            _merge(target[k], v)
-        else:
-            target[k] = copy.deepcopy(v)
 
 
 class MemoryStore:

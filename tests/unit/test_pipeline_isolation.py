@@ -20,7 +20,7 @@ from hrl_autoscaler.config import load_operator_settings
 from hrl_autoscaler.runtime.core.annotations import PREFIX
 from hrl_autoscaler.runtime.core.application import AppKey, AppSnapshot
 from hrl_autoscaler.runtime.core.appstate import AppState
-from hrl_autoscaler.runtime.core.pipeline import ActuationResult, CycleSummary, Precondition
+from hrl_autoscaler.runtime.core.ports import ActuationResult, CycleSummary, Precondition
 from hrl_autoscaler.runtime.core.reporting import Reason, parse_message
 from hrl_autoscaler.runtime.core.sampling import Collection
 from hrl_autoscaler.runtime.core.weights import PRESETS, Weights
@@ -141,7 +141,7 @@ def _break_decide(h: Harness) -> None:
             raise ConnectionResetError("adapter bug")
         return patch(key, body, precondition)
 
-    h.autoscaler.actuator = SimpleNamespace(patch=flaky)  # type: ignore[assignment]
+    h.cluster.patch = flaky  # type: ignore[method-assign]
 
 
 def _break_meta(h: Harness) -> None:
@@ -278,7 +278,7 @@ def test_weights_written_but_not_in_force_are_a_warning_not_an_update() -> None:
         h.cluster.edit(key, lambda b: b["metadata"]["annotations"].update({PREFIX + "alpha": "5"}))
         return ActuationResult(result.applied, result.detail, h.cluster.snapshot(key))
 
-    h.autoscaler.actuator = SimpleNamespace(patch=overwritten)  # type: ignore[assignment]
+    h.cluster.patch = overwritten  # type: ignore[method-assign]
     for _ in range(4):
         h.cycle()
     assert h.events.of(Reason.WEIGHTS_UPDATED) == []

@@ -10,7 +10,6 @@ import pytest
 
 from hrl_autoscaler.config import QUERY_NAMES, SimParams, load_operator_settings
 from hrl_autoscaler.runtime.core.application import AppKey, AppSnapshot
-from hrl_autoscaler.runtime.core.capacity import measured_executor_rate, observation_scale, smoothed
 from hrl_autoscaler.runtime.core.sampling import (
     AppSample,
     Collection,
@@ -19,6 +18,12 @@ from hrl_autoscaler.runtime.core.sampling import (
     assign,
     build_metrics,
     unavailable_reason,
+)
+from hrl_autoscaler.runtime.core.sizing import (
+    observation_scale,
+    single_executor_rate,
+    smoothed,
+    true_rate_per_executor,
 )
 from hrl_autoscaler.runtime.k8s.prometheus import PrometheusCollector, promql_duration, render
 
@@ -112,10 +117,13 @@ def test_build_metrics_ratios_and_defaults() -> None:
 def test_capacity_is_measured_ds2_style_and_smoothed() -> None:
     params = SimParams()
     m = build_metrics(_full(), 4, False, 0.0)
-    rate = measured_executor_rate(m, params)
-    assert rate == pytest.approx(4800 / 3 * (1 + 0.03 * 3))
+    rate = true_rate_per_executor(m)
+    assert rate == pytest.approx(4800 / 3)
+    assert single_executor_rate(4800 / 3, m.running_executors, params) == pytest.approx(
+        4800 / 3 * (1 + 0.03 * 3)
+    )
     idle = AppSample({**_full().values, "active_tasks": 0.2})
-    assert measured_executor_rate(build_metrics(idle, 4, False, 0.0), params) is None
+    assert true_rate_per_executor(build_metrics(idle, 4, False, 0.0)) is None
     assert smoothed(1000.0, None, 0.3) == 1000.0
     assert smoothed(1000.0, 2000.0, 0.3) == pytest.approx(1300.0)
     # the simulator's own executor rate gives the simulator's own scale

@@ -14,7 +14,8 @@ from hrl_autoscaler.config import QUERY_NAMES, AnnotationDefaults
 from hrl_autoscaler.runtime.core.annotations import PREFIX, AppSettings, resolve_settings
 from hrl_autoscaler.runtime.core.application import AppKey
 from hrl_autoscaler.runtime.core.metrics import SystemMetrics
-from hrl_autoscaler.runtime.core.pipeline import STAGES, CycleSummary, DecisionRecord
+from hrl_autoscaler.runtime.core.pipeline import STAGES
+from hrl_autoscaler.runtime.core.ports import CycleSummary, DecisionRecord
 from hrl_autoscaler.runtime.core.weights import Weights
 from hrl_autoscaler.runtime.service.telemetry import OperatorMetrics
 

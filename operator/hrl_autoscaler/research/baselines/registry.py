@@ -23,19 +23,20 @@ _FIXED: dict[str, Factory] = {
     "spark-da": lambda _o, _s: SparkDynamicAllocationController(),
     "ds2": lambda _o, _s: DS2Controller(),
     "oracle": lambda o, s: OracleController(o, s),
-    "ppo-fixed": lambda _o, s: _rl().load_ppo_controller(latency_slo_ms=s),
-    "hrl": lambda o, s: _rl().load_hrl_controller(o, s),
+    "ppo-fixed": lambda o, s: _pipeline().pipeline_controller("ppo-fixed", o, s),
+    "hrl": lambda o, s: _pipeline().pipeline_controller("hrl", o, s),
 }
 _EXTRA: dict[str, Factory] = {}
 
 STATIC_PATTERN = re.compile(r"^static-(\d+)$")
 
 
-def _rl() -> Any:
-    """The RL controllers, imported on first use (they read artifacts from ``policies/``)."""
-    from hrl_autoscaler.runtime.policies import controllers
+def _pipeline() -> Any:
+    """The operator's pipeline on the simulator, imported on first use (it reads the
+    artifacts in ``policies/``)."""
+    from hrl_autoscaler.research.evaluation import pipeline_controller
 
-    return controllers
+    return pipeline_controller
 
 
 def register_controller(name: str, factory: Factory) -> None:

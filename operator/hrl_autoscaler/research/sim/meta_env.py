@@ -1,40 +1,53 @@
-"""The upper agent's environment: choose reward weights, watch the frozen PPO policy follow them."""
+"""The upper agent's environment: choose reward weights, watch the frozen PPO policy follow them.
+
+The lower level is the operator's own decision step and the window the operator's own meta
+step (:mod:`hrl_autoscaler.runtime.core.decision`, :mod:`hrl_autoscaler.runtime.core.meta`),
+built from the operator's default settings, so the actor is trained on the pipeline it will
+steer: the measured rate scale, the DS2 fallback, the SLO guard, the guardrails, and the
+maximum cost of the policy's largest allocation.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Protocol, SupportsFloat
+from typing import Any, SupportsFloat
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from hrl_autoscaler.config import SimParams
+from hrl_autoscaler.config import OperatorSettings, SimParams
 from hrl_autoscaler.research.sim.env import MIX, IoTSparkStreamingEnv
 from hrl_autoscaler.research.sim.workloads import SCENARIOS
-from hrl_autoscaler.runtime.core.guardrails import Guardrails, GuardrailSettings
+from hrl_autoscaler.runtime.core.annotations import AppSettings
+from hrl_autoscaler.runtime.core.appruntime import (
+    control_context,
+    decision_options,
+    guardrail_settings,
+    meta_cadence,
+)
+from hrl_autoscaler.runtime.core.decision import DecisionStep, ExecutorPolicy
 from hrl_autoscaler.runtime.core.meta import (
     META_HIGH,
     META_LOW,
-    WindowAccumulator,
+    MetaInput,
+    MetaStep,
     action_to_weights,
-    build_meta_observation,
 )
 from hrl_autoscaler.runtime.core.objectives import validate_objective
+from hrl_autoscaler.runtime.core.sizing import RateEstimate
 from hrl_autoscaler.runtime.core.weights import FIXED_BASELINE, Weights
 
 DEFAULT_SLO_MS = 2000.0
 
 
-class ExecutorPolicy(Protocol):
-    def action(self, obs: np.ndarray) -> int: ...
-
-
 class MetaControllerEnv(gym.Env[np.ndarray, np.ndarray]):
-    """Set the lower policy's weights every ``lower_steps`` decisions (default 20 = 10 minutes).
+    """Set the lower policy's weights every ``lower_steps`` decisions (default: the operator's
+    ``meta_interval_s`` / decision interval = 20, 10 minutes).
 
-    The lower level runs as in production: the frozen PPO policy's proposal passes through the
-    same guardrails as the operator's (scale-down confirmations), so the meta-controller learns
-    the weights of the pipeline it will steer.
+    The lower level runs as in production: the operator's decision step (policy, DS2 fallback,
+    SLO guard, guardrails) under the operator's default settings for an application with the
+    episode's SLO and the simulator's price, so the meta-controller learns the weights of the
+    pipeline it will steer.
 
     ## Action Space
     ``Box(-1, 1, (3,))``: mapped to weights by
@@ -55,10 +68,12 @@ class MetaControllerEnv(gym.Env[np.ndarray, np.ndarray]):
     Truncates after ``meta_steps`` windows (default 72 = 12 hours).
 
     ## Arguments
-    ``policy`` (anything with ``action(obs) -> int``; default: the committed ``policies/ppo``),
-    ``objective``, ``params``, ``scenario`` (a name or ``"mix"``), ``lower_steps``,
-    ``meta_steps``, ``peak_jitter``, ``guardrails``. Reset options: those of the lower
-    environment plus ``latency_slo_ms`` (default: the scenario's SLO).
+    ``policy`` (anything with ``executors(obs) -> int``; default: the committed
+    ``policies/ppo``), ``objective``, ``params``, ``scenario`` (a name or ``"mix"``),
+    ``lower_steps`` (None: the operator's cadence), ``meta_steps``, ``peak_jitter``,
+    ``settings`` (the operator settings whose decision step runs; default: the defaults).
+    Reset options: those of the lower environment plus ``latency_slo_ms`` (default: the
+    scenario's SLO) and ``lower_seed`` (the lower environment's seed; default: drawn).
     """
 
     metadata = {"render_modes": []}  # noqa: RUF012
@@ -69,63 +84,75 @@ class MetaControllerEnv(gym.Env[np.ndarray, np.ndarray]):
         objective: str = "slo",
         params: SimParams | None = None,
         scenario: str = MIX,
-        lower_steps: int = 20,
+        lower_steps: int | None = None,
         meta_steps: int = 72,
         peak_jitter: float = 0.3,
-        guardrails: GuardrailSettings | None = None,
+        settings: OperatorSettings | None = None,
     ) -> None:
         self.objective = validate_objective(objective)
         self.params = params or SimParams()
         if policy is None:  # the committed frozen policy, as ``gymnasium.make`` users expect
-            from hrl_autoscaler.runtime.policies.artifacts import default_policies_dir
+            from hrl_autoscaler.runtime.policies.artifacts import PPO_DIR, default_policies_dir
             from hrl_autoscaler.runtime.policies.ppo import NumpyPPOPolicy
 
-            policy = NumpyPPOPolicy.load(default_policies_dir() / "ppo")
+            policy = NumpyPPOPolicy.load(default_policies_dir() / PPO_DIR)
         self.policy = policy
-        self.lower_steps = lower_steps
-        self.guardrail_settings = guardrails or GuardrailSettings(
-            min_executors=self.params.min_executors, max_executors=self.params.max_executors
-        )
-        self.guardrails = Guardrails(self.guardrail_settings)
+        self.settings = settings or OperatorSettings.model_validate({})
+        cadence = meta_cadence(self.settings).steps(self.params.decision_interval_s)
+        self.lower_steps = lower_steps or cadence
         self.meta_steps = meta_steps
         self.lower = IoTSparkStreamingEnv(
             params=self.params,
             scenario=scenario,
-            episode_steps=lower_steps * (meta_steps + 1),
+            episode_steps=self.lower_steps * (meta_steps + 1),
             peak_jitter=peak_jitter,
         )
         self.action_space = spaces.Box(-1.0, 1.0, shape=(3,), dtype=np.float32)
         self.observation_space = spaces.Box(META_LOW, META_HIGH, dtype=np.float32)
         self.slo_ms = DEFAULT_SLO_MS
         self.weights: Weights = FIXED_BASELINE
-        self.window = WindowAccumulator(self.params.price_per_executor_hour, self.slo_ms)
-        self._obs = np.zeros(self.lower.observation_space.shape or (9,), dtype=np.float32)
+        self._start(self.slo_ms)
         self.k = 0
 
-    def _run_window(self) -> np.ndarray:
-        self.window.clear()
+    def _start(self, slo_ms: float) -> None:
+        """A fresh application: its decision step and meta window, as the operator builds them
+        for an application opted in with this SLO and the simulator's price."""
+        p = self.params
+        app = AppSettings(
+            weight_policy="meta",
+            mode="auto",
+            min_executors=p.min_executors,
+            max_executors=p.max_executors,
+            actuation=p.actuation,
+            latency_slo_ms=slo_ms,
+            cost_per_executor_hour=p.price_per_executor_hour,
+            objective="r_meta" if self.objective == "r_meta" else "slo",
+        )
+        rate = RateEstimate(
+            self.settings.default_executor_rate_eps, self.settings.capacity_smoothing, p
+        )
+        self.step_ = DecisionStep(
+            self.policy,
+            guardrail_settings(app, self.settings),
+            control_context(app, self.settings, p),
+            rate,
+            decision_options(self.settings),
+        )
+        self.meta = MetaStep(p.price_per_executor_hour, slo_ms, p.max_executors)
+
+    def _run_window(self) -> MetaInput:
         self.lower.weights = self.weights
-        obs = self._obs.copy()
-        obs[6:9] = self.weights.as_tuple()
-        offset = self.params.min_executors
         for _ in range(self.lower_steps):
             metrics = self.lower.last_metrics
             assert metrics is not None
-            target = self.guardrails.apply(
-                self.policy.action(obs) + offset, metrics.executors, metrics.time_s
-            ).target
-            obs, _, _, _, info = self.lower.step(target - offset)
-            self.window.add(info["metrics"])
-        self._obs = obs
-        stats = self.window.stats()
-        self._last_stats = stats
-        return build_meta_observation(
-            stats,
-            self.weights,
-            self.params.rate_scale_eps,
-            self.slo_ms,
-            self.params.max_cost_per_hour,
+            target = self.step_.decide(metrics, self.weights, self.slo_ms).target
+            _, _, _, _, info = self.lower.step(target - self.params.min_executors)
+            self.meta.add(info["metrics"])
+        closed = self.meta.close(
+            self.weights, self.step_.rate.scale().rate_scale_eps, self.objective
         )
+        self._last = closed
+        return closed
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
@@ -133,15 +160,17 @@ class MetaControllerEnv(gym.Env[np.ndarray, np.ndarray]):
         super().reset(seed=seed)
         options = dict(options or {})
         slo_override = options.pop("latency_slo_ms", None)
-        self._obs, _ = self.lower.reset(seed=int(self.np_random.integers(2**31)), options=options)
+        lower_seed = options.pop("lower_seed", None)
+        if lower_seed is None:
+            lower_seed = int(self.np_random.integers(2**31))
+        self.lower.reset(seed=int(lower_seed), options=options)
         name = self.lower.current_scenario
         default_slo = SCENARIOS[name].latency_slo_ms if name in SCENARIOS else DEFAULT_SLO_MS
         self.slo_ms = float(slo_override or default_slo)
-        self.window = WindowAccumulator(self.params.price_per_executor_hour, self.slo_ms)
         self.weights = FIXED_BASELINE
-        self.guardrails = Guardrails(self.guardrail_settings)
+        self._start(self.slo_ms)
         self.k = 0
-        return self._run_window(), {
+        return self._run_window().observation, {
             "scenario": self.lower.current_scenario,
             "latency_slo_ms": self.slo_ms,
         }
@@ -150,8 +179,7 @@ class MetaControllerEnv(gym.Env[np.ndarray, np.ndarray]):
         self, action: np.ndarray
     ) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
         self.weights = action_to_weights(action)
-        obs = self._run_window()
+        closed = self._run_window()
         self.k += 1
-        reward = self._last_stats.objective(self.objective, self.params.max_cost_per_hour)
-        info = {"weights": self.weights, "stats": self._last_stats}
-        return obs, reward, False, self.k >= self.meta_steps, info
+        info = {"weights": self.weights, "stats": closed.stats}
+        return closed.observation, closed.score, False, self.k >= self.meta_steps, info

@@ -10,7 +10,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from hrl_autoscaler.runtime.core.annotations import ENABLED_LABEL, target_annotation
+from hrl_autoscaler.runtime.core.annotations import (
+    ENABLED_LABEL,
+    TARGET_ANNOTATION,
+    last_scale_annotation,
+    target_annotation,
+    weight_annotations,
+)
+from hrl_autoscaler.runtime.core.weights import Weights
 
 GROUP = "sparkoperator.k8s.io"
 VERSION = "v1beta2"
@@ -88,3 +95,21 @@ def snapshot_from_body(body: Mapping[str, Any]) -> AppSnapshot:
         state=str(state),
         app_id=str(status["sparkApplicationId"]) if status.get("sparkApplicationId") else None,
     )
+
+
+def scale_patch(target: int, actuation: str, at: float) -> dict[str, Any]:
+    """The merge patch of a scaling intent: ``spec.executor.instances`` (restart: the Spark
+    Operator resubmits) or the in-place target annotation (the driver's agent applies it),
+    with the scale record in the same write."""
+    annotations = last_scale_annotation(at, target)
+    body: dict[str, Any] = {"metadata": {"annotations": annotations}}
+    if actuation == "restart":
+        body["spec"] = {"executor": {"instances": target}}
+    else:
+        annotations[TARGET_ANNOTATION] = str(target)
+    return body
+
+
+def weights_patch(weights: Weights) -> dict[str, Any]:
+    """The merge patch that puts meta weights in force (the weight annotations)."""
+    return {"metadata": {"annotations": weight_annotations(weights)}}

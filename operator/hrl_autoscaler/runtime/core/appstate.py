@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from hrl_autoscaler.runtime.core.weights import Weights
 
 STATE_SCHEMA = 1
+_UNSET = object()
 
 
 def _round_sig(x: float, digits: int = 2) -> float:
@@ -46,17 +47,29 @@ class AppState:
     executor_rate_eps: float | None = None
     """Measured single-executor rate (2 significant digits)."""
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        if getattr(self, name, _UNSET) != value:
+            object.__setattr__(self, "_revision", getattr(self, "_revision", 0) + 1)
+        object.__setattr__(self, name, value)
+
+    @property
+    def revision(self) -> int:
+        """Grows with every change: the loop serialises and saves only a changed state (a
+        JSON dump per application per cycle would cost more than the decision)."""
+        return int(getattr(self, "_revision", 0))
+
     def remember(self, kind: str, entry: dict[str, Any], keep: int) -> None:
         """Append to ``decisions`` or ``meta``, keeping the newest ``keep`` entries."""
         history = self.decisions if kind == "decisions" else self.meta
         history.append(entry)
         del history[: max(0, len(history) - keep)]
+        object.__setattr__(self, "_revision", self.revision + 1)
 
     def set_rate(self, rate: float) -> None:
         self.executor_rate_eps = _round_sig(rate)
 
     def to_json(self) -> str:
-        data = asdict(self)
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["schema"] = STATE_SCHEMA
         return json.dumps(data, sort_keys=True, separators=(",", ":"))
 

@@ -1,7 +1,9 @@
-"""The meta-controller's view: statistics of a window of fast-loop steps, and its action mapping.
+"""The one meta step: window -> meta observation -> actor -> weights.
 
-Shared by the MetaController environment, the ``hrl`` evaluation controller and the operator's
-slow loop, so the TD3 actor sees in production what it was trained on.
+:class:`MetaStep` is shared by the operator's slow loop (which the ``hrl`` evaluation runs on the
+simulated cluster) and the meta-controller's training environment, so the TD3 actor sees in
+production what it was trained on: the same window statistics, the same measured rate scale,
+the same maximum cost.
 """
 
 from __future__ import annotations
@@ -130,3 +132,56 @@ def build_meta_observation(
         weights.gamma,
     )
     return np.clip(np.array(raw, dtype=np.float32), META_LOW, META_HIGH)
+
+
+@dataclass(frozen=True, slots=True)
+class MetaCadence:
+    """When a window closes. The operator counts time (decisions can be skipped while metrics
+    are missing); the training environment, whose decisions never are, closes every
+    ``interval_s / decision_interval_s`` decisions, which is the same cadence."""
+
+    interval_s: float = 600.0
+    min_samples: int = 3
+    """After an outage or a restart the window refills before it is trusted."""
+
+    def steps(self, decision_interval_s: float) -> int:
+        return max(1, round(self.interval_s / decision_interval_s))
+
+
+@dataclass(frozen=True, slots=True)
+class MetaInput:
+    """What a closed window gives the actor, and its score under the objective."""
+
+    observation: np.ndarray
+    stats: WindowStats
+    score: float
+
+
+class MetaStep:
+    """One application's meta window and its observation."""
+
+    def __init__(
+        self, cost_per_executor_hour: float, latency_slo_ms: float, max_executors: int
+    ) -> None:
+        self.window = WindowAccumulator(cost_per_executor_hour, latency_slo_ms)
+        self.latency_slo_ms = latency_slo_ms
+        self.max_cost_per_hour = max_executors * cost_per_executor_hour
+        """The cost of the policy's largest allocation: the meta observation's cost scale."""
+
+    def add(self, metrics: SystemMetrics) -> None:
+        self.window.add(metrics)
+
+    def __len__(self) -> int:
+        return len(self.window)
+
+    def ready(self, now_s: float, started_s: float, cadence: MetaCadence) -> bool:
+        return now_s - started_s >= cadence.interval_s and len(self) >= cadence.min_samples
+
+    def close(self, weights: Weights, rate_scale_eps: float, objective: str) -> MetaInput:
+        """The window's observation under the weights in force, and start a new window."""
+        stats = self.window.stats()
+        self.window.clear()
+        obs = build_meta_observation(
+            stats, weights, rate_scale_eps, self.latency_slo_ms, self.max_cost_per_hour
+        )
+        return MetaInput(obs, stats, stats.objective(objective, self.max_cost_per_hour))

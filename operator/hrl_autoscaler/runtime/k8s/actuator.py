@@ -20,9 +20,12 @@ from hrl_autoscaler.runtime.core.application import (
     PLURAL,
     VERSION,
     AppKey,
+    scale_patch,
     snapshot_from_body,
+    weights_patch,
 )
-from hrl_autoscaler.runtime.core.pipeline import ActuationResult, Precondition
+from hrl_autoscaler.runtime.core.ports import ActuationResult, Precondition, ScaleIntent
+from hrl_autoscaler.runtime.core.weights import Weights
 from hrl_autoscaler.runtime.k8s.client import MERGE_PATCH, api_error, read_json
 
 log = logging.getLogger("hrl_autoscaler.runtime.k8s.actuator")
@@ -31,7 +34,7 @@ FIELD_MANAGER = "hrl-autoscaler"
 
 
 class SparkApplicationActuator:
-    """Implements :class:`hrl_autoscaler.runtime.core.pipeline.Actuator` with the Kubernetes API."""
+    """Implements :class:`hrl_autoscaler.runtime.core.ports.Actuator` with the Kubernetes API."""
 
     def __init__(
         self, api: k8s_client.ApiClient, retries: int = 3, timeout_s: float = 10.0
@@ -52,9 +55,23 @@ class SparkApplicationActuator:
         )
         return read_json(response)
 
+    def scale(
+        self, key: AppKey, intent: ScaleIntent, precondition: Precondition
+    ) -> ActuationResult:
+        """``spec.executor.instances`` (restart) or the in-place target annotation, with the
+        scale record in the same patch."""
+        body = scale_patch(intent.target, intent.actuation, intent.at)
+        return self.patch(key, body, precondition)
+
+    def set_weights(
+        self, key: AppKey, weights: Weights, precondition: Precondition
+    ) -> ActuationResult:
+        return self.patch(key, weights_patch(weights), precondition)
+
     def patch(
         self, key: AppKey, body: dict[str, Any], precondition: Precondition
     ) -> ActuationResult:
+        """Merge-patch ``body`` when ``precondition`` allows on a fresh read."""
         last = ""
         for attempt in range(1, self.retries + 1):
             try:

@@ -60,7 +60,7 @@ def event_body(app: AppSnapshot, event: AppEvent, instance: str, now: datetime) 
 
 
 class KubernetesEventSink:
-    """Implements :class:`hrl_autoscaler.runtime.core.pipeline.EventSink`."""
+    """Implements :class:`hrl_autoscaler.runtime.core.ports.EventSink`."""
 
     def __init__(
         self,

@@ -1,6 +1,6 @@
 """The batched Prometheus collector: one instant query per metric per cycle, for every app.
 
-Implements :class:`hrl_autoscaler.runtime.core.pipeline.MetricsSource`. A query that returns no
+Implements :class:`hrl_autoscaler.runtime.core.ports.MetricsSource`. A query that returns no
 series for an application leaves that metric missing (the loop then holds); it is never read as 0,
 the trap that silently defeats KEDA's fallback.
 

@@ -16,7 +16,7 @@ from kubernetes.client.exceptions import ApiException
 
 from hrl_autoscaler.runtime.core.application import API_VERSION, KIND, AppKey, AppSnapshot
 from hrl_autoscaler.runtime.core.appstate import AppState
-from hrl_autoscaler.runtime.core.pipeline import StateStoreError
+from hrl_autoscaler.runtime.core.ports import StateStoreError
 from hrl_autoscaler.runtime.k8s.client import MERGE_PATCH, api_error, read_json
 
 log = logging.getLogger("hrl_autoscaler.runtime.k8s.state")
@@ -62,7 +62,7 @@ def configmap_body(app: AppSnapshot, state: AppState) -> dict[str, Any]:
 
 
 class ConfigMapStateStore:
-    """Implements :class:`hrl_autoscaler.runtime.core.pipeline.StateStore`."""
+    """Implements :class:`hrl_autoscaler.runtime.core.ports.StateStore`."""
 
     def __init__(
         self, api: k8s_client.ApiClient, namespaces: Sequence[str] = (), timeout_s: float = 10.0

@@ -19,6 +19,14 @@ METADATA_FILE = "metadata.json"
 POLICIES_ENV = "HRL_AUTOSCALER_POLICIES"
 
 
+#: Where each artifact lives under the policies directory.
+PPO_DIR = "ppo"
+
+
+def meta_dir(objective: str) -> str:
+    return f"meta-{objective}"
+
+
 class PolicyError(RuntimeError):
     """A policy artifact that cannot be used; the message names the file and the problem."""
 

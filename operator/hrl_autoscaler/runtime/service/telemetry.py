@@ -1,6 +1,6 @@
 """The operator's own metrics (``hrl_autoscaler_*``), in a registry of their own.
 
-Implements :class:`hrl_autoscaler.runtime.core.pipeline.Telemetry`. Per-application series are
+Implements :class:`hrl_autoscaler.runtime.core.ports.Telemetry`. Per-application series are
 removed when an application stops being managed, so deleted applications do not linger in
 dashboards.
 
@@ -26,7 +26,8 @@ from hrl_autoscaler.config import QUERY_NAMES
 from hrl_autoscaler.runtime.core.annotations import AppSettings
 from hrl_autoscaler.runtime.core.application import AppKey
 from hrl_autoscaler.runtime.core.metrics import SystemMetrics
-from hrl_autoscaler.runtime.core.pipeline import STAGES, CycleSummary, DecisionRecord
+from hrl_autoscaler.runtime.core.pipeline import STAGES
+from hrl_autoscaler.runtime.core.ports import CycleSummary, DecisionRecord
 from hrl_autoscaler.runtime.core.weights import Weights
 
 APP = ["namespace", "application"]

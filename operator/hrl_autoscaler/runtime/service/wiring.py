@@ -16,7 +16,8 @@ from pathlib import Path
 from kubernetes import client as k8s_client
 
 from hrl_autoscaler.config import OBJECTIVE_NAMES, OperatorSettings
-from hrl_autoscaler.runtime.core.pipeline import Autoscaler, MetaActor
+from hrl_autoscaler.runtime.core.pipeline import Autoscaler
+from hrl_autoscaler.runtime.core.ports import MetaActor
 from hrl_autoscaler.runtime.k8s.actuator import SparkApplicationActuator
 from hrl_autoscaler.runtime.k8s.client import api_client, close_client
 from hrl_autoscaler.runtime.k8s.events import KubernetesEventSink
@@ -25,11 +26,12 @@ from hrl_autoscaler.runtime.k8s.prometheus import PrometheusCollector
 from hrl_autoscaler.runtime.k8s.statestore import ConfigMapStateStore
 from hrl_autoscaler.runtime.policies.artifacts import (
     METADATA_FILE,
+    PPO_DIR,
     PolicyError,
     default_policies_dir,
+    meta_dir,
     sha256_file,
 )
-from hrl_autoscaler.runtime.policies.controllers import PPO_DIR, meta_dir
 from hrl_autoscaler.runtime.policies.meta import NumpyMetaActor
 from hrl_autoscaler.runtime.policies.ppo import NumpyPPOPolicy
 from hrl_autoscaler.runtime.service.telemetry import OperatorMetrics

@@ -1,0 +1,181 @@
+"""``hrl`` and ``ppo-fixed``: the operator's own pipeline, cycle by cycle, on the simulator.
+
+There is no second copy of the HRL decision for evaluation. Each episode builds an
+:class:`~hrl_autoscaler.runtime.core.pipeline.Autoscaler` with the operator's default settings
+and the committed policies, wired to the simulated-cluster adapters of
+:mod:`hrl_autoscaler.research.sim.adapters`, and opts one SparkApplication in with annotations
+as a user would: ``weight-policy: meta`` (``hrl``) or ``fixed`` at 1/3 each (``ppo-fixed``, the
+seed's ablation baseline). Every decision therefore goes through what production runs: holds
+while the application restarts, the capacity estimate, the DS2 fallback, the SLO guard, the
+guardrails and cooldowns, the meta interval and its minimum window, and the weights written
+to the annotations and read back.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from hrl_autoscaler.config import OperatorSettings, SimParams
+from hrl_autoscaler.research.sim.adapters import (
+    CountingEvents,
+    MemoryStateStore,
+    NullTelemetry,
+    SimulatedActuator,
+    SimulatedApplication,
+    SimulatedClock,
+    SimulatedMetrics,
+)
+from hrl_autoscaler.runtime.core.annotations import PREFIX, AppSettings
+from hrl_autoscaler.runtime.core.application import AppKey
+from hrl_autoscaler.runtime.core.controller import ControlContext
+from hrl_autoscaler.runtime.core.metrics import SystemMetrics
+from hrl_autoscaler.runtime.core.pipeline import Autoscaler
+from hrl_autoscaler.runtime.core.ports import MetaActor
+from hrl_autoscaler.runtime.core.weights import Weights
+from hrl_autoscaler.runtime.policies.artifacts import PPO_DIR, default_policies_dir, meta_dir
+from hrl_autoscaler.runtime.policies.meta import NumpyMetaActor
+from hrl_autoscaler.runtime.policies.ppo import NumpyPPOPolicy
+
+KEY = AppKey("evaluation", "iot-app")
+
+
+@dataclass(frozen=True)
+class PipelineSpec:
+    """How the simulated application is opted in."""
+
+    name: str
+    weight_policy: str
+    objective: str
+    latency_slo_ms: float
+    cost_per_executor_hour: float = SimParams().price_per_executor_hour
+
+    def annotations(self, ctx: ControlContext) -> dict[str, str]:
+        values = {
+            "weight-policy": self.weight_policy,
+            "objective": self.objective,
+            "mode": "auto",
+            "actuation": ctx.actuation,
+            "min-executors": str(ctx.min_executors),
+            "max-executors": str(ctx.max_executors),
+            "latency-slo-ms": f"{self.latency_slo_ms:g}",
+            "cost-per-executor-hour": f"{self.cost_per_executor_hour:g}",
+        }
+        if self.weight_policy == "fixed":
+            values.update(alpha="1", beta="1", gamma="1")
+        return {PREFIX + k: v for k, v in values.items()}
+
+
+@lru_cache(maxsize=4)
+def _policy(root: Path) -> NumpyPPOPolicy:
+    return NumpyPPOPolicy.load(root / PPO_DIR)
+
+
+@lru_cache(maxsize=8)
+def _actor(root: Path, objective: str) -> NumpyMetaActor:
+    return NumpyMetaActor.load(root / meta_dir(objective))
+
+
+def evaluation_settings() -> OperatorSettings:
+    """The operator's defaults, without the environment or a config file (evaluation must not
+    depend on who runs it)."""
+    return OperatorSettings.model_validate({})
+
+
+class PipelineController:
+    """The :class:`~hrl_autoscaler.runtime.core.controller.Controller` face of the pipeline."""
+
+    def __init__(
+        self,
+        spec: PipelineSpec,
+        policy: NumpyPPOPolicy,
+        meta_actors: dict[str, MetaActor],
+        settings: OperatorSettings | None = None,
+        params: SimParams | None = None,
+    ) -> None:
+        self.name = spec.name
+        self.spec = spec
+        self.policy = policy
+        self.meta_actors = meta_actors
+        self.settings = settings or evaluation_settings()
+        self.params = params or SimParams()
+        """The policy's training parameters, as the operator has them (not the simulated
+        cluster's, which the operator cannot know: it measures the executor rate)."""
+        self.autoscaler: Autoscaler | None = None
+
+    def reset(self, ctx: ControlContext) -> None:
+        # The executor count is in the first metrics; the application is created at it.
+        self._ctx = ctx
+        self.autoscaler = None
+
+    def _build(self, executors: int) -> Autoscaler:
+        # The operator's log lines are for whoever runs it; here the events are counted instead.
+        logging.getLogger("hrl_autoscaler.pipeline").setLevel(logging.ERROR)
+        self.app = SimulatedApplication(KEY, self.spec.annotations(self._ctx), executors)
+        self.source = SimulatedMetrics(KEY)
+        self.actuator = SimulatedActuator(self.app)
+        self.clock = SimulatedClock()
+        self.events = CountingEvents()
+        self.store = MemoryStateStore()
+        autoscaler = Autoscaler(
+            self.settings,
+            self.policy,
+            self.meta_actors,
+            self.source,
+            self.actuator,
+            self.store,
+            self.events,
+            NullTelemetry(),
+            clock=self.clock,
+            params=self.params,
+        )
+        autoscaler.upsert(self.app.snapshot())
+        return autoscaler
+
+    def decide(self, metrics: SystemMetrics, weights: Weights) -> int:
+        """One operator cycle on the interval that just ended; the executor count the
+        application now asks for (the environment applies it as the data plane would)."""
+        if self.autoscaler is None:
+            self.autoscaler = self._build(metrics.executors)
+        self.clock.time_s = metrics.time_s
+        self.source.metrics = metrics
+        self.app.set_running(not metrics.restarting)
+        self.autoscaler.upsert(self.app.snapshot())  # the watch delivers the object
+        self.autoscaler.run_cycle()
+        return self.app.requested_executors(self.settings_in_force())
+
+    def settings_in_force(self) -> AppSettings:
+        runtime = self.autoscaler.runtime(KEY) if self.autoscaler else None
+        assert runtime is not None
+        return runtime.active_settings
+
+    def weights_in_force(self) -> Weights | None:
+        runtime = self.autoscaler.runtime(KEY) if self.autoscaler else None
+        return runtime.weights() if runtime is not None and runtime.settings else None
+
+
+def pipeline_controller(
+    kind: str,
+    objective: str,
+    latency_slo_ms: float,
+    root: Path | None = None,
+    settings: OperatorSettings | None = None,
+    weight_policy: str | None = None,
+    name: str | None = None,
+) -> PipelineController:
+    """``hrl`` (meta-learned weights for ``objective``) or ``ppo-fixed`` (1/3 each, or the
+    preset ``weight_policy``); ``settings`` replaces the operator's defaults (the benchmarks
+    switch single features off by name)."""
+    root = (root or default_policies_dir()).resolve()
+    actors: dict[str, MetaActor] = {}
+    if kind == "hrl":
+        policy_name = "meta"
+        actors[objective] = _actor(root, objective)
+    elif kind == "ppo-fixed":
+        policy_name = weight_policy or "fixed"
+    else:
+        raise ValueError(f"unknown pipeline controller {kind!r}; accepted values: hrl, ppo-fixed")
+    spec = PipelineSpec(name or kind, policy_name, objective, latency_slo_ms)
+    return PipelineController(spec, _policy(root), actors, settings)

@@ -1,0 +1,284 @@
+"""One application's memory between cycles, and how its settings are resolved.
+
+An :class:`AppRuntime` holds what the loop keeps for one SparkApplication: the snapshot, the
+stored state, the resolved settings (and the last good ones), the decision step (guardrails,
+SLO guard, DS2, capacity estimate) and the meta window. :class:`SettingsResolver` turns the
+annotations into settings, tells the application once about every rejected value, and
+rebuilds what depends on the settings when they change.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+
+from pydantic import ValidationError
+
+from hrl_autoscaler.config import OperatorSettings, SimParams
+from hrl_autoscaler.runtime.core.annotations import (
+    PREFIX,
+    AppSettings,
+    parse_last_scale,
+    resolve_settings,
+)
+from hrl_autoscaler.runtime.core.application import AppKey, AppSnapshot
+from hrl_autoscaler.runtime.core.appstate import AppState
+from hrl_autoscaler.runtime.core.controller import ControlContext
+from hrl_autoscaler.runtime.core.decision import DecisionOptions, DecisionStep, ExecutorPolicy
+from hrl_autoscaler.runtime.core.guardrails import GuardrailSettings
+from hrl_autoscaler.runtime.core.meta import MetaCadence, MetaStep
+from hrl_autoscaler.runtime.core.ports import EventSink, Precondition
+from hrl_autoscaler.runtime.core.reporting import Reason, simple_event
+from hrl_autoscaler.runtime.core.sizing import RateEstimate
+from hrl_autoscaler.runtime.core.sloguard import SloGuardSettings
+from hrl_autoscaler.runtime.core.weights import Weights
+
+log = logging.getLogger("hrl_autoscaler.pipeline")
+
+#: The annotations a scaling or weights decision depends on: the precondition compares them as
+#: written (no re-parse) with those the decision was made under.
+DECISION_ANNOTATIONS = tuple(PREFIX + n for n in ("mode", "actuation", "weight-policy"))
+
+#: Slack when comparing the scale record with the stored state (it is written to 1 ms) and
+#: with the clock (a record from the future is not ours to trust: it would block scaling).
+SCALE_RECORD_SLACK_S = 1.0
+SCALE_RECORD_FUTURE_S = 60.0
+
+
+def decision_options(settings: OperatorSettings) -> DecisionOptions:
+    g = settings.guardrails
+    return DecisionOptions(
+        fallback=True,
+        fallback_tolerance=settings.fallback_tolerance,
+        slo_guard=SloGuardSettings(g.slo_guard, g.slo_guard_latency_factor, g.slo_guard_cycles),
+    )
+
+
+def meta_cadence(settings: OperatorSettings) -> MetaCadence:
+    return MetaCadence(settings.meta_interval_s, settings.meta_min_samples)
+
+
+def guardrail_settings(app: AppSettings, settings: OperatorSettings) -> GuardrailSettings:
+    g = settings.guardrails
+    return GuardrailSettings(
+        min_executors=app.min_executors,
+        max_executors=app.max_executors,
+        max_step=g.max_step,
+        cooldown_s=g.restart_cooldown_s if app.actuation == "restart" else g.in_place_cooldown_s,
+        scale_down_confirmations=g.scale_down_confirmations,
+        deadband=g.deadband,
+    )
+
+
+def control_context(
+    app: AppSettings, settings: OperatorSettings, params: SimParams
+) -> ControlContext:
+    return ControlContext(
+        app.min_executors,
+        app.max_executors,
+        settings.decision_interval_s,
+        app.actuation,
+        params.restart_downtime_s,
+    )
+
+
+class AppRuntime:
+    """What the loop keeps in memory for one application between cycles."""
+
+    def __init__(self, snapshot: AppSnapshot, state: AppState, rate: RateEstimate) -> None:
+        self.snapshot = snapshot
+        self.uid = snapshot.uid
+        self.state = state
+        self.state.app_uid = snapshot.uid
+        self.rate = rate
+        self.settings: AppSettings | None = None
+        self.last_good: AppSettings | None = None
+        if state.last_good_settings:
+            try:
+                self.last_good = AppSettings.model_validate(state.last_good_settings)
+            except ValidationError as exc:
+                log.warning("%s: stored last good settings ignored: %s", snapshot.key, exc)
+        self.resolved_for: Mapping[str, str] | None = None
+        self.reported_errors: tuple[str, ...] = ()
+        self.step: DecisionStep | None = None
+        self.guard_key: tuple[object, ...] | None = None
+        self.meta: MetaStep | None = None
+        self.meta_key: tuple[float, float] | None = None
+        self.unavailable: str | None = None
+        self.unavailable_cycles = 0
+        self.reported_unavailable: str | None = None
+        self.first_batch_seen_for: str | None = None
+        """The run (application id, "" when unknown) whose first micro-batch has completed."""
+        self.first_batch_wait_since: float | None = None
+        self.meta_missing_reported = False
+        self.last_recommendation: int | None = None
+        self.saved_revision: int | None = None
+        """The state's revision when it was last saved (or found unchanged)."""
+
+    @property
+    def key(self) -> AppKey:
+        return self.snapshot.key
+
+    @property
+    def active_settings(self) -> AppSettings:
+        assert self.settings is not None, "resolve settings first"
+        return self.settings
+
+    @property
+    def decision_step(self) -> DecisionStep:
+        assert self.step is not None, "resolve settings first"
+        return self.step
+
+    def current_executors(self) -> int:
+        return self.snapshot.current_executors(self.active_settings.actuation == "in-place")
+
+    def weights(self) -> Weights:
+        """The weights in force. Meta weights stay in the state when nothing may be patched
+        (recommend mode); otherwise the annotations (or the preset) are the truth."""
+        s = self.active_settings
+        if s.weight_policy == "meta" and s.mode == "recommend" and self.state.weights:
+            return Weights.of(*self.state.weights)
+        return s.weights()
+
+    def precondition(self, expected: int | None) -> Precondition:
+        """Still the same decision on the fresh object? The decision-bearing annotations as
+        written, the label, and (for scaling) the executor count must be unchanged."""
+        decided_under = {a: self.snapshot.annotations.get(a) for a in DECISION_ANNOTATIONS}
+        in_place = self.active_settings.actuation == "in-place"
+
+        def check(fresh: AppSnapshot) -> str | None:
+            if not fresh.enabled:
+                return "the application is no longer enabled"
+            for annotation, value in decided_under.items():
+                now = fresh.annotations.get(annotation)
+                if now != value:
+                    return f"{annotation} changed to {now!r} meanwhile"
+            if expected is not None:
+                seen = fresh.current_executors(in_place)
+                if seen != expected:
+                    return f"executors changed to {seen} meanwhile"
+            return None
+
+        return check
+
+
+class SettingsResolver:
+    """Annotations -> settings, with Warning events for rejected values and the last good
+    value kept per key; rebuilds the decision step and the meta window when they change."""
+
+    def __init__(
+        self,
+        settings: OperatorSettings,
+        params: SimParams,
+        policy: ExecutorPolicy,
+        events: EventSink,
+    ) -> None:
+        self.settings = settings
+        self.params = params
+        self.policy = policy
+        self.events = events
+        self.options = decision_options(settings)
+
+    def new_runtime(self, snapshot: AppSnapshot, stored: AppState | None, now: float) -> AppRuntime:
+        state = stored or AppState()
+        rate = RateEstimate(
+            state.executor_rate_eps or self.settings.default_executor_rate_eps,
+            self.settings.capacity_smoothing,
+            self.params,
+        )
+        runtime = AppRuntime(snapshot, state, rate)
+        adopt_last_scale(runtime, snapshot, now)
+        if stored is not None:
+            runtime.saved_revision = state.revision
+            log.info(
+                "%s: resuming from stored state (last change at %s, %d decisions)",
+                snapshot.key,
+                clock_text(stored.last_change_at),
+                len(stored.decisions),
+            )
+        return runtime
+
+    def resolve(self, runtime: AppRuntime) -> None:
+        snapshot = runtime.snapshot
+        resolution = resolve_settings(
+            snapshot.annotations, self.settings.defaults, runtime.last_good
+        )
+        runtime.resolved_for = snapshot.annotations
+        if resolution.valid:
+            runtime.last_good = resolution.settings
+            runtime.state.last_good_settings = resolution.settings.model_dump()
+        reported = tuple(str(e) for e in resolution.errors)
+        if reported and reported != runtime.reported_errors:
+            kept = "last good value" if runtime.last_good else "default"
+            for error in resolution.errors:
+                log.warning("%s: %s; keeping its %s", snapshot.key, error, kept)
+                self.events.emit(
+                    snapshot,
+                    simple_event(
+                        Reason.INVALID_ANNOTATION,
+                        annotation=error.annotation,
+                        value=error.value,
+                        accepted=error.accepted,
+                        action=f"keeping its {kept}; the other annotations apply",
+                        settings=resolution.settings.describe(),
+                    ),
+                )
+        runtime.reported_errors = reported
+        previous = runtime.settings
+        runtime.settings = resolution.settings
+        if previous != resolution.settings:
+            self._configure(runtime, previous)
+
+    def _configure(self, runtime: AppRuntime, previous: AppSettings | None) -> None:
+        s = runtime.active_settings
+        guard_key = (*s.guardrail_key(),)
+        if guard_key != runtime.guard_key:
+            guardrails = guardrail_settings(s, self.settings)
+            ctx = control_context(s, self.settings, self.params)
+            if runtime.step is None:
+                runtime.step = DecisionStep(
+                    self.policy, guardrails, ctx, runtime.rate, self.options
+                )
+                if runtime.state.last_change_at is not None:
+                    runtime.step.guardrails.last_change_s = runtime.state.last_change_at
+            else:
+                runtime.step.reconfigure(guardrails, ctx)
+            runtime.guard_key = guard_key
+        meta_key = (s.cost_per_executor_hour, s.latency_slo_ms)
+        if meta_key != runtime.meta_key:
+            runtime.meta = MetaStep(
+                s.cost_per_executor_hour, s.latency_slo_ms, self.params.max_executors
+            )
+            runtime.meta_key = meta_key
+        if previous is not None:
+            log.info("%s: settings now %s", runtime.key, s.describe())
+
+
+def adopt_last_scale(runtime: AppRuntime, snapshot: AppSnapshot, now: float) -> None:
+    """A scaling action newer than the stored state (the operator died between the patch and
+    the state write) still sets the cooldown's origin."""
+    last = parse_last_scale(snapshot.annotations)
+    if last is None:
+        return
+    at, target = last
+    if at > now + SCALE_RECORD_FUTURE_S:
+        log.warning(
+            "%s: ignoring a scale record from the future (%s)", snapshot.key, clock_text(at)
+        )
+        return
+    stored = runtime.state.last_change_at
+    if stored is None or at > stored + SCALE_RECORD_SLACK_S:
+        log.info(
+            "%s: a scaling action to %d at %s is newer than the stored state; its cooldown holds",
+            snapshot.key,
+            target,
+            clock_text(at),
+        )
+        runtime.state.last_change_at, runtime.state.last_target = at, target
+
+
+def clock_text(at: float | None) -> str:
+    if at is None:
+        return "never"
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))

@@ -1,0 +1,164 @@
+"""The one decision step: policy -> DS2 fallback -> SLO guard -> guardrails -> an intent.
+
+The operator's fast loop, the ``hrl``/``ppo-fixed`` evaluation (which runs the operator's own
+pipeline on the simulated cluster) and the meta-controller's training environment all call
+:meth:`DecisionStep.decide`, so the executor count trained on, evaluated and deployed comes from
+the same code. Where they must differ it is a named field of :class:`DecisionOptions`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from hrl_autoscaler.runtime.core.controller import ControlContext
+from hrl_autoscaler.runtime.core.guardrails import Guardrails, GuardrailSettings
+from hrl_autoscaler.runtime.core.metrics import SystemMetrics
+from hrl_autoscaler.runtime.core.observation import (
+    ObservationScale,
+    build_observation,
+    out_of_range_fields,
+)
+from hrl_autoscaler.runtime.core.sizing import DS2Settings, DS2Sizer, RateEstimate
+from hrl_autoscaler.runtime.core.sloguard import SloGuard, SloGuardSettings
+from hrl_autoscaler.runtime.core.weights import Weights
+
+
+class ExecutorPolicy(Protocol):
+    def executors(self, obs: np.ndarray) -> int:
+        """The executor count (1..20) for one observation."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionOptions:
+    """What may differ between callers of the decision step, each by name."""
+
+    fallback: bool = True
+    """Let DS2 decide while the observation is outside the policy's training range (the
+    operator and evaluation; training may switch it off to see the raw policy)."""
+    fallback_tolerance: float = 0.05
+    """How far outside its bounds a checked feature may go before DS2 takes over."""
+    slo_guard: SloGuardSettings = field(default_factory=SloGuardSettings)
+    ds2: DS2Settings = field(default_factory=DS2Settings)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """One decision: what the policy wanted, who decided, and what the guardrails let through."""
+
+    current: int
+    target: int
+    proposed: int
+    """The proposal after the fallback and the SLO guard, before the guardrails."""
+    controller: str
+    """``ppo``, ``ds2`` (fallback), either with ``+slo-guard``, or ``hold`` (restarting)."""
+    reasons: tuple[str, ...] = ()
+    """Why the guardrails changed the proposal (held, clamped, step-limited, cooldown)."""
+    outside: tuple[str, ...] = ()
+    """Observation fields outside the training range (the fallback's reason)."""
+    unguarded: int | None = None
+    """The policy's (or DS2's) proposal before the SLO guard."""
+    required: int | None = None
+    """DS2's sizing when the SLO guard raised the proposal to it."""
+    fallback_started: bool = False
+    fallback_ended: bool = False
+    guard_started: bool = False
+    guard_ended: bool = False
+    scale: ObservationScale | None = None
+    cooldown_origin: float = -math.inf
+    """When the last change before this decision went through (restored when this decision's
+    change is not written)."""
+
+    @property
+    def changes(self) -> bool:
+        return self.target != self.current
+
+
+class DecisionStep:
+    """One application's fast decision and the memory it needs between decisions: the
+    guardrails (cooldown, scale-down confirmations), the SLO guard's breach count, DS2's
+    stabilisation and the capacity estimate."""
+
+    def __init__(
+        self,
+        policy: ExecutorPolicy,
+        guardrails: GuardrailSettings,
+        ctx: ControlContext,
+        rate: RateEstimate,
+        options: DecisionOptions | None = None,
+    ) -> None:
+        self.policy = policy
+        self.options = options or DecisionOptions()
+        self.guardrails = Guardrails(guardrails)
+        self.rate = rate
+        self.ds2 = DS2Sizer(ctx, rate, self.options.ds2)
+        self.slo_guard = SloGuard(self.options.slo_guard)
+        self.in_fallback = False
+
+    def reconfigure(self, guardrails: GuardrailSettings, ctx: ControlContext) -> None:
+        """New bounds or actuation: rebuild the guardrails and DS2, keeping the cooldown and
+        pending scale-down confirmations."""
+        rebuilt = Guardrails(guardrails)
+        rebuilt.carry_over(self.guardrails)
+        self.guardrails = rebuilt
+        self.ds2 = DS2Sizer(ctx, self.rate, self.options.ds2)
+
+    def decide(
+        self, metrics: SystemMetrics, weights: Weights, latency_slo_ms: float, commit: bool = True
+    ) -> Decision:
+        """Decide for ``metrics`` (the interval that just ended) under ``weights``.
+
+        ``commit=False`` (recommend mode) leaves the cooldown's origin where it was: a
+        recommendation changes nothing in the cluster.
+        """
+        current = metrics.executors
+        if metrics.restarting:
+            return Decision(current, current, current, "hold", ("restarting",))
+        self.rate.observe(metrics)
+        scale = self.rate.scale()
+        outside: Sequence[str] = ()
+        if self.options.fallback:
+            outside = out_of_range_fields(metrics, weights, scale, self.options.fallback_tolerance)
+        was_fallback, self.in_fallback = self.in_fallback, bool(outside)
+        if outside:
+            controller, proposed = "ds2", self.ds2.decide(metrics)
+        else:
+            controller = "ppo"
+            proposed = self.policy.executors(build_observation(metrics, weights, scale))
+        unguarded = proposed
+        was_guarding = self.slo_guard.active
+        required: int | None = None
+        if self.slo_guard.observe(metrics.latency_ms, latency_slo_ms):
+            rescue = self.slo_guard.apply(proposed, self.ds2.required(metrics))
+            if rescue.raised:
+                required = rescue.executors
+                controller, proposed = f"{controller}+slo-guard", rescue.executors
+        cooldown_origin = self.guardrails.last_change_s
+        guarded = self.guardrails.apply(proposed, current, metrics.time_s)
+        if not commit:
+            self.guardrails.last_change_s = cooldown_origin
+        return Decision(
+            current=current,
+            target=guarded.target,
+            proposed=proposed,
+            controller=controller,
+            reasons=guarded.reasons,
+            outside=tuple(outside),
+            unguarded=unguarded,
+            required=required,
+            fallback_started=bool(outside) and not was_fallback,
+            fallback_ended=was_fallback and not outside,
+            guard_started=required is not None and not was_guarding,
+            guard_ended=was_guarding and not self.slo_guard.active,
+            scale=scale,
+            cooldown_origin=cooldown_origin,
+        )
+
+    def not_applied(self, decision: Decision) -> None:
+        """The change was not written (skipped or failed): nothing changed, so no cooldown."""
+        self.guardrails.last_change_s = decision.cooldown_origin

@@ -1,0 +1,174 @@
+"""The narrow interfaces between the decision loop and the world, and what crosses them.
+
+Adapters implement them: ``runtime/k8s`` for a cluster (Prometheus, the API server, events, a
+state ConfigMap), ``research/sim/adapters`` for the simulated cluster that ``evaluate`` runs the
+operator's own pipeline on, and fakes in the tests. Actuators take intents ("scale to N by
+restart", "set these weights"), not patches: how an intent is written is the adapter's business.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from hrl_autoscaler.config import Actuation
+from hrl_autoscaler.runtime.core.annotations import AppSettings
+from hrl_autoscaler.runtime.core.application import AppKey, AppSnapshot
+from hrl_autoscaler.runtime.core.appstate import AppState
+from hrl_autoscaler.runtime.core.metrics import SystemMetrics
+from hrl_autoscaler.runtime.core.reporting import AppEvent, direction
+from hrl_autoscaler.runtime.core.sampling import Collection
+from hrl_autoscaler.runtime.core.weights import Weights
+
+# -- the interfaces to the outside world ---------------------------------------------------------
+
+
+class Clock(Protocol):
+    def now(self) -> float:
+        """Unix time in seconds (wall clock: cooldowns must survive an operator restart)."""
+        ...
+
+
+class SystemClock:
+    def now(self) -> float:
+        return time.time()
+
+
+class MetricsSource(Protocol):
+    def collect(self, apps: Sequence[AppSnapshot]) -> Collection:
+        """Metrics of all ``apps`` with a fixed number of queries; never raises."""
+        ...
+
+
+@dataclass(frozen=True)
+class ActuationResult:
+    applied: bool
+    detail: str
+    """What was written, or why nothing was."""
+    snapshot: AppSnapshot | None = None
+    """The object as the API server returned it after the patch."""
+    error: bool = False
+    """True when the write failed (API error); False when it was skipped on purpose."""
+
+
+Precondition = Callable[[AppSnapshot], str | None]
+"""Checked on a freshly read object before writing: a reason to skip, or None to go ahead."""
+
+
+@dataclass(frozen=True, slots=True)
+class ScaleIntent:
+    """Run ``target`` executors, by ``actuation``; ``at`` is the decision's time (written with
+    the change, so a restarted operator knows when its cooldown began)."""
+
+    target: int
+    actuation: Actuation
+    at: float
+
+
+class Actuator(Protocol):
+    """Applies intents to one application, when ``precondition`` allows on a fresh read; retries
+    conflicts with a fresh object; never raises."""
+
+    def scale(
+        self, key: AppKey, intent: ScaleIntent, precondition: Precondition
+    ) -> ActuationResult: ...
+
+    def set_weights(
+        self, key: AppKey, weights: Weights, precondition: Precondition
+    ) -> ActuationResult: ...
+
+
+class StateStoreError(RuntimeError):
+    """The state store cannot be read or written; the message says why."""
+
+
+class StateStore(Protocol):
+    def load_all(self) -> dict[AppKey, AppState]:
+        """Every stored state (raise StateStoreError when they cannot be listed)."""
+        ...
+
+    def save(self, app: AppSnapshot, state: AppState) -> None:
+        """Create or update the application's state (raise StateStoreError on failure)."""
+        ...
+
+
+class EventSink(Protocol):
+    def emit(self, app: AppSnapshot, event: AppEvent) -> None:
+        """Record an event on the application (asynchronously; never raises)."""
+        ...
+
+
+@dataclass(frozen=True)
+class DecisionRecord:
+    """One application's decision in one cycle (also for holds)."""
+
+    current: int
+    target: int
+    proposed: int
+    controller: str
+    mode: str
+    seconds: float
+    metrics: SystemMetrics | None = None
+    """What the decision was made on (None for records without an observation)."""
+
+    @property
+    def direction(self) -> str:
+        return direction(self.current, self.target)
+
+
+@dataclass(frozen=True)
+class CycleSummary:
+    apps: int
+    managed: int
+    decided: int
+    changed: int
+    unavailable: int
+    queries: int
+    seconds: float
+    prometheus_error: str | None = None
+    query_errors: Mapping[str, str] = field(default_factory=dict)
+    skipped: str | None = None
+    """Why the whole cycle made no decision (e.g. the state store could not be read)."""
+    failed: Mapping[str, int] = field(default_factory=dict)
+    """Steps that raised this cycle, by stage (see ``pipeline.STAGES``); each was isolated to its
+    application (or, for ``collect``, made every application hold). Telemetry counts them
+    from here."""
+
+
+class Telemetry(Protocol):
+    """The operator's own metrics (``hrl_autoscaler_*``)."""
+
+    def app_seen(
+        self, key: AppKey, settings: AppSettings, weights: Weights, current: int
+    ) -> None: ...
+
+    def decision(self, key: AppKey, record: DecisionRecord) -> None: ...
+
+    def unavailable(self, key: AppKey, reason: str | None) -> None: ...
+
+    def fallback(self, key: AppKey) -> None: ...
+
+    def meta(self, key: AppKey, objective: str, score: float) -> None: ...
+
+    def scaled(self, key: AppKey, current: int, target: int, actuation: str) -> None:
+        """A scaling action was written to the SparkApplication (not a hold, not a skip)."""
+        ...
+
+    def weights_updated(self, key: AppKey, objective: str) -> None:
+        """The meta-controller put new weights in force (annotations, or the state in
+        recommend mode)."""
+        ...
+
+    def actuation_error(self, key: AppKey) -> None: ...
+
+    def cycle(self, summary: CycleSummary) -> None: ...
+
+    def forget(self, key: AppKey) -> None: ...
+
+
+class MetaActor(Protocol):
+    def weights(self, obs: np.ndarray) -> Weights: ...
