@@ -142,10 +142,12 @@ class MetaControllerEnv(gym.Env[np.ndarray, np.ndarray]):
 
     def _run_window(self) -> MetaInput:
         self.lower.weights = self.weights
+        self.targets: list[int] = []
         for _ in range(self.lower_steps):
             metrics = self.lower.last_metrics
             assert metrics is not None
             target = self.step_.decide(metrics, self.weights, self.slo_ms).target
+            self.targets.append(target)
             _, _, _, _, info = self.lower.step(target - self.params.min_executors)
             self.meta.add(info["metrics"])
         closed = self.meta.close(
@@ -173,6 +175,7 @@ class MetaControllerEnv(gym.Env[np.ndarray, np.ndarray]):
         return self._run_window().observation, {
             "scenario": self.lower.current_scenario,
             "latency_slo_ms": self.slo_ms,
+            "executors": list(self.targets),
         }
 
     def step(
@@ -181,5 +184,5 @@ class MetaControllerEnv(gym.Env[np.ndarray, np.ndarray]):
         self.weights = action_to_weights(action)
         closed = self._run_window()
         self.k += 1
-        info = {"weights": self.weights, "stats": closed.stats}
+        info = {"weights": self.weights, "stats": closed.stats, "executors": list(self.targets)}
         return closed.observation, closed.score, False, self.k >= self.meta_steps, info

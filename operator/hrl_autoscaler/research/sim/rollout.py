@@ -73,9 +73,12 @@ def rollout(
     scaled = np.zeros(steps, dtype=bool)
     w_hist = np.empty((steps, 3))
     metrics = info["metrics"]
+    in_force = getattr(controller, "weights_in_force", None)
     for t in range(steps):
         w = env.weights
         target = controller.decide(metrics, w)
+        if in_force is not None:  # the operator's pipeline keeps its own (meta) weights
+            w = in_force() or w
         _, _, _, _, info = env.step(target - params.min_executors)
         outcome = info["outcome"]
         metrics = info["metrics"]
