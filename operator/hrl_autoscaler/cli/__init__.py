@@ -12,7 +12,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from hrl_autoscaler.cli_types import integer, number
+from hrl_autoscaler.cli.types import integer, number
 from hrl_autoscaler.config import ACTUATIONS, EVALUATION, SimParams
 from hrl_autoscaler.runtime.core.objectives import OBJECTIVES
 
@@ -515,5 +515,3 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-if __name__ == "__main__":
-    sys.exit(main())
