@@ -23,14 +23,14 @@ DESCRIPTION = (
 )
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.description = DESCRIPTION
-    p.add_argument("--seeds", type=integer(1), default=5)
-    p.add_argument("--episode-steps", type=integer(1), default=EVALUATION.episode_steps)
-    p.add_argument("--actuation", choices=ACTUATIONS, default=SimParams.actuation)
-    p.add_argument("--out", type=Path, default=Path("docs/ablation"))
-    add_calibration_argument(p)
-    p.add_argument("--strict", action="store_true", help="exit 1 when a target is not met")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = DESCRIPTION
+    parser.add_argument("--seeds", type=integer(1), default=5)
+    parser.add_argument("--episode-steps", type=integer(1), default=EVALUATION.episode_steps)
+    parser.add_argument("--actuation", choices=ACTUATIONS, default=SimParams.actuation)
+    parser.add_argument("--out", type=Path, default=Path("docs/ablation"))
+    add_calibration_argument(parser)
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a target is not met")
 
 
 def run(args: argparse.Namespace) -> int:

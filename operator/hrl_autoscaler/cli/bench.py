@@ -11,19 +11,19 @@ from hrl_autoscaler.cli.common import console, out
 from hrl_autoscaler.cli.types import integer
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("target", choices=["sim", "policy", "operator"], help="what to measure")
-    p.add_argument(
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("target", choices=["sim", "policy", "operator"], help="what to measure")
+    parser.add_argument(
         "--steps", type=integer(1), default=100_000, help="steps to time (default %(default)s)"
     )
-    p.add_argument("--json", type=Path, metavar="OUT", help="write the result as JSON")
-    p.add_argument(
+    parser.add_argument("--json", type=Path, metavar="OUT", help="write the result as JSON")
+    parser.add_argument(
         "--apps",
         type=integer(1),
         default=200,
         help="operator only: SparkApplications to manage (default %(default)s)",
     )
-    p.add_argument(
+    parser.add_argument(
         "--cycles",
         type=integer(1),
         default=20,

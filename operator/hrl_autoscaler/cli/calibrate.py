@@ -8,12 +8,12 @@ import argparse
 from hrl_autoscaler.cli.common import console
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     from hrl_autoscaler.research.calibration.command import DESCRIPTION, add_calibrate_arguments
 
-    p.description = DESCRIPTION
-    p.formatter_class = argparse.RawDescriptionHelpFormatter
-    add_calibrate_arguments(p)
+    parser.description = DESCRIPTION
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    add_calibrate_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -18,8 +18,8 @@ console = Console(stderr=True)
 out = Console(width=None if sys.stdout.isatty() else 160)
 
 
-def add_calibration_argument(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
+def add_calibration_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
         "--calibration",
         type=Path,
         metavar="PATH",

@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     from hrl_autoscaler.tools.dashboard.command import HELP, add_arguments
 
-    p.description = HELP
-    p.formatter_class = argparse.RawDescriptionHelpFormatter
-    add_arguments(p)
+    parser.description = HELP
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    add_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -15,27 +15,29 @@ DESCRIPTION = (
 )
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.description = DESCRIPTION
-    p.add_argument(
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = DESCRIPTION
+    parser.add_argument(
         "--duration",
         type=number(),
         default=180.0,
         help="wall seconds to run (default %(default)s)",
     )
-    p.add_argument(
+    parser.add_argument(
         "--speed",
         type=number(),
         default=20.0,
         help="simulated seconds per wall second (default %(default)s: 3 minutes show an hour)",
     )
-    p.add_argument(
+    parser.add_argument(
         "--report-dir",
         type=Path,
         default=Path("reports/demo"),
         help="where to write (default %(default)s)",
     )
-    p.add_argument("--no-live", action="store_true", help="print progress lines, no live table")
+    parser.add_argument(
+        "--no-live", action="store_true", help="print progress lines, no live table"
+    )
 
 
 def run(args: argparse.Namespace) -> int:

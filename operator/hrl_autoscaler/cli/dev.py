@@ -6,12 +6,12 @@ from __future__ import annotations
 import argparse
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     from hrl_autoscaler.tools.devenv.cli import DESCRIPTION, add_arguments
 
-    p.description = DESCRIPTION
-    p.formatter_class = argparse.RawDescriptionHelpFormatter
-    add_arguments(p)
+    parser.description = DESCRIPTION
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    add_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:

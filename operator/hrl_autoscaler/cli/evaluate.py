@@ -23,12 +23,12 @@ DESCRIPTION = (
 )
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     from hrl_autoscaler.research.baselines.registry import accepted_names
     from hrl_autoscaler.research.sim.workloads import SCENARIOS
 
-    p.description = DESCRIPTION
-    workload = p.add_mutually_exclusive_group()
+    parser.description = DESCRIPTION
+    workload = parser.add_mutually_exclusive_group()
     workload.add_argument(
         "--scenario", choices=sorted(SCENARIOS), help="named IoT workload (default smart-hospital)"
     )
@@ -38,57 +38,57 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="CSV with header timestamp,value (events in each interval) to replay instead",
     )
-    p.add_argument(
+    parser.add_argument(
         "--peak-rate",
         type=number(),
         metavar="EPS",
         help="scale the workload so its peak is EPS events/s "
         "(default: the scenario's; a trace's own)",
     )
-    p.add_argument(
+    parser.add_argument(
         "--controllers",
         default=",".join(EVALUATION.controllers),
         help=f"comma-separated controllers; accepted: {', '.join(accepted_names())} "
         "(default %(default)s)",
     )
-    p.add_argument(
+    parser.add_argument(
         "--seeds",
         type=integer(1),
         default=EVALUATION.seeds,
         help="episodes per controller (default %(default)s)",
     )
-    p.add_argument(
+    parser.add_argument(
         "--episode-steps",
         type=integer(1),
         default=None,
         help=f"decision intervals per episode (default {EVALUATION.episode_steps} = one day; "
         "a trace's own length)",
     )
-    p.add_argument(
+    parser.add_argument(
         "--objective",
         choices=OBJECTIVES,
         default="slo",
         help="what 'best' means (default %(default)s)",
     )
-    p.add_argument(
+    parser.add_argument(
         "--latency-slo-ms",
         type=number(),
         default=None,
         help="latency SLO for the slo objective and the violation column (default: the scenario's)",
     )
-    p.add_argument(
+    parser.add_argument(
         "--actuation",
         choices=ACTUATIONS,
         default=SimParams.actuation,
         help="in-place: no restart on scaling; restart: every change restarts the app "
         "(default %(default)s)",
     )
-    add_calibration_argument(p)
-    p.add_argument(
+    add_calibration_argument(parser)
+    parser.add_argument(
         "--workers", type=int, default=None, help="parallel processes (default: one per core)"
     )
-    p.add_argument("--json", type=Path, metavar="OUT", help="write the results as JSON")
-    p.add_argument(
+    parser.add_argument("--json", type=Path, metavar="OUT", help="write the results as JSON")
+    parser.add_argument(
         "--plot", type=Path, metavar="OUT.png", help="write load, executors and latency over time"
     )
 

@@ -7,12 +7,12 @@ import argparse
 from hrl_autoscaler.cli.common import console, out
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     from hrl_autoscaler.tools.loadgen.command import DESCRIPTION, add_loadgen_arguments
 
-    p.description = DESCRIPTION
-    p.formatter_class = argparse.RawDescriptionHelpFormatter
-    add_loadgen_arguments(p)
+    parser.description = DESCRIPTION
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    add_loadgen_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -13,11 +13,11 @@ DESCRIPTION = (
 )
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     from hrl_autoscaler.runtime.service.command import add_run_arguments
 
-    p.description = DESCRIPTION
-    add_run_arguments(p)
+    parser.description = DESCRIPTION
+    add_run_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -7,7 +7,7 @@ import argparse
 from hrl_autoscaler.cli.common import out
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     """No options."""
 
 

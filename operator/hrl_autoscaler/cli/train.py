@@ -17,19 +17,23 @@ DESCRIPTION = (
 )
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.description = DESCRIPTION
-    p.add_argument("agent", choices=["ppo", "meta"], help="which agent")
-    p.add_argument("--timesteps", type=integer(1), help="environment steps (default: the config's)")
-    p.add_argument("--out", type=Path, required=True, help="artifact directory to write")
-    p.add_argument(
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = DESCRIPTION
+    parser.add_argument("agent", choices=["ppo", "meta"], help="which agent")
+    parser.add_argument(
+        "--timesteps", type=integer(1), help="environment steps (default: the config's)"
+    )
+    parser.add_argument("--out", type=Path, required=True, help="artifact directory to write")
+    parser.add_argument(
         "--ppo", type=Path, default=Path("policies/ppo"), help="frozen PPO artifact (meta only)"
     )
-    p.add_argument(
+    parser.add_argument(
         "--objective", choices=OBJECTIVES, default="slo", help="meta only (default %(default)s)"
     )
-    p.add_argument("--gamma", type=float, help="TD3 discount (meta only; default: the config's)")
-    p.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--gamma", type=float, help="TD3 discount (meta only; default: the config's)"
+    )
+    parser.add_argument("--seed", type=int, default=0)
 
 
 def run(args: argparse.Namespace) -> int:
