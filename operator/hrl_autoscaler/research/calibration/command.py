@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from hrl_autoscaler.cli_types import integer, number, positive_list
+from hrl_autoscaler.cli.types import integer, number, positive_list
 from hrl_autoscaler.config import CALIBRATION, LOADGEN
 
 if TYPE_CHECKING:  # scipy, matplotlib and pydantic models load only when the command runs

@@ -16,7 +16,7 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
         type=Path,
         metavar="FILE",
         help="YAML settings file (keys: the fields of OperatorSettings in "
-        "hrl_autoscaler/config.py); also $HRL_AUTOSCALER_CONFIG",
+        "hrl_autoscaler/config/operator.py); also $HRL_AUTOSCALER_CONFIG",
     )
     p.add_argument("--kubeconfig", type=Path, help="default: in-cluster, else $KUBECONFIG")
     p.add_argument("--prometheus-url", help="Prometheus base URL (default http://localhost:9090)")

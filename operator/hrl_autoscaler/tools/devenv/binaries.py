@@ -67,6 +67,11 @@ def cache_root() -> Path:
     return base / "hrl-autoscaler"
 
 
+def default_state_dir() -> Path:
+    """Where ``hrl-autoscaler dev`` keeps its state: ``<cache>/dev``."""
+    return cache_root() / "dev"
+
+
 def bin_dir() -> Path:
     """Where built binaries live, one directory per name and version."""
     return cache_root() / "bin"

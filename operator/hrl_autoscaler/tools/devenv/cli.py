@@ -11,18 +11,14 @@ import json
 import sys
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hrl_autoscaler.tools.devenv import binaries as bins
-from hrl_autoscaler.tools.devenv.crds import project_crd_dir
+from hrl_autoscaler.tools.devenv.binaries import default_state_dir
 from hrl_autoscaler.tools.devenv.gobuild import BuildError
-from hrl_autoscaler.tools.devenv.session import (
-    DevEnv,
-    DevEnvState,
-    component_status,
-    default_state_dir,
-    load_state,
-    stop_recorded,
-)
+
+if TYPE_CHECKING:  # the kubernetes client loads only when a subcommand runs, never for --help
+    from hrl_autoscaler.tools.devenv.session import DevEnvState
 
 DESCRIPTION = """\
 A real Kubernetes API (kube-apiserver + etcd, no nodes) and a real Prometheus on 127.0.0.1,
@@ -49,13 +45,9 @@ def _state_dir_arg(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="hrl-autoscaler dev",
-        description=DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The subcommands of ``hrl-autoscaler dev`` (the description is :data:`DESCRIPTION`)."""
+    sub = parser.add_subparsers(dest="dev_command", required=True, metavar="COMMAND")
 
     sub.add_parser(
         "build",
@@ -98,6 +90,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     down = sub.add_parser("down", help="stop everything `up` started and delete its data")
     _state_dir_arg(down)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of ``python -m hrl_autoscaler.tools.devenv``: ``hrl-autoscaler dev``'s."""
+    parser = argparse.ArgumentParser(
+        prog="hrl-autoscaler dev",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_arguments(parser)
     return parser
 
 
@@ -122,6 +124,14 @@ def _print_endpoints(state: DevEnvState) -> None:
 
 
 def _cmd_up(args: argparse.Namespace, state_dir: Path) -> int:
+    from hrl_autoscaler.tools.devenv.crds import project_crd_dir
+    from hrl_autoscaler.tools.devenv.session import (
+        DevEnv,
+        component_status,
+        load_state,
+        stop_recorded,
+    )
+
     existing = load_state(state_dir)
     if existing is not None:
         statuses = component_status(existing)
@@ -155,6 +165,8 @@ def _cmd_up(args: argparse.Namespace, state_dir: Path) -> int:
 
 
 def _cmd_status(args: argparse.Namespace, state_dir: Path) -> int:
+    from hrl_autoscaler.tools.devenv.session import component_status, load_state
+
     state = load_state(state_dir)
     if state is None:
         if args.json:
@@ -182,6 +194,8 @@ def _cmd_status(args: argparse.Namespace, state_dir: Path) -> int:
 
 
 def _cmd_down(state_dir: Path) -> int:
+    from hrl_autoscaler.tools.devenv.session import stop_recorded
+
     done = stop_recorded(state_dir)
     if not done:
         _say("nothing to stop")
@@ -190,16 +204,20 @@ def _cmd_down(state_dir: Path) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point for ``hrl-autoscaler dev`` and ``python -m hrl_autoscaler.tools.devenv``."""
-    args = build_parser().parse_args(argv)
+def run(args: argparse.Namespace) -> int:
+    """Run the parsed ``hrl-autoscaler dev`` (or ``python -m hrl_autoscaler.tools.devenv``)."""
     state_dir: Path = getattr(args, "state_dir", None) or default_state_dir()
+    if args.dev_command != "build":
+        try:
+            import hrl_autoscaler.tools.devenv.session  # noqa: F401  (the kubernetes client)
+        except ImportError as exc:
+            raise SystemExit(f"the local control plane needs the [k8s] extra: {exc}") from None
     try:
-        if args.command == "build":
+        if args.dev_command == "build":
             return _cmd_build()
-        if args.command == "up":
+        if args.dev_command == "up":
             return _cmd_up(args, state_dir)
-        if args.command == "status":
+        if args.dev_command == "status":
             return _cmd_status(args, state_dir)
         return _cmd_down(state_dir)
     except (bins.BinaryMissingError, BuildError, RuntimeError, OSError) as exc:
@@ -208,3 +226,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m hrl_autoscaler.tools.devenv`` (the Makefile builds with it)."""
+    return run(build_parser().parse_args(argv))

@@ -47,11 +47,6 @@ READY_TIMEOUT_SECONDS = 60.0
 Progress = Callable[[str], None]
 
 
-def default_state_dir() -> Path:
-    """Where ``hrl-autoscaler dev`` keeps its state: ``<cache>/dev``."""
-    return bins.cache_root() / "dev"
-
-
 def _quiet(_: str) -> None:
     return None
 

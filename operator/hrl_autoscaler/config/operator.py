@@ -1,16 +1,14 @@
-"""Every option of the simulator and the evaluation in one place: type, default, unit and why.
+"""The operator's runtime settings (``hrl-autoscaler run``): type, default, unit and why.
 
-The operator's runtime settings (pydantic-settings: defaults, YAML file, environment variables)
-are in the last section; the simulator's parameters are a frozen dataclass so that a rollout is
-a pure function of (parameters, workload, seed) and can be hashed into a policy's metadata.
+pydantic-settings: defaults, a YAML file, environment variables, then flags. The per-application
+defaults (annotations) and the guardrails are here too, with the value limits every source of a
+setting is held to.
 """
 
 from __future__ import annotations
 
-import math
 import os
 from contextvars import ContextVar
-from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -23,158 +21,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
-Actuation = Literal["restart", "in-place"]
-ACTUATIONS: tuple[Actuation, ...] = ("restart", "in-place")
-
-#: The action space of the seed: an executor count in [1, 20].
-MIN_EXECUTORS = 1
-MAX_EXECUTORS = 20
-
-
-@dataclass(frozen=True)
-class SimParams:
-    """Parameters of the simulated Spark Structured Streaming cluster.
-
-    Each default says why it was chosen. Units are in the field names (``_s`` seconds,
-    ``_eps`` events per second, ``_ms`` milliseconds).
-    """
-
-    decision_interval_s: float = 30.0
-    """One environment step. DESIGN.md's ``decisionInterval``: long enough for a scrape
-    (5-15 s) and a micro-batch to reflect a change, short enough to follow an alarm burst."""
-
-    min_executors: int = MIN_EXECUTORS
-    max_executors: int = MAX_EXECUTORS
-    """Bounds of the seed's action space (1..20)."""
-
-    executor_rate_eps: float = 1000.0
-    """Events per second one 1-core executor processes alone (parse, window, aggregate).
-    Calibrated values from a real job replace it (``--calibration``)."""
-
-    scaling_contention: float = 0.03
-    """Universal-scalability-law contention sigma: capacity(n) = rate*n / (1 + sigma*(n-1)).
-    Shuffle and driver scheduling make each added executor worth a little less; 0.03 gives
-    20 executors about 12.7x one executor, in the range measured for shuffle-light jobs."""
-
-    startup_delay_s: float = 45.0
-    """Pod scheduling + image pull + JVM start + registration of a new executor on
-    Kubernetes; typically 30-60 s."""
-
-    restart_downtime_s: float = 90.0
-    """In ``restart`` mode the Spark Operator deletes the driver and resubmits: driver pod
-    start, SparkContext, executors, state restore. 60-120 s is typical."""
-
-    actuation: Actuation = "in-place"
-    """``in-place``: the driver agent changes executors without a restart (new ones after
-    ``startup_delay_s``, removal at once). ``restart``: every change of the executor count
-    restarts the application (the Spark Operator's behaviour for ``spec.executor.instances``)."""
-
-    batch_interval_s: float = 1.0
-    """Structured Streaming ProcessingTime trigger. An event waits on average half of it."""
-
-    batch_overhead_s: float = 0.2
-    """Fixed per-micro-batch cost (planning, offsets commit, state checkpoint)."""
-
-    task_time_s: float = 0.25
-    """Mean service time of one task, the job unit of the Erlang-C (M/M/c) queueing term that
-    makes latency grow sharply as utilisation approaches 1."""
-
-    price_per_executor_hour: float = 0.49
-    """USD per executor-hour, so 20 executors cost $9.80/hour as in the seed's table."""
-
-    capacity_noise: float = 0.05
-    """Relative standard deviation of per-step capacity (GC pauses, skew, noisy neighbours)."""
-
-    max_latency_ms: float = 5000.0
-    """Normalisation of latency in the observation and reward (MAX_LATENCY in the seed):
-    beyond 5 s a streaming IoT pipeline is failing its users whatever the exact number."""
-
-    latency_cap_ms: float = 600_000.0
-    """Reported latency is capped at 10 minutes so one long outage cannot make a mean infinite."""
-
-    backlog_horizon_s: float = 60.0
-    """Backlog is observed in units of 'seconds of full-cluster capacity' divided by this,
-    i.e. 1.0 = one minute of work for 20 executors."""
-
-    memory_base: float = 0.25
-    """Memory utilisation of an idle executor (JVM, broadcast, state store)."""
-
-    def capacity_eps(self, executors: float) -> float:
-        """Sustainable processing rate of ``executors`` running executors, in events/s."""
-        if executors <= 0:
-            return 0.0
-        return (
-            self.executor_rate_eps * executors / (1.0 + self.scaling_contention * (executors - 1))
-        )
-
-    @property
-    def rate_scale_eps(self) -> float:
-        """Capacity of the largest allocation: the scale of rates in the observation."""
-        return self.capacity_eps(self.max_executors)
-
-    @property
-    def max_cost_per_hour(self) -> float:
-        return self.max_executors * self.price_per_executor_hour
-
-    def executors_for_rate(self, rate_eps: float, utilisation: float = 0.7) -> int:
-        """Smallest executor count whose capacity keeps utilisation at or below the target."""
-        for n in range(self.min_executors, self.max_executors + 1):
-            if self.capacity_eps(n) * utilisation >= rate_eps:
-                return n
-        return self.max_executors
-
-    def with_overrides(self, **changes: Any) -> SimParams:
-        return replace(self, **changes)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class EvaluationDefaults:
-    """Defaults of ``hrl-autoscaler evaluate``."""
-
-    seeds: int = 5
-    """Five seeds as in the seed report's ablation, enough for a t-based 95% interval."""
-
-    episode_steps: int = 2880
-    """One simulated day at 30 s per decision: covers diurnal and periodic scenarios."""
-
-    controllers: tuple[str, ...] = ("static-max", "hpa", "spark-da", "ds2", "oracle")
-    target_utilisation: float = 0.7
-    """Used to size the initial allocation identically for every controller."""
-
-    slo_attainment_target: float = 0.99
-    """The ``slo`` objective asks 99% of steps to meet the latency SLO."""
-
-    slo_penalty: float = 10.0
-    """Score lost per unit of missing attainment: 1 point of attainment below 99% costs 0.1,
-    more than the whole cost range (1.0) is worth over ten points, so the SLO dominates."""
-
-    r_meta_latency_numerator: float = 1000.0
-    r_meta_cost_weight: float = 0.1
-    """R_meta = 1000/(mean latency ms + 1) - 0.1 * mean cost per hour, as in the seed."""
-
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-EVALUATION = EvaluationDefaults()
-
-
-def hours(steps: int, params: SimParams) -> float:
-    return steps * params.decision_interval_s / 3600.0
-
-
-def ceil_int(x: float) -> int:
-    return math.ceil(x - 1e-9)
-
-
-def _guardrail_defaults() -> Any:
-    # Imported here: core.guardrails is pure and imports nothing from this module.
-    from hrl_autoscaler.runtime.core.guardrails import GuardrailSettings
-
-    return GuardrailSettings()
-
+from hrl_autoscaler.config.sim import MAX_EXECUTORS, MIN_EXECUTORS, Actuation
 
 # =============================================================================================
 # The operator's runtime settings (``hrl-autoscaler run``)
@@ -186,7 +33,6 @@ def _guardrail_defaults() -> Any:
 # a typo in a config file is reported instead of silently ignored.
 
 OPERATOR_ENV_PREFIX = "HRL_AUTOSCALER_"
-_GUARDRAIL_DEFAULTS = _guardrail_defaults()
 CONFIG_FILE_ENV = OPERATOR_ENV_PREFIX + "CONFIG"
 _CONFIG_FILE: ContextVar[Path | None] = ContextVar("hrl_autoscaler_config_file", default=None)
 
@@ -208,6 +54,12 @@ LATENCY_SLO_MS_MAX = 86_400_000.0
 """A latency SLO above one day (ms) is not a streaming SLO."""
 COST_PER_EXECUTOR_HOUR_MAX = 1000.0
 """USD per executor-hour; the largest cloud GPU nodes cost about 100 USD/h."""
+
+WEIGHT_PRESETS: tuple[str, ...] = ("balanced", "cost-first", "latency-first", "throughput-first")
+"""Names of the weight presets (``hrl-autoscaler.io/weight-policy``), sorted: the keys of
+:data:`hrl_autoscaler.runtime.core.weights.PRESETS`, which holds their weights. Written here
+so that validating a setting imports nothing above the settings layer; tests/unit/
+test_settings.py holds the two equal."""
 
 _BY_APP = "namespace, application_id, application_name"
 _BY_EXECUTOR_APP = "application_id, application_name"
@@ -317,9 +169,7 @@ class AnnotationDefaults(BaseModel):
     @field_validator("weight_policy")
     @classmethod
     def _weight_policy(cls, value: str) -> str:
-        from hrl_autoscaler.runtime.core.weights import PRESETS
-
-        accepted = ("meta", "fixed", *sorted(PRESETS))
+        accepted = ("meta", "fixed", *WEIGHT_PRESETS)
         if value not in accepted:
             raise ValueError(f"weight_policy {value!r} is not one of {', '.join(accepted)}")
         return value
@@ -336,7 +186,8 @@ class AnnotationDefaults(BaseModel):
 class GuardrailDefaults(BaseModel):
     """Guardrails between the policy and the cluster. Defaults are the evaluation's
     (:class:`~hrl_autoscaler.runtime.core.guardrails.GuardrailSettings`), so the operator
-    does what was measured."""
+    does what was measured. The numbers are written here, not read from there (the settings
+    layer imports nothing above it); tests/unit/test_settings.py holds the two equal."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -345,14 +196,17 @@ class GuardrailDefaults(BaseModel):
     change costs a restart (~90 s of downtime), so at most one per 5 minutes."""
     in_place_cooldown_s: float = Field(default=0.0, ge=0)
     """Cooldown in ``in-place`` actuation: changes are cheap, scale-down confirmations suffice."""
-    max_step: int = Field(default=_GUARDRAIL_DEFAULTS.max_step, ge=1)
-    """At most this many executors added or removed per decision."""
-    scale_down_confirmations: int = Field(
-        default=_GUARDRAIL_DEFAULTS.scale_down_confirmations, ge=1
-    )
-    """Consecutive lower proposals needed before scaling down (HPA's stabilisation window)."""
-    deadband: int = Field(default=_GUARDRAIL_DEFAULTS.deadband, ge=0)
-    """Proposals within this many executors of the current count are ignored (hysteresis)."""
+    max_step: int = Field(default=20, ge=1)
+    """At most this many executors added or removed per decision. 20, the whole action space:
+    the step is not limited unless configured."""
+    scale_down_confirmations: int = Field(default=10, ge=1)
+    """Consecutive lower proposals needed before scaling down (HPA's stabilisation window), and
+    then to the highest of those proposals: HPA's 300 s stabilisation window at 30 s decisions.
+    Scale-ups go through at once: being late costs the SLO, being early costs a few cents.
+    Measured on the simulator: 10 instead of 4 halves the scaling actions at equal SLO score."""
+    deadband: int = Field(default=0, ge=0)
+    """Proposals within this many executors of the current count are ignored (hysteresis); 0 =
+    every change of the proposal counts."""
     slo_guard: bool = True
     """Raise the policy's proposal to DS2's sizing while latency stays far above the SLO
     (:mod:`hrl_autoscaler.runtime.core.sloguard`): cost-leaning weights cannot park an
@@ -509,200 +363,3 @@ def load_operator_settings(config_file: Path | None = None, **overrides: Any) ->
         return OperatorSettings(**{k: v for k, v in overrides.items() if v is not None})
     finally:
         _CONFIG_FILE.reset(token)
-
-
-# =============================================================================================
-# The load generator (``hrl-autoscaler loadgen``) and the calibration (``... calibrate``)
-# =============================================================================================
-
-
-@dataclass(frozen=True)
-class LoadgenDefaults:
-    """Defaults of ``hrl-autoscaler loadgen``: IoT sensor events at a scheduled rate."""
-
-    tick_s: float = 1.0
-    """One output file (or one Kafka flush) per tick, s. The IoT job's trigger is about 1 s,
-    so a 1 s tick gives each micro-batch about one new file; shorter ticks mean more, smaller
-    files (file listing costs the job time), longer ones make the load lumpy."""
-
-    report_interval_s: float = 5.0
-    """Target vs achieved rate is reported per interval of this many wall seconds: several
-    ticks, so one late file does not read as a rate collapse."""
-
-    duration_s: float = 60.0
-    """Wall seconds to run when neither ``--duration`` nor a trace's own length says."""
-
-    speed: float = 1.0
-    """Simulated seconds per wall second for scenarios and traces: 1440 plays a day in a
-    minute. It compresses time, not volume: rates stay events per wall second."""
-
-    devices: int = 1000
-    """Distinct device ids; each keeps one device type for the whole run."""
-
-    anomaly_rate: float = 0.002
-    """Share of readings drawn from the device type's anomaly range (an arrhythmia, a burst
-    pipe): rare enough to be anomalies, frequent enough to appear in a few seconds of load."""
-
-    seed: int = 0
-    """Seeds the device mix, the readings and the scenario realisation: one seed, one stream."""
-
-    rate_tolerance: float = 0.05
-    """An interval whose achieved rate is within 5% of its target counts as on target."""
-
-    kafka_linger_ms: int = 20
-    """Kafka producer batching delay, ms: bounded by the tick, amortises requests."""
-
-    kafka_acks: str = "1"
-    """Leader acknowledgement: a load generator needs throughput, not durability."""
-
-
-LOADGEN = LoadgenDefaults()
-
-
-@dataclass(frozen=True)
-class CalibrationDefaults:
-    """Defaults of ``hrl-autoscaler calibrate``: measure the real IoT job, fit ``SimParams``."""
-
-    executors: tuple[int, ...] = (1, 2)
-    """Executor counts to measure. Two on a 2-core machine: the driver, the load generator and
-    each 1-core executor share the cores, so a third executor would only measure
-    oversubscription (three JVMs taking turns on two cores), not Spark's scaling."""
-
-    start_rate_eps: float = 500.0
-    """First offered rate, events/s per executor (multiplied by the count): light enough that
-    the batch time is mostly fixed overhead, which the fit needs to separate from processing."""
-
-    max_rate_eps: float = 64_000.0
-    """Rates double from ``start_rate_eps`` until the job stops keeping up or this is passed
-    (events/s per executor): a bound on the load generator, well above one core's capacity."""
-
-    refine: int = 2
-    """Bisection steps between the last sustainable and the first saturated rate: the latency
-    bends near the knee, and doubling alone leaves no point there."""
-
-    step_s: float = 45.0
-    """Wall seconds each rate is held; ``warmup_s`` of it is discarded. Long enough for about
-    30 batches after the warm-up even when batches run back to back."""
-
-    warmup_s: float = 15.0
-    """Seconds after a rate change before batches count: the queue starts empty (each step
-    waits for the previous one to drain), and the first batches ramp up to the new rate's
-    batch size; at 5 s batches that is three batches."""
-
-    trigger_s: float = 2.0
-    """ProcessingTime trigger of the job during calibration: the IoT job's own default
-    (``IotJobOptions.trigger_s``), so the calibration describes the job as it runs. The
-    calibrated simulator takes it as ``batch_interval_s``."""
-
-    tick_s: float = 0.5
-    """Load generator tick during calibration: several files per trigger interval, so files
-    do not arrive in phase with the trigger (one file per trigger would make every event wait
-    the same fraction of the interval)."""
-
-    saturation_ratio: float = 1.0
-    """A step is saturated when the job falls behind (less flows through than arrives) or its
-    batches exceed this share of the trigger interval and keep growing."""
-
-    max_foreign_cores: float = 0.5
-    """A step during which other processes used more than this many cores on average (a
-    quarter of this machine) is contended: it measured them as much as the job. It is
-    repeated, and if still contended, kept in the file but neither fitted nor judged."""
-
-    contention_retries: int = 2
-    """Extra attempts of a contended step, each after the queue has drained."""
-
-    drain_timeout_s: float = 180.0
-    """After a saturated step, wait at most this long for the backlog to drain."""
-
-    scale_repeats: int = 2
-    """Executor add and remove timings measured per direction (mean reported)."""
-
-    scale_timeout_s: float = 120.0
-    """Give up waiting for an executor to register or leave after this many seconds."""
-
-    executor_memory: str = "512m"
-    executor_cores: int = 1
-    """Small executors (DESIGN.md): four helpers share this 2-core, 24 GB machine."""
-
-    latency_target: float = 0.25
-    """The issue's target: the calibrated simulator predicts the measured mean batch latency
-    within 25% over the measured (sustainable) range."""
-
-    out_dir: str = "docs/calibration"
-    """Where ``calibrate`` writes the calibration file, plot, measurements and table."""
-
-
-CALIBRATION = CalibrationDefaults()
-
-
-# =============================================================================================
-# The in-place executor agent (runs inside the Spark driver: ``hrl_autoscaler.tools.spark.agent``)
-# =============================================================================================
-
-AGENT_ENV_PREFIX = "HRL_AUTOSCALER_AGENT_"
-
-
-class ExecutorAgentSettings(BaseSettings):
-    """Options of :class:`hrl_autoscaler.tools.spark.ExecutorTargetAgent`.
-
-    Given by the job's flags, else ``HRL_AUTOSCALER_AGENT_*`` environment variables (which a
-    SparkApplication sets with ``spec.driver.env``), else these defaults.
-    """
-
-    model_config = SettingsConfigDict(env_prefix=AGENT_ENV_PREFIX, extra="forbid", frozen=True)
-
-    source: Literal["annotation", "file"] = "annotation"
-    """Where the target comes from: the SparkApplication's ``hrl-autoscaler.io/target-executors``
-    annotation (Kubernetes), or a file holding an integer (standalone clusters, tests)."""
-    namespace: str | None = None
-    """The SparkApplication's namespace; None = ``spark.kubernetes.namespace`` (set by the Spark
-    Operator), else the service account's namespace file."""
-    name: str | None = None
-    """The SparkApplication's name; None = the driver label the Spark Operator sets
-    (``spark.kubernetes.driver.label.sparkoperator.k8s.io/app-name``)."""
-    kubeconfig: Path | None = None
-    """Kubeconfig file; None = the driver pod's service account (in-cluster config). Needs
-    ``get`` on ``sparkapplications`` in the namespace, nothing else."""
-    target_file: Path | None = None
-    """With ``source=file``: the file whose content is the target (rewritten atomically)."""
-    poll_interval_s: float = Field(default=2.0, gt=0)
-    """Seconds between reads of the target and checks of the executors. A GET every 2 s is
-    negligible for the API server and keeps the time to apply a decision well under the 15 s
-    budget (the operator decides every 30 s)."""
-    min_executors: int = Field(default=MIN_EXECUTORS, ge=0)
-    max_executors: int = Field(default=MAX_EXECUTORS, ge=1)
-    """Targets outside [min, max] are refused (logged, the last good target stays): a typo in
-    an annotation must not start 200 executors."""
-    initial_executors: int | None = Field(default=None, ge=0)
-    """Target applied at start until the source gives one; None = leave Spark's allocation.
-    On a standalone cluster Spark ignores ``spark.executor.instances`` without dynamic
-    allocation and starts ``spark.cores.max / spark.executor.cores`` executors, so set it."""
-    scale_in_grace_s: float = Field(default=10.0, ge=0)
-    """Scale-in kills idle executors only (no task lost); an executor still busy after this
-    many seconds of surplus is killed anyway (its tasks rerun elsewhere), so a saturated
-    application still shrinks. Micro-batches last seconds, so most executors turn idle well
-    within 10 s; waiting longer would break the 15 s budget for applying a decision (measured:
-    a busy executor held a 3 -> 1 scale-in for 18 s with a 30 s grace)."""
-    kill_timeout_s: float = Field(default=60.0, gt=0)
-    """An executor asked to leave that is still registered after this long is asked again."""
-    metrics_port: int | None = Field(default=None, ge=0, le=65535)
-    """Serve the agent's gauges (``hrl_autoscaler_agent_*``) on this port at ``/metrics``;
-    None = off, 0 = any free port (logged)."""
-    metrics_host: str = "0.0.0.0"
-
-    @model_validator(mode="after")
-    def _check(self) -> ExecutorAgentSettings:
-        if self.min_executors > self.max_executors:
-            raise ValueError(
-                f"min_executors ({self.min_executors}) > max_executors ({self.max_executors})"
-            )
-        if self.source == "file" and self.target_file is None:
-            raise ValueError("source=file needs target_file")
-        if self.initial_executors is not None and not (
-            self.min_executors <= self.initial_executors <= self.max_executors
-        ):
-            raise ValueError(
-                f"initial_executors ({self.initial_executors}) outside "
-                f"[{self.min_executors}, {self.max_executors}]"
-            )
-        return self
