@@ -62,8 +62,9 @@ bench: install system-deps binaries  ## benchmarks quoted in the notes
 	mkdir -p reports/bench
 	$(BIN)/hrl-autoscaler bench sim --json reports/bench/sim.json
 	$(BIN)/hrl-autoscaler bench policy --json reports/bench/policy.json
+	$(BIN)/hrl-autoscaler bench pipeline --json reports/bench/pipeline.json
+	$(BIN)/hrl-autoscaler bench evaluate --json reports/bench/evaluate.json
 	$(BIN)/hrl-autoscaler bench operator --apps 200 --json reports/bench/operator.json
-	$(BIN)/python bench/evaluate_day.py --json reports/bench/evaluate.json
 	$(BIN)/python bench/fuzz_inputs.py --examples 10000 --json reports/bench/fuzz.json
 
 train: install  ## retrain the committed policies (PPO, then one TD3 meta-controller per objective)

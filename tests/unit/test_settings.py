@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
-import hrl_autoscaler.config as config
 from hrl_autoscaler.config import (
     CONFIG_FILE_ENV,
     MAX_EXECUTORS,
@@ -58,21 +56,6 @@ def test_the_operators_guardrails_default_to_the_evaluations() -> None:
 
 def test_the_weight_preset_names_are_the_presets() -> None:
     assert tuple(sorted(PRESETS)) == WEIGHT_PRESETS
-
-
-def test_the_settings_layer_imports_nothing_above_it() -> None:
-    """runtime, research and tools read config; config reads none of them, not even lazily."""
-    package = Path(config.__file__).parent
-    for source in sorted(package.glob("*.py")):
-        for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
-            names = []
-            if isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                names = [node.module]
-            for name in names:
-                if name.startswith("hrl_autoscaler"):
-                    assert name.startswith("hrl_autoscaler.config"), f"{source.name}: {name}"
 
 
 def test_every_default_query_is_batched_across_applications() -> None:

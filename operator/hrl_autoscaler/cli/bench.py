@@ -1,4 +1,5 @@
-"""``hrl-autoscaler bench``: the simulator, one policy decision, or the operator's loop."""
+"""``hrl-autoscaler bench``: the simulator, one policy decision, the decision path on the
+simulated cluster, a whole evaluation, or the operator's loop on the local control plane."""
 
 from __future__ import annotations
 
@@ -12,7 +13,13 @@ from hrl_autoscaler.cli.types import integer
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("target", choices=["sim", "policy", "operator"], help="what to measure")
+    parser.add_argument(
+        "target",
+        choices=["sim", "policy", "pipeline", "evaluate", "operator"],
+        help="sim: simulator steps/s; policy: one decision's latency; pipeline: the operator's "
+        "pipeline on the simulated cluster, decisions/s on one core beside ds2; evaluate: five "
+        "baselines + hrl + ppo-fixed, 5 seeds x 2,880 steps; operator: the live loop",
+    )
     parser.add_argument(
         "--steps", type=integer(1), default=100_000, help="steps to time (default %(default)s)"
     )
@@ -41,6 +48,16 @@ def run(args: argparse.Namespace) -> int:
 
         console.print(f"stepping the simulator {args.steps:,} times on one core ...")
         payload = asdict(bench_sim(steps=args.steps))
+    elif args.target == "pipeline":
+        from hrl_autoscaler.tools.bench.decision_path import bench_pipeline
+
+        console.print("running hrl, ppo-fixed and ds2 episodes on one core ...")
+        payload = asdict(bench_pipeline())
+    elif args.target == "evaluate":
+        from hrl_autoscaler.tools.bench.decision_path import bench_evaluate
+
+        console.print("evaluating 5 baselines + hrl + ppo-fixed, 5 seeds x 2,880 steps ...")
+        payload = asdict(bench_evaluate())
     else:
         from hrl_autoscaler.tools.bench.policy import bench_policy
 

@@ -8,6 +8,7 @@ one way to read a setting:
 - :mod:`.operator`: the operator's runtime settings (``OperatorSettings``: defaults, YAML file,
   ``HRL_AUTOSCALER_*`` environment, flags), the per-application defaults and guardrails, the
   PromQL templates and the limits of annotation values;
+- :mod:`.metrics`: the metrics a decision needs, one table (PromQL, required, combination);
 - :mod:`.tools`: the load generator, the calibration and the in-place executor agent.
 
 The settings layer imports nothing from ``runtime``, ``research`` or ``tools``.
@@ -15,6 +16,12 @@ The settings layer imports nothing from ``runtime``, ``research`` or ``tools``.
 
 from __future__ import annotations
 
+from hrl_autoscaler.config.metrics import (
+    METRIC_SPECS,
+    QUERY_NAMES,
+    MetricSpec,
+    PrometheusQueries,
+)
 from hrl_autoscaler.config.operator import (
     CONFIG_FILE_ENV,
     COST_PER_EXECUTOR_HOUR_MAX,
@@ -23,7 +30,6 @@ from hrl_autoscaler.config.operator import (
     MODES,
     OBJECTIVE_NAMES,
     OPERATOR_ENV_PREFIX,
-    QUERY_NAMES,
     WEIGHT_MAX,
     WEIGHT_PRESETS,
     AnnotationDefaults,
@@ -31,7 +37,6 @@ from hrl_autoscaler.config.operator import (
     Mode,
     Objective,
     OperatorSettings,
-    PrometheusQueries,
     load_operator_settings,
 )
 from hrl_autoscaler.config.sim import (
@@ -65,6 +70,7 @@ __all__ = [
     "LATENCY_SLO_MS_MAX",
     "LOADGEN",
     "MAX_EXECUTORS",
+    "METRIC_SPECS",
     "MIN_EXECUTORS",
     "MODES",
     "OBJECTIVE_NAMES",
@@ -79,6 +85,7 @@ __all__ = [
     "ExecutorAgentSettings",
     "GuardrailDefaults",
     "LoadgenDefaults",
+    "MetricSpec",
     "Mode",
     "Objective",
     "OperatorSettings",

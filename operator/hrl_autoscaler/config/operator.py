@@ -21,6 +21,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from hrl_autoscaler.config.metrics import PrometheusQueries
 from hrl_autoscaler.config.sim import MAX_EXECUTORS, MIN_EXECUTORS, Actuation
 
 # =============================================================================================
@@ -60,81 +61,6 @@ WEIGHT_PRESETS: tuple[str, ...] = ("balanced", "cost-first", "latency-first", "t
 :data:`hrl_autoscaler.runtime.core.weights.PRESETS`, which holds their weights. Written here
 so that validating a setting imports nothing above the settings layer; tests/unit/
 test_settings.py holds the two equal."""
-
-_BY_APP = "namespace, application_id, application_name"
-_BY_EXECUTOR_APP = "application_id, application_name"
-_NOT_DRIVER = '{executor_id!="driver"}'
-
-
-def _streaming(name: str) -> str:
-    """A Structured Streaming gauge of any query name and any ``spark.metrics.namespace``."""
-    return '{__name__=~"metrics_.+_spark_streaming_.+_' + name + '_Value"}'
-
-
-class PrometheusQueries(BaseModel):
-    """PromQL templates, each ONE instant query that returns every application at once.
-
-    A cycle therefore costs the same number of queries for 3 or 300 applications. Metric names
-    differ between Spark versions and exporters (DESIGN.md), so they are configuration. Each
-    result series is matched to a SparkApplication by its ``application_id`` label (equal to
-    ``status.sparkApplicationId``; series of an earlier run of the application are dropped), else
-    by a name label (``name_labels``) plus a namespace label when present. ``{window}`` is
-    replaced by the metrics window as a PromQL duration (e.g. ``30s``).
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    active_tasks: str = (
-        f"sum by ({_BY_EXECUTOR_APP}) "
-        f"(avg_over_time(metrics_executor_activeTasks{_NOT_DRIVER}[{{window}}]))"
-    )
-    """Busy task slots (Spark 4 ``activeTasks``), averaged over the window so that one scrape
-    between two micro-batches does not read as an idle application."""
-    total_cores: str = f"sum by ({_BY_EXECUTOR_APP}) (metrics_executor_totalCores{_NOT_DRIVER})"
-    """Task slots of the running executors: cpu utilisation = active_tasks / total_cores."""
-    running_executors: str = (
-        f"count by ({_BY_EXECUTOR_APP}) (metrics_executor_totalCores{_NOT_DRIVER})"
-    )
-    """Executors registered now (the driver excluded)."""
-    memory_used: str = (
-        f"sum by ({_BY_EXECUTOR_APP}) (metrics_executor_memoryUsed_bytes{_NOT_DRIVER})"
-    )
-    memory_max: str = f"sum by ({_BY_EXECUTOR_APP}) (metrics_executor_maxMemory_bytes{_NOT_DRIVER})"
-    """Memory utilisation = memory_used / memory_max (storage memory of the executors)."""
-    input_rate: str = f"sum by ({_BY_APP}) ({_streaming('inputRate_total')})"
-    """Events/s arriving, summed over the application's streaming queries."""
-    processing_rate: str = f"sum by ({_BY_APP}) ({_streaming('processingRate_total')})"
-    """Events/s processed, summed over the application's streaming queries."""
-    latency: str = f"max by ({_BY_APP}) ({_streaming('latency')})"
-    """Micro-batch latency in ms; the slowest query counts."""
-    backlog: str = "sum by (namespace, group) (kafka_consumergroup_group_lag)"
-    """Events behind the source (consumer-group lag, group = application name). Optional: an
-    application without lag series is decided with a backlog of 0."""
-    last_seen: str = f"max by ({_BY_APP}) (timestamp({_streaming('latency')}))"
-    """Unix time of the newest latency sample: older than ``max_metric_age_s`` = stale."""
-    name_labels: tuple[str, ...] = ("application_name", "group")
-    """Labels holding the SparkApplication's name, tried in order."""
-    namespace_labels: tuple[str, ...] = ("namespace", "exported_namespace")
-    """Labels holding its namespace, tried in order (series without one match by name alone
-    when that name is unique among the managed applications)."""
-
-    def templates(self) -> dict[str, str]:
-        """Every query by name, in a fixed order."""
-        return {name: getattr(self, name) for name in QUERY_NAMES}
-
-
-QUERY_NAMES: tuple[str, ...] = (
-    "active_tasks",
-    "total_cores",
-    "running_executors",
-    "memory_used",
-    "memory_max",
-    "input_rate",
-    "processing_rate",
-    "latency",
-    "backlog",
-    "last_seen",
-)
 
 
 class AnnotationDefaults(BaseModel):

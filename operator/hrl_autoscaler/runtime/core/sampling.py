@@ -11,22 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from hrl_autoscaler.config.metrics import MAX_COMBINED, REQUIRED_QUERIES
 from hrl_autoscaler.runtime.core.application import AppKey, AppSnapshot
 from hrl_autoscaler.runtime.core.metrics import SystemMetrics
-
-#: Queries without which no decision is made (the observation needs every one of them).
-REQUIRED = (
-    "active_tasks",
-    "total_cores",
-    "running_executors",
-    "memory_used",
-    "memory_max",
-    "input_rate",
-    "processing_rate",
-    "latency",
-)
-#: Queries whose series are combined by ``max`` (the others are summed).
-MAX_COMBINED = frozenset({"latency", "last_seen"})
 
 
 @dataclass(frozen=True)
@@ -143,7 +130,7 @@ def unavailable_reason(
     if collection.error is not None:
         return f"prometheus unavailable: {collection.error}"
     sample = collection.samples.get(key)
-    missing = [q for q in REQUIRED if sample is None or q not in sample.values]
+    missing = [q for q in REQUIRED_QUERIES if sample is None or q not in sample.values]
     if missing:
         failed = [
             f"{q} ({collection.query_errors[q]})" for q in missing if q in collection.query_errors
@@ -178,7 +165,7 @@ def _ratio(num: float, den: float) -> float:
 def build_metrics(
     sample: AppSample, executors: int, restarting: bool, now_s: float
 ) -> SystemMetrics:
-    """The metrics record of one application (the sample must be complete, see REQUIRED)."""
+    """The metrics record of one application (the sample must be complete, see REQUIRED_QUERIES)."""
     v = sample.values
     return SystemMetrics(
         input_rate_eps=max(0.0, v["input_rate"]),

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from kubernetes import client as k8s_client
 from kubernetes.client.exceptions import ApiException
 
-from hrl_autoscaler.runtime.core.annotations import ENABLED_LABEL, PREFIX
+from hrl_autoscaler.runtime.core.annotations import ENABLED_LABEL, PREFIX, TARGET_ANNOTATION
 from hrl_autoscaler.runtime.core.application import API_VERSION, GROUP, KIND, PLURAL, VERSION
 from hrl_autoscaler.tools.demo.scenario import DemoApp, traffic_rate
 
@@ -184,7 +184,7 @@ def annotations_of(obj: Mapping[str, Any]) -> dict[str, str]:
 
 def current_executors(obj: Mapping[str, Any]) -> int:
     """What the operator would call the current allocation of this object."""
-    target = annotations_of(obj).get(PREFIX + "target-executors")
+    target = annotations_of(obj).get(TARGET_ANNOTATION)
     in_place = annotations_of(obj).get(PREFIX + "actuation") == "in-place"
     if in_place and target is not None and target.isdigit():
         return int(target)

@@ -41,11 +41,11 @@ from typing import Any, Protocol
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from hrl_autoscaler.config import ExecutorAgentSettings
+from hrl_autoscaler.runtime.core.annotations import TARGET_ANNOTATION
+from hrl_autoscaler.runtime.core.application import GROUP, PLURAL, VERSION
 
 log = logging.getLogger("hrl_autoscaler.tools.spark.agent")
 
-TARGET_ANNOTATION = "hrl-autoscaler.io/target-executors"
-GROUP, VERSION, PLURAL = "sparkoperator.k8s.io", "v1beta2", "sparkapplications"
 #: Settings under which Spark scales executors itself; the agent refuses to run with them.
 DYNAMIC_ALLOCATION_KEYS = (
     "spark.dynamicAllocation.enabled",

@@ -16,11 +16,10 @@ import numpy as np
 from hrl_autoscaler.config import SimParams
 from hrl_autoscaler.research.sim.cluster import ClusterModel, StepOutcome
 from hrl_autoscaler.research.sim.workloads import DAY_S, load_profile, scenario
+from hrl_autoscaler.runtime.core.annotations import PREFIX, TARGET_ANNOTATION
 
-PREFIX = "hrl-autoscaler.io/"
 EMULATOR_PREFIX = "emulator.hrl-autoscaler.io/"
 ACTUATION_ANNOTATION = PREFIX + "actuation"
-TARGET_ANNOTATION = PREFIX + "target-executors"
 SCENARIO_ANNOTATION = EMULATOR_PREFIX + "scenario"
 PEAK_ANNOTATION = EMULATOR_PREFIX + "peak-rate"
 RATE_ANNOTATION = EMULATOR_PREFIX + "rate"
