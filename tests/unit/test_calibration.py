@@ -12,9 +12,10 @@ import pytest
 
 from hrl_autoscaler.cli import main
 from hrl_autoscaler.config import SimParams
-from hrl_autoscaler.research.calibration.build import build_calibration
-from hrl_autoscaler.research.calibration.command import write_outputs
-from hrl_autoscaler.research.calibration.fit import (
+from hrl_autoscaler.research.sim.cluster import ClusterModel
+from hrl_autoscaler.tools.calibration.build import build_calibration
+from hrl_autoscaler.tools.calibration.command import write_outputs
+from hrl_autoscaler.tools.calibration.fit import (
     StepMeasurement,
     fit_params,
     linear_batch_s,
@@ -22,12 +23,12 @@ from hrl_autoscaler.research.calibration.fit import (
     simulated_batch_s,
     within_target,
 )
-from hrl_autoscaler.research.calibration.progress import (
+from hrl_autoscaler.tools.calibration.progress import (
     batch_sample,
     merge_progress,
     summarise_step,
 )
-from hrl_autoscaler.research.calibration.schema import (
+from hrl_autoscaler.tools.calibration.schema import (
     SCHEMA,
     BatchSample,
     Calibration,
@@ -40,7 +41,6 @@ from hrl_autoscaler.research.calibration.schema import (
     load_calibration,
     load_sim_params,
 )
-from hrl_autoscaler.research.sim.cluster import ClusterModel
 
 TRUE = SimParams(
     executor_rate_eps=5000.0, scaling_contention=0.15, batch_overhead_s=0.4, task_time_s=0.3
@@ -405,7 +405,7 @@ def test_refit_rewrites_the_outputs_from_a_calibration_file(
 
 
 def test_rates_double_until_the_maximum_unless_given() -> None:
-    from hrl_autoscaler.research.calibration.measure import CalibrationPlan, _rates
+    from hrl_autoscaler.tools.calibration.measure import CalibrationPlan, _rates
 
     plan = CalibrationPlan(work_dir=Path("w"), start_rate_eps=500.0, max_rate_eps=4000.0)
     assert list(_rates(plan)) == [500.0, 1000.0, 2000.0, 4000.0]
@@ -442,7 +442,7 @@ def test_calibrate_rejects_bad_options_naming_them(
 def test_an_inconsistent_plan_is_refused_before_spark_starts(
     changes: dict[str, Any], message: str
 ) -> None:
-    from hrl_autoscaler.research.calibration.measure import CalibrationPlan
+    from hrl_autoscaler.tools.calibration.measure import CalibrationPlan
 
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
         CalibrationPlan(work_dir=Path("w"), **changes)
@@ -463,7 +463,7 @@ def test_the_cpu_meter_sees_this_process_as_its_own_and_a_child_too() -> None:
     import sys
     import time
 
-    from hrl_autoscaler.research.calibration.cpu import foreign_cores, snapshot
+    from hrl_autoscaler.tools.calibration.cpu import foreign_cores, snapshot
 
     before = snapshot()
     if before is None:

@@ -14,8 +14,8 @@ import pytest
 
 from hrl_autoscaler.cli import main
 from hrl_autoscaler.config import SimParams
-from hrl_autoscaler.research.calibration.schema import load_calibration, load_sim_params
 from hrl_autoscaler.research.sim.cluster import ClusterModel
+from hrl_autoscaler.tools.calibration.schema import load_calibration, load_sim_params
 
 pytestmark = [pytest.mark.spark, pytest.mark.timeout(900)]
 

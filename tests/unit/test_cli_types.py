@@ -6,7 +6,7 @@ import argparse
 
 import pytest
 
-from hrl_autoscaler.cli.types import integer, number, positive_list
+from hrl_autoscaler.tools.argtypes import integer, number, positive_list
 
 
 @pytest.mark.parametrize(

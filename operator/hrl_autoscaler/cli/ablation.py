@@ -13,8 +13,8 @@ from hrl_autoscaler.cli.common import (
     console,
     out,
 )
-from hrl_autoscaler.cli.types import integer
 from hrl_autoscaler.config import ACTUATIONS, EVALUATION, SimParams
+from hrl_autoscaler.tools.argtypes import integer
 
 DESCRIPTION = (
     "Evaluate static-max, hpa, spark-da, ds2, ppo-fixed, hrl and the oracle on "

@@ -9,7 +9,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from hrl_autoscaler.cli.common import console, out
-from hrl_autoscaler.cli.types import integer
+from hrl_autoscaler.tools.argtypes import integer
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -9,7 +9,7 @@ from hrl_autoscaler.cli.common import console
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from hrl_autoscaler.research.calibration.command import DESCRIPTION, add_calibrate_arguments
+    from hrl_autoscaler.tools.calibration.command import DESCRIPTION, add_calibrate_arguments
 
     parser.description = DESCRIPTION
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
@@ -17,6 +17,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hrl_autoscaler.research.calibration.command import run_calibrate_command
+    from hrl_autoscaler.tools.calibration.command import run_calibrate_command
 
     return run_calibrate_command(args, console)

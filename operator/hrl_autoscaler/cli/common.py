@@ -32,7 +32,7 @@ def calibrated(path: Path | None, params: SimParams) -> SimParams:
     """``params`` with a calibration file's fitted values, or unchanged without one."""
     if path is None:
         return params
-    from hrl_autoscaler.research.calibration.schema import load_sim_params
+    from hrl_autoscaler.tools.calibration.schema import load_sim_params
 
     fitted = load_sim_params(path, params)
     console.print(f"calibration {path}: {fitted.executor_rate_eps:,.0f} events/s per executor")
@@ -40,7 +40,7 @@ def calibrated(path: Path | None, params: SimParams) -> SimParams:
 
 
 def calibrated_peak(scenario_name: str, params: SimParams) -> float:
-    from hrl_autoscaler.research.calibration.schema import calibrated_peak_rate
     from hrl_autoscaler.research.sim.workloads import scenario
+    from hrl_autoscaler.tools.calibration.schema import calibrated_peak_rate
 
     return calibrated_peak_rate(scenario(scenario_name).peak_rate_eps, params)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hrl_autoscaler.cli.types import number
+from hrl_autoscaler.tools.argtypes import number
 
 DESCRIPTION = (
     "Start a local kube-apiserver, etcd and Prometheus, the emulated Spark data "

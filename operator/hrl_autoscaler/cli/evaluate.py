@@ -13,9 +13,9 @@ from hrl_autoscaler.cli.common import (
     console,
     out,
 )
-from hrl_autoscaler.cli.types import integer, number
 from hrl_autoscaler.config import ACTUATIONS, EVALUATION, SimParams
 from hrl_autoscaler.runtime.core.objectives import OBJECTIVES
+from hrl_autoscaler.tools.argtypes import integer, number
 
 DESCRIPTION = (
     "Run every controller on the same episodes (same load, same noise per seed) and "

@@ -6,8 +6,8 @@ import argparse
 from pathlib import Path
 
 from hrl_autoscaler.cli.common import console
-from hrl_autoscaler.cli.types import integer
 from hrl_autoscaler.runtime.core.objectives import OBJECTIVES
+from hrl_autoscaler.tools.argtypes import integer
 
 DESCRIPTION = (
     "train ppo: the contextual PPO executor policy (weights drawn per episode, "

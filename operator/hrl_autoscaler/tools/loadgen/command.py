@@ -15,9 +15,9 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from hrl_autoscaler.cli.types import integer, number
 from hrl_autoscaler.config import LOADGEN
 from hrl_autoscaler.research.sim.traces import parse_time
+from hrl_autoscaler.tools.argtypes import integer, number
 from hrl_autoscaler.tools.loadgen.events import SCENARIO_MIX, EventFactory, device_mix
 from hrl_autoscaler.tools.loadgen.runner import EventCounter, LoadgenReport, run_loadgen
 from hrl_autoscaler.tools.loadgen.schedule import (

@@ -7,7 +7,7 @@ directory format) offers rising rates, doubling from ``start_rate_eps`` per exec
 job stops keeping up, then bisects between the last sustainable and the first saturated rate
 (``refine``), so the points near the knee, where latency bends, are measured. Every step's
 batches come from the query's progress reports; executor additions and removals are timed
-with the executor-allocation API (:mod:`hrl_autoscaler.research.calibration.executors`).
+with the executor-allocation API (:mod:`hrl_autoscaler.tools.calibration.executors`).
 """
 
 from __future__ import annotations
@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from hrl_autoscaler.config import CALIBRATION, LOADGEN
-from hrl_autoscaler.research.calibration.cpu import foreign_cores, snapshot
-from hrl_autoscaler.research.calibration.executors import AgentScaler
-from hrl_autoscaler.research.calibration.progress import merge_progress, summarise_step
-from hrl_autoscaler.research.calibration.schema import (
+from hrl_autoscaler.tools.calibration.cpu import foreign_cores, snapshot
+from hrl_autoscaler.tools.calibration.executors import AgentScaler
+from hrl_autoscaler.tools.calibration.progress import merge_progress, summarise_step
+from hrl_autoscaler.tools.calibration.schema import (
     BatchSample,
     LoadStep,
     MachineInfo,
@@ -358,7 +358,7 @@ def run_measurements(
     plan: CalibrationPlan, status: Status, on_step: StepDone = _ignore
 ) -> Measurements:
     """Start the cluster and the job, measure every step, stop everything started."""
-    from hrl_autoscaler.research.calibration.job import (
+    from hrl_autoscaler.tools.calibration.job import (
         describe,
         job_conf,
         job_options,

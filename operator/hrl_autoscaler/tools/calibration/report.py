@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from hrl_autoscaler.config import SimParams
-from hrl_autoscaler.research.calibration.fit import FIT_METHOD, PredictionRow, simulated_batch_s
-from hrl_autoscaler.research.calibration.schema import Calibration, LoadStep
+from hrl_autoscaler.tools.calibration.fit import FIT_METHOD, PredictionRow, simulated_batch_s
+from hrl_autoscaler.tools.calibration.schema import Calibration, LoadStep
 
 
 def write_measurements_csv(steps: Sequence[LoadStep], path: Path) -> None:

@@ -15,13 +15,13 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from hrl_autoscaler.cli.types import integer, number, positive_list
 from hrl_autoscaler.config import CALIBRATION, LOADGEN
+from hrl_autoscaler.tools.argtypes import integer, number, positive_list
 
 if TYPE_CHECKING:  # scipy, matplotlib and pydantic models load only when the command runs
-    from hrl_autoscaler.research.calibration.fit import PredictionRow
-    from hrl_autoscaler.research.calibration.measure import CalibrationPlan
-    from hrl_autoscaler.research.calibration.schema import Calibration, LoadStep
+    from hrl_autoscaler.tools.calibration.fit import PredictionRow
+    from hrl_autoscaler.tools.calibration.measure import CalibrationPlan
+    from hrl_autoscaler.tools.calibration.schema import Calibration, LoadStep
 
 DESCRIPTION = f"""\
 Measure the real Spark IoT job and fit the simulator's parameters to it.
@@ -163,7 +163,7 @@ def add_calibrate_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _plan(args: argparse.Namespace, work_dir: Path) -> CalibrationPlan:
-    from hrl_autoscaler.research.calibration.measure import CalibrationPlan
+    from hrl_autoscaler.tools.calibration.measure import CalibrationPlan
 
     return CalibrationPlan(
         work_dir=work_dir,
@@ -223,7 +223,7 @@ def result_table(calibration: Calibration) -> Table:
 
 
 def write_outputs(calibration: Calibration, rows: list[PredictionRow], out_dir: Path) -> None:
-    from hrl_autoscaler.research.calibration.report import (
+    from hrl_autoscaler.tools.calibration.report import (
         write_markdown,
         write_measurements_csv,
         write_plot,
@@ -280,12 +280,12 @@ def command_line(args: argparse.Namespace) -> str:
 
 def run_calibrate_command(args: argparse.Namespace, console: Console) -> int:
     """Measure (or refit), fit, print the error table and write everything into ``--out``."""
-    from hrl_autoscaler.research.calibration.build import build_calibration
-    from hrl_autoscaler.research.calibration.measure import Measurements, run_measurements
+    from hrl_autoscaler.tools.calibration.build import build_calibration
+    from hrl_autoscaler.tools.calibration.measure import Measurements, run_measurements
 
     command = command_line(args)
     if args.refit is not None:
-        from hrl_autoscaler.research.calibration.schema import load_calibration
+        from hrl_autoscaler.tools.calibration.schema import load_calibration
 
         old = load_calibration(args.refit)
         measurements = Measurements(

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from hrl_autoscaler.research.calibration.schema import ScalingTiming
+from hrl_autoscaler.tools.calibration.schema import ScalingTiming
 
 
 class AgentScaler:

@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from hrl_autoscaler.config import CALIBRATION, SimParams
-from hrl_autoscaler.research.calibration.fit import (
+from hrl_autoscaler.tools.calibration.fit import (
     FIT_METHOD,
     PredictionRow,
     StepMeasurement,
@@ -16,8 +16,8 @@ from hrl_autoscaler.research.calibration.fit import (
     predictions,
     within_target,
 )
-from hrl_autoscaler.research.calibration.progress import max_sustained
-from hrl_autoscaler.research.calibration.schema import (
+from hrl_autoscaler.tools.calibration.progress import max_sustained
+from hrl_autoscaler.tools.calibration.schema import (
     SCHEMA_V1,
     Calibration,
     FitQuality,

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from hrl_autoscaler.research.calibration.schema import BatchSample, LoadStep
+from hrl_autoscaler.tools.calibration.schema import BatchSample, LoadStep
 
 FALLING_BEHIND = 0.9
 """A step whose flow-through rate is below 90% of what arrived did not keep up."""
