@@ -18,37 +18,41 @@ DESCRIPTION = (
 )
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.description = DESCRIPTION
-    p.add_argument(
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = DESCRIPTION
+    parser.add_argument(
         "--config",
         type=Path,
         metavar="FILE",
         help="YAML settings file (keys: the fields of OperatorSettings in "
         "hrl_autoscaler/config/operator.py); also $HRL_AUTOSCALER_CONFIG",
     )
-    p.add_argument("--kubeconfig", type=Path, help="default: in-cluster, else $KUBECONFIG")
-    p.add_argument("--prometheus-url", help="Prometheus base URL (default http://localhost:9090)")
-    p.add_argument(
+    parser.add_argument("--kubeconfig", type=Path, help="default: in-cluster, else $KUBECONFIG")
+    parser.add_argument(
+        "--prometheus-url", help="Prometheus base URL (default http://localhost:9090)"
+    )
+    parser.add_argument(
         "--namespace",
         action="append",
         dest="namespaces",
         metavar="NS",
         help="watch this namespace (repeatable; default: all)",
     )
-    p.add_argument("--decision-interval", type=float, metavar="S", help="fast loop period, s")
-    p.add_argument("--meta-interval", type=float, metavar="S", help="slow loop period, s")
-    p.add_argument("--policies", type=Path, metavar="DIR", help="policy artifacts directory")
-    p.add_argument("--http-port", type=int, help="/metrics and /healthz port (0 = any free)")
-    p.add_argument("--port-file", type=Path, help="write the bound HTTP port here")
-    p.add_argument(
+    parser.add_argument("--decision-interval", type=float, metavar="S", help="fast loop period, s")
+    parser.add_argument("--meta-interval", type=float, metavar="S", help="slow loop period, s")
+    parser.add_argument("--policies", type=Path, metavar="DIR", help="policy artifacts directory")
+    parser.add_argument("--http-port", type=int, help="/metrics and /healthz port (0 = any free)")
+    parser.add_argument("--port-file", type=Path, help="write the bound HTTP port here")
+    parser.add_argument(
         "--peering",
         action=argparse.BooleanOptionalAction,
         default=None,
         help="kopf peering between replicas (needs manifests/peering.yaml); default off",
     )
-    p.add_argument("--peering-priority", type=int, help="this replica's priority (default random)")
-    p.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.add_argument(
+        "--peering-priority", type=int, help="this replica's priority (default random)"
+    )
+    parser.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
 
 
 def configure_logging(level: str) -> None:
