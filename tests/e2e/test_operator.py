@@ -16,7 +16,6 @@ import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,7 +33,8 @@ from hrl_autoscaler.tools.demo.apps import (
     wait_for,
     written_by,
 )
-from hrl_autoscaler.tools.demo.stack import Emulator, OperatorProcess, operator_config
+from hrl_autoscaler.tools.devenv.components import Emulator, OperatorProcess
+from hrl_autoscaler.tools.devenv.stack import LocalStack, StackOptions
 from hrl_autoscaler.tools.devenv.testing import DevEnvHandle
 
 pytestmark = pytest.mark.e2e
@@ -105,36 +105,21 @@ class OperatorStack:
 def stack(
     devenv: DevEnvHandle, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[OperatorStack]:
-    work: Path = tmp_path_factory.mktemp("operator-e2e")
-    cluster = Cluster(devenv.api_client)
-    cluster.ensure_namespace(NAMESPACE)
-    emulator = Emulator(devenv.kubeconfig, work, SPEED, 0.2)
-    jobs = []
-    try:
-        for target in emulator.scrape_targets():
-            devenv.add_scrape_target(
-                target.job, list(target.targets), metrics_path=target.metrics_path
-            )
-            jobs.append(target.job)
-        config = operator_config(
-            devenv.prometheus_url,
-            devenv.kubeconfig,
-            SPEED,
-            namespaces=[NAMESPACE],
-            meta_interval_s=META_INTERVAL_S,
-            guardrails={"restart_cooldown_s": COOLDOWN_S, "scale_down_confirmations": 3},
-        )
-        operator = OperatorProcess(config, work)
-        try:
-            operator.wait_ready()
-            yield OperatorStack(cluster, emulator, operator, NAMESPACE)
-        finally:
-            assert operator.stop() == 0, "the operator did not exit cleanly on SIGTERM"
-    finally:
-        for job in jobs:
-            devenv.remove_scrape_target(job)
-        emulator.stop()
-        cluster.delete_all(NAMESPACE)
+    options = StackOptions(
+        work_dir=tmp_path_factory.mktemp("operator-e2e"),
+        env=devenv.env,
+        namespaces=(NAMESPACE,),
+        speed=SPEED,
+        emulator_tick_s=0.2,
+        operator_overrides={
+            "meta_interval_s": META_INTERVAL_S,
+            "guardrails": {"restart_cooldown_s": COOLDOWN_S, "scale_down_confirmations": 3},
+        },
+    )
+    with LocalStack(options) as local:  # exit fails unless the operator exits 0 on SIGTERM
+        assert local.emulator is not None
+        assert local.operator is not None
+        yield OperatorStack(Cluster(devenv.api_client), local.emulator, local.operator, NAMESPACE)
 
 
 def test_the_upstream_crd_validates_every_write(devenv: DevEnvHandle) -> None:
