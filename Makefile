@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST := $(BIN)/pytest
 
-.PHONY: help install system-deps binaries test lint typecheck unit e2e spark kind-e2e kind-down demo bench train ablation clean
+.PHONY: help install system-deps binaries test lint typecheck unit slow e2e spark kind-e2e kind-down demo bench train ablation clean
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -37,7 +37,7 @@ system-deps:  ## Debian packages: Prometheus for the e2e tests, openssl for the 
 binaries: install  ## build kube-apiserver, etcd, helm, kubectl and actionlint once (cached in ~/.cache/hrl-autoscaler)
 	$(BIN)/python -m hrl_autoscaler.tools.devenv build
 
-test: lint typecheck unit e2e spark  ## the whole suite, as CI runs it
+test: lint typecheck unit slow e2e spark  ## the whole suite, as CI runs it
 
 lint: install
 	$(BIN)/ruff check operator tests bench
@@ -46,8 +46,11 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-unit: install  ## fast tests: simulator, baselines, evaluation, pure logic
-	$(PYTEST) -m "not e2e and not spark" tests
+unit: install  ## fast tests: simulator, baselines, evaluation, pure logic (not the slow ones)
+	$(PYTEST) -m "not e2e and not spark and not slow" tests
+
+slow: install  ## slow tests outside the control plane: the training smoke runs
+	$(PYTEST) -m "slow and not e2e and not spark" tests
 
 e2e: install system-deps binaries  ## tests on a real kube-apiserver, etcd and Prometheus
 	$(PYTEST) -m "e2e and not spark" tests

@@ -17,9 +17,8 @@ from pathlib import Path
 import pytest
 
 from hrl_autoscaler.tools.devenv.binaries import ensure_binaries
-from hrl_autoscaler.tools.devenv.controlplane import close_api_client
 from hrl_autoscaler.tools.devenv.crds import project_crd_dir, upstream_crd_dir
-from hrl_autoscaler.tools.devenv.session import DevEnv
+from hrl_autoscaler.tools.devenv.stack import LocalStack, StackOptions
 from hrl_autoscaler.tools.devenv.testing import DevEnvHandle, assert_stopped
 
 
@@ -31,7 +30,8 @@ def _progress(message: str) -> None:
 def devenv(
     tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config
 ) -> Iterator[DevEnvHandle]:
-    """The shared control plane and Prometheus for the session.
+    """The shared control plane and Prometheus for the session (a LocalStack without emulator
+    or operator: each module starts those it needs on top of it).
 
     Locally: etcd, kube-apiserver and Prometheus started here. With ``--kubeconfig``: that
     cluster's API (its Spark Operator's own CRD is used as it is) and a Prometheus started here.
@@ -40,26 +40,26 @@ def devenv(
     upstream = upstream_crd_dir()
     crd_dir = upstream or project_crd_dir()
     assert crd_dir is not None, "neither ../shared/crds nor manifests/crds found"
-    state_dir = tmp_path_factory.mktemp("devenv")
-    if cluster is None:
-        env = DevEnv(state_dir, crds=[crd_dir], binaries=ensure_binaries(_progress))
-        source = "upstream" if upstream else "project"
-    else:
-        env = DevEnv(state_dir, crds=[crd_dir], cluster_kubeconfig=cluster, progress=_progress)
-        source = "cluster"
-    env.start()
-    api = env.api_client()
-    handle = DevEnvHandle(
-        env=env,
-        kubeconfig=env.kubeconfig,
-        api_client=api,
-        prometheus_url=env.prometheus_url,
-        crd_source=source,
+    options = StackOptions(
+        work_dir=tmp_path_factory.mktemp("devenv"),
+        crds=[crd_dir],
+        cluster_kubeconfig=cluster,
+        binaries=ensure_binaries(_progress) if cluster is None else None,
+        emulator=False,
+        operator=False,
+        progress=_progress,
     )
-    try:
-        yield handle
-    finally:
-        close_api_client(api)
+    source = ("upstream" if upstream else "project") if cluster is None else "cluster"
+    with LocalStack(options) as stack:
+        assert stack.env is not None
+        assert stack.api_client is not None
+        env = stack.env
         processes, data_dir = env.processes, env.data_dir
-        env.stop()
-        assert_stopped(processes, data_dir)
+        yield DevEnvHandle(
+            env=env,
+            kubeconfig=stack.kubeconfig,
+            api_client=stack.api_client,
+            prometheus_url=stack.prometheus_url,
+            crd_source=source,
+        )
+    assert_stopped(processes, data_dir)

@@ -42,9 +42,9 @@ from hrl_autoscaler.tools.demo.apps import (
     wait_for,
     written_by,
 )
-from hrl_autoscaler.tools.demo.stack import Emulator, OperatorProcess, operator_config
 from hrl_autoscaler.tools.devenv.binaries import KUBERNETES_VERSION, ensure_binaries
 from hrl_autoscaler.tools.devenv.crds import wait_established
+from hrl_autoscaler.tools.devenv.stack import LocalStack, StackOptions
 from hrl_autoscaler.tools.devenv.testing import DevEnvHandle
 
 pytestmark = pytest.mark.e2e
@@ -835,20 +835,18 @@ def test_rbac_can_i_matrix(tools: Tools, installs: dict[str, Install], name: str
 
 
 @pytest.fixture(scope="module")
-def emulator(devenv: DevEnvHandle, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
-    work = tmp_path_factory.mktemp("chart-emulator")
-    emulated = Emulator(devenv.kubeconfig, work, SPEED, 0.2)
-    jobs = []
-    try:
-        for target in emulated.scrape_targets():
-            job = f"chart-{target.job}"
-            devenv.add_scrape_target(job, list(target.targets), metrics_path=target.metrics_path)
-            jobs.append(job)
-        yield emulated
-    finally:
-        for job in jobs:
-            devenv.remove_scrape_target(job)
-        emulated.stop()
+def stack(devenv: DevEnvHandle, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    """The emulator on the session's control plane; each test starts its operator on it."""
+    options = StackOptions(
+        work_dir=tmp_path_factory.mktemp("chart-emulator"),
+        env=devenv.env,
+        speed=SPEED,
+        emulator_tick_s=0.2,
+        job_prefix="chart-",
+        operator=False,
+    )
+    with LocalStack(options) as local:
+        yield local
 
 
 def service_account_kubeconfig(devenv: DevEnvHandle, install: Install, path: Path) -> Path:
@@ -877,7 +875,7 @@ def service_account_kubeconfig(devenv: DevEnvHandle, install: Install, path: Pat
 def test_the_operator_runs_on_the_charts_rbac_alone(
     tools: Tools,
     installs: dict[str, Install],
-    emulator: Emulator,
+    stack: LocalStack,
     devenv: DevEnvHandle,
     tmp_path: Path,
     name: str,
@@ -893,10 +891,8 @@ def test_the_operator_runs_on_the_charts_rbac_alone(
             "config.yaml"
         ]
     )
-    fast = operator_config(
-        devenv.prometheus_url,
-        service_account_kubeconfig(devenv, install, tmp_path / "kubeconfig"),
-        SPEED,
+    fast = stack.operator_config(
+        kubeconfig=service_account_kubeconfig(devenv, install, tmp_path / "kubeconfig"),
         meta_interval_s=4.0,
         meta_min_samples=3,
         guardrails={"restart_cooldown_s": 8.0},
@@ -914,7 +910,9 @@ def test_the_operator_runs_on_the_charts_rbac_alone(
         ),
     )
     cluster.create(namespace, spark_application(meta, 3, {"actuation": "restart"}, 3000.0))
-    operator = OperatorProcess(config, tmp_path, name=f"operator-{name}")
+    operator = stack.start_operator(
+        f"operator-{name}", config=config, work_dir=tmp_path, wait=False
+    )
     try:
         operator.wait_ready()
         wait_for(

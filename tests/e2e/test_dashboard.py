@@ -31,8 +31,9 @@ from hrl_autoscaler.tools.dashboard.snapshot import Snapshot, snapshot
 from hrl_autoscaler.tools.dashboard.units import NAMED_COLORS
 from hrl_autoscaler.tools.demo.apps import Cluster, demo_application, wait_for
 from hrl_autoscaler.tools.demo.scenario import DEMO_APPS, traffic_rate
-from hrl_autoscaler.tools.demo.stack import Emulator, OperatorProcess, operator_config
+from hrl_autoscaler.tools.devenv.components import OperatorProcess
 from hrl_autoscaler.tools.devenv.prometheus import query
+from hrl_autoscaler.tools.devenv.stack import LocalStack, StackOptions
 from hrl_autoscaler.tools.devenv.testing import DevEnvHandle
 
 pytestmark = pytest.mark.e2e
@@ -60,28 +61,20 @@ def _count(url: str, promql: str) -> float:
 @pytest.fixture(scope="module")
 def run(devenv: DevEnvHandle, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     work: Path = tmp_path_factory.mktemp("dashboard-e2e")
-    cluster = Cluster(devenv.api_client)
-    cluster.ensure_namespace(NAMESPACE)
     started = time.time()
-    emulator = Emulator(devenv.kubeconfig, work, SPEED, 0.2)
-    jobs: list[str] = []
-    operator: OperatorProcess | None = None
-    try:
-        for target in emulator.scrape_targets():
-            job = f"dash-{target.job}"
-            devenv.add_scrape_target(job, list(target.targets), metrics_path=target.metrics_path)
-            jobs.append(job)
-        config = operator_config(
-            devenv.prometheus_url,
-            devenv.kubeconfig,
-            SPEED,
-            namespaces=[NAMESPACE],
-            meta_interval_s=META_INTERVAL_S,
-        )
-        operator = OperatorProcess(config, work)
-        operator.wait_ready()
-        devenv.add_scrape_target("dash-operator", [f"127.0.0.1:{operator.port}"])
-        jobs.append("dash-operator")
+    options = StackOptions(
+        work_dir=work,
+        env=devenv.env,
+        namespaces=(NAMESPACE,),
+        speed=SPEED,
+        emulator_tick_s=0.2,
+        job_prefix="dash-",
+        operator_overrides={"meta_interval_s": META_INTERVAL_S},
+        operator_scrape_job="operator",
+    )
+    with LocalStack(options) as stack:  # exit fails unless the operator exits 0 on SIGTERM
+        assert stack.operator is not None
+        cluster = Cluster(devenv.api_client)
         for app in DEMO_APPS:
             cluster.create(NAMESPACE, demo_application(app))
         url = devenv.prometheus_url
@@ -102,14 +95,7 @@ def run(devenv: DevEnvHandle, tmp_path_factory: pytest.TempPathFactory) -> Itera
             every_s=1.0,
         )
         time.sleep(5.0)  # one more $__rate_interval (4 s at a 1 s scrape) of data after them
-        yield Run(url, started, work, operator)
-    finally:
-        if operator is not None:
-            assert operator.stop() == 0, "the operator did not exit cleanly on SIGTERM"
-        for job in jobs:
-            devenv.remove_scrape_target(job)
-        emulator.stop()
-        cluster.delete_all(NAMESPACE)
+        yield Run(url, started, work, stack.operator)
 
 
 @pytest.fixture(scope="module")

@@ -28,7 +28,7 @@ import httpx
 import pytest
 import yaml
 
-from hrl_autoscaler.tools.demo.stack import operator_config
+from hrl_autoscaler.tools.devenv.components import operator_config
 from hrl_autoscaler.tools.devenv.processes import ManagedProcess
 from hrl_autoscaler.tools.devenv.testing import DevEnvHandle
 

@@ -30,8 +30,8 @@ from hrl_autoscaler.runtime.core.annotations import (
     resolve_settings,
 )
 from hrl_autoscaler.tools.demo.apps import Cluster
-from hrl_autoscaler.tools.demo.stack import EMULATOR_PATHS
 from hrl_autoscaler.tools.devenv.binaries import ensure_binaries
+from hrl_autoscaler.tools.devenv.components import EMULATOR_PATHS
 from hrl_autoscaler.tools.devenv.testing import DevEnvHandle
 from hrl_autoscaler.tools.loadgen.command import add_loadgen_arguments
 from hrl_autoscaler.tools.spark.iot_job import options_from_args

@@ -11,17 +11,20 @@ event or a "rejected" log line, which every test checks for.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
+from kubernetes import client as k8s_client
+from kubernetes.client.exceptions import ApiException
 
 from hrl_autoscaler.runtime.core.annotations import PREFIX
+from hrl_autoscaler.runtime.core.application import GROUP, PLURAL, VERSION
 from hrl_autoscaler.runtime.core.reporting import parse_message
 from hrl_autoscaler.runtime.k8s.actuator import FIELD_MANAGER
 from hrl_autoscaler.tools.demo.apps import (
@@ -34,12 +37,16 @@ from hrl_autoscaler.tools.demo.apps import (
     wait_for,
     written_by,
 )
-from hrl_autoscaler.tools.demo.stack import Emulator, OperatorProcess, operator_config
+from hrl_autoscaler.tools.devenv.components import Emulator, OperatorProcess
+from hrl_autoscaler.tools.devenv.crds import load_crds, project_crd_dir, upstream_crd_dir
+from hrl_autoscaler.tools.devenv.stack import LocalStack, StackOptions
 from hrl_autoscaler.tools.devenv.testing import DevEnvHandle
 
 pytestmark = pytest.mark.e2e
 
 NAMESPACE = "op-e2e"
+CRD_NAMESPACE = "op-e2e-crd"
+CRD_NAME = f"{PLURAL}.{GROUP}"
 SPEED = 30.0
 COOLDOWN_S = 8.0
 META_INTERVAL_S = 4.0
@@ -105,47 +112,93 @@ class OperatorStack:
 def stack(
     devenv: DevEnvHandle, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[OperatorStack]:
-    work: Path = tmp_path_factory.mktemp("operator-e2e")
-    cluster = Cluster(devenv.api_client)
-    cluster.ensure_namespace(NAMESPACE)
-    emulator = Emulator(devenv.kubeconfig, work, SPEED, 0.2)
-    jobs = []
-    try:
-        for target in emulator.scrape_targets():
-            devenv.add_scrape_target(
-                target.job, list(target.targets), metrics_path=target.metrics_path
-            )
-            jobs.append(target.job)
-        config = operator_config(
-            devenv.prometheus_url,
-            devenv.kubeconfig,
-            SPEED,
-            namespaces=[NAMESPACE],
-            meta_interval_s=META_INTERVAL_S,
-            guardrails={"restart_cooldown_s": COOLDOWN_S, "scale_down_confirmations": 3},
-        )
-        operator = OperatorProcess(config, work)
-        try:
-            operator.wait_ready()
-            yield OperatorStack(cluster, emulator, operator, NAMESPACE)
-        finally:
-            assert operator.stop() == 0, "the operator did not exit cleanly on SIGTERM"
-    finally:
-        for job in jobs:
-            devenv.remove_scrape_target(job)
-        emulator.stop()
-        cluster.delete_all(NAMESPACE)
+    options = StackOptions(
+        work_dir=tmp_path_factory.mktemp("operator-e2e"),
+        env=devenv.env,
+        namespaces=(NAMESPACE,),
+        speed=SPEED,
+        emulator_tick_s=0.2,
+        operator_overrides={
+            "meta_interval_s": META_INTERVAL_S,
+            "guardrails": {"restart_cooldown_s": COOLDOWN_S, "scale_down_confirmations": 3},
+        },
+    )
+    with LocalStack(options) as local:  # exit fails unless the operator exits 0 on SIGTERM
+        assert local.emulator is not None
+        assert local.operator is not None
+        yield OperatorStack(Cluster(devenv.api_client), local.emulator, local.operator, NAMESPACE)
+
+
+def _spec_fields(crd: dict[str, Any]) -> set[str]:
+    """The typed fields under ``spec`` and ``spec.executor`` of the v1beta2 schema."""
+    version = next(v for v in crd["spec"]["versions"] if v["name"] == "v1beta2")
+    spec = version["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+    return set(spec) | {f"executor.{f}" for f in spec["executor"]["properties"]}
+
+
+def _operator_patch(devenv: DevEnvHandle, name: str, patch: dict[str, Any]) -> dict[str, Any]:
+    """A merge patch sent as the operator's actuator sends it: its field manager, Strict
+    field validation (an unknown or mistyped field is an error, not silently dropped)."""
+    objects: Any = k8s_client.CustomObjectsApi(devenv.api_client)
+    response = objects.patch_namespaced_custom_object(
+        GROUP, VERSION, CRD_NAMESPACE, PLURAL, name, patch,
+        field_manager=FIELD_MANAGER, field_validation="Strict",
+        _content_type="application/merge-patch+json", _preload_content=False,
+    )  # fmt: skip
+    patched: dict[str, Any] = json.loads(response.data)
+    return patched
 
 
 def test_the_upstream_crd_validates_every_write(devenv: DevEnvHandle) -> None:
-    """In CI the repository is cloned beside shared/, so every write must meet the upstream
-    schema there; a developer's clone without shared/ checks writes against our own CRD, and a
-    --kubeconfig cluster against the CRD its Spark Operator installed."""
-    if devenv.crd_source == "cluster":
-        return  # a --kubeconfig cluster: its Spark Operator's own CRD checks every write
-    if devenv.crd_source != "upstream" and not os.environ.get("CI"):
-        pytest.skip("../shared/crds is missing: writes are checked against our own CRD only")
-    assert devenv.crd_source == "upstream", "../shared/crds is missing in CI: writes unchecked"
+    """Every write of these tests meets the schema real clusters run: the session's API server
+    serves the upstream CRD from ../shared/crds (a --kubeconfig cluster: its Spark Operator's),
+    which accepts the operator's writes and rejects what our permissive CRD would let through.
+
+    Without ../shared/crds the writes are checked against our own CRD only: skipped locally,
+    a failure in CI (CI=true), where the checkout always has it."""
+    upstream = upstream_crd_dir()
+    if devenv.crd_source != "cluster":
+        if upstream is None:
+            if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+                pytest.fail("../shared/crds is missing in CI: the writes are left unchecked")
+            pytest.skip("../shared/crds is missing: writes are checked against our own CRD only")
+        assert devenv.crd_source == "upstream"
+        extensions: Any = k8s_client.ApiextensionsV1Api(devenv.api_client)
+        served_crd = json.loads(
+            extensions.read_custom_resource_definition(CRD_NAME, _preload_content=False).data
+        )
+        [shipped] = load_crds([upstream])
+        own_dir = project_crd_dir()
+        assert own_dir is not None
+        [own] = load_crds([own_dir])
+        served = _spec_fields(served_crd)
+        assert served == _spec_fields(shipped)  # the upstream schema is the one served
+        assert served > _spec_fields(own), "the session serves our own CRD, not upstream's"
+    cluster = Cluster(devenv.api_client)
+    cluster.ensure_namespace(CRD_NAMESPACE)
+    name = "crd-writes"
+    try:
+        cluster.create(CRD_NAMESPACE, spark_application(name, 2, {"actuation": "in-place"}))
+        # what the operator writes: the in-place target annotation, the restart's instances
+        target = _operator_patch(
+            devenv, name, {"metadata": {"annotations": {PREFIX + "target-executors": "4"}}}
+        )
+        assert annotations_of(target)[PREFIX + "target-executors"] == "4"
+        restarted = _operator_patch(devenv, name, {"spec": {"executor": {"instances": 5}}})
+        assert restarted["spec"]["executor"]["instances"] == 5
+        # what the schema must refuse: a mistyped count, and a field upstream does not know
+        # (our CRD preserves unknown fields; upstream's does not, so Strict rejects it)
+        for bad, where in (
+            ({"spec": {"executor": {"instances": "five"}}}, "spec.executor.instances"),
+            ({"spec": {"executor": {"replicas": 5}}}, "replicas"),
+        ):
+            with pytest.raises(ApiException) as refused:
+                _operator_patch(devenv, name, bad)
+            assert refused.value.status in (400, 422), refused.value.body
+            assert where in str(refused.value.body), refused.value.body
+        assert cluster.get(CRD_NAMESPACE, name)["spec"]["executor"]["instances"] == 5
+    finally:
+        cluster.delete_all(CRD_NAMESPACE)
 
 
 def test_load_increase_raises_executors_and_a_drop_lowers_them(stack: OperatorStack) -> None:

@@ -31,9 +31,10 @@ from hrl_autoscaler.tools.demo.apps import (
     spark_application,
     wait_for,
 )
-from hrl_autoscaler.tools.demo.stack import Emulator, OperatorProcess, operator_config
+from hrl_autoscaler.tools.devenv.components import OperatorProcess
 from hrl_autoscaler.tools.devenv.crds import apply_crds
 from hrl_autoscaler.tools.devenv.processes import free_port
+from hrl_autoscaler.tools.devenv.stack import LocalStack, StackOptions
 from hrl_autoscaler.tools.devenv.testing import DevEnvHandle
 
 pytestmark = pytest.mark.e2e
@@ -128,21 +129,17 @@ class TcpProxy:
 
 
 @pytest.fixture(scope="module")
-def emulator(devenv: DevEnvHandle, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
-    work = tmp_path_factory.mktemp("resilience-emulator")
-    emulator = Emulator(devenv.kubeconfig, work, SPEED, 0.2)
-    jobs = []
-    try:
-        for target in emulator.scrape_targets():
-            devenv.add_scrape_target(
-                target.job, list(target.targets), metrics_path=target.metrics_path
-            )
-            jobs.append(target.job)
-        yield emulator
-    finally:
-        for job in jobs:
-            devenv.remove_scrape_target(job)
-        emulator.stop()
+def stack(devenv: DevEnvHandle, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    """The module's emulator on the session's control plane; tests start their own operators."""
+    options = StackOptions(
+        work_dir=tmp_path_factory.mktemp("resilience-emulator"),
+        env=devenv.env,
+        speed=SPEED,
+        emulator_tick_s=0.2,
+        operator=False,
+    )
+    with LocalStack(options) as local:
+        yield local
 
 
 @pytest.fixture
@@ -165,23 +162,16 @@ def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]
 
 
 def _operator(
-    devenv: DevEnvHandle,
+    stack: LocalStack,
     work: Path,
     namespace: str,
     name: str = "operator",
     prometheus_url: str | None = None,
     **overrides: Any,
 ) -> OperatorProcess:
-    config = operator_config(
-        prometheus_url or devenv.prometheus_url,
-        devenv.kubeconfig,
-        SPEED,
-        namespaces=[namespace],
-        **overrides,
+    return stack.start_operator(
+        name, work_dir=work, namespaces=[namespace], prometheus_url=prometheus_url, **overrides
     )
-    operator = OperatorProcess(config, work, name)
-    operator.wait_ready()
-    return operator
 
 
 def _events(cluster: Cluster, namespace: str, name: str, reason: str) -> list[Any]:
@@ -201,14 +191,14 @@ def _outage_events(cluster: Cluster, namespace: str, name: str) -> list[Any]:
 
 def test_prometheus_unreachable_holds_then_recovers(
     devenv: DevEnvHandle,
-    emulator: Emulator,
+    stack: LocalStack,
     cluster: Cluster,
     namespace: str,
     tmp_path: Path,
 ) -> None:
     proxy = TcpProxy(int(devenv.prometheus_url.rsplit(":", 1)[1]))
     proxy.start()
-    operator = _operator(devenv, tmp_path, namespace, prometheus_url=proxy.url)
+    operator = _operator(stack, tmp_path, namespace, prometheus_url=proxy.url)
     try:
         name = "prom-app"
         body = spark_application(
@@ -257,7 +247,7 @@ def _decided(operator: OperatorProcess, namespace: str, name: str) -> bool:
 
 def test_a_new_run_is_held_until_its_first_micro_batch(
     devenv: DevEnvHandle,
-    emulator: Emulator,
+    stack: LocalStack,
     cluster: Cluster,
     namespace: str,
     tmp_path: Path,
@@ -266,7 +256,7 @@ def test_a_new_run_is_held_until_its_first_micro_batch(
     the operator holds rather than read that as an overload, and stops waiting after the grace.
     """
     grace_s = 20.0
-    operator = _operator(devenv, tmp_path, namespace, first_batch_grace_s=grace_s)
+    operator = _operator(stack, tmp_path, namespace, first_batch_grace_s=grace_s)
     try:
         settings = {"actuation": "in-place", "weight-policy": "latency-first"}
         # first batch 10 s (real) after start; the other never completes one
@@ -309,7 +299,7 @@ def test_a_new_run_is_held_until_its_first_micro_batch(
 
 def test_a_restarted_operator_resumes_without_restarting_the_application(
     devenv: DevEnvHandle,
-    emulator: Emulator,
+    stack: LocalStack,
     cluster: Cluster,
     namespace: str,
     tmp_path: Path,
@@ -318,7 +308,7 @@ def test_a_restarted_operator_resumes_without_restarting_the_application(
     overrides: dict[str, Any] = {
         "guardrails": {"restart_cooldown_s": cooldown, "scale_down_confirmations": 2}
     }
-    first = _operator(devenv, tmp_path, namespace, "first", **overrides)
+    first = _operator(stack, tmp_path, namespace, "first", **overrides)
     name = "resume-app"
     try:
         body = spark_application(
@@ -367,7 +357,7 @@ def test_a_restarted_operator_resumes_without_restarting_the_application(
         running["status"]["submissionAttempts"],
     )
     cluster.set_rate(namespace, name, 300.0)  # the policy now wants far fewer executors
-    second = _operator(devenv, tmp_path, namespace, "second", **overrides)
+    second = _operator(stack, tmp_path, namespace, "second", **overrides)
     try:
         wait_for(
             "decisions by the new operator",
@@ -406,7 +396,7 @@ def test_a_restarted_operator_resumes_without_restarting_the_application(
 
 def test_with_peering_only_the_highest_priority_replica_acts(
     devenv: DevEnvHandle,
-    emulator: Emulator,
+    stack: LocalStack,
     cluster: Cluster,
     namespace: str,
     tmp_path: Path,
@@ -418,10 +408,10 @@ def test_with_peering_only_the_highest_priority_replica_acts(
         "guardrails": {"scale_down_confirmations": 2},
     }
     low = _operator(
-        devenv, tmp_path, namespace, "low", identity="replica-low", peering_priority=10, **settings
+        stack, tmp_path, namespace, "low", identity="replica-low", peering_priority=10, **settings
     )
     high = _operator(
-        devenv,
+        stack,
         tmp_path,
         namespace,
         "high",
@@ -491,14 +481,14 @@ def _decisions(operator: OperatorProcess, namespace: str, name: str) -> float:
 
 def test_one_applications_annotations_do_not_stop_the_others(
     devenv: DevEnvHandle,
-    emulator: Emulator,
+    stack: LocalStack,
     cluster: Cluster,
     namespace: str,
     tmp_path: Path,
 ) -> None:
     """The reported outage: ``weight-policy=fixed alpha=beta=gamma=1e308`` on one application
     once failed every tick for every application while /healthz stayed 200."""
-    operator = _operator(devenv, tmp_path, namespace)
+    operator = _operator(stack, tmp_path, namespace)
     try:
         settings = {"actuation": "in-place", "weight-policy": "latency-first"}
         cluster.create(namespace, spark_application("app-a", 2, settings, rate_eps=3000))
@@ -585,7 +575,7 @@ class _CorruptingPrometheus:
 
 def test_a_malformed_prometheus_answer_is_one_failed_query_not_a_crash(
     devenv: DevEnvHandle,
-    emulator: Emulator,
+    stack: LocalStack,
     cluster: Cluster,
     namespace: str,
     tmp_path: Path,
@@ -594,7 +584,7 @@ def test_a_malformed_prometheus_answer_is_one_failed_query_not_a_crash(
         return "latency_Value" in query and "timestamp(" not in query
 
     prometheus = _CorruptingPrometheus(devenv.prometheus_url, latency_query)
-    operator = _operator(devenv, tmp_path, namespace, prometheus_url=prometheus.url)
+    operator = _operator(stack, tmp_path, namespace, prometheus_url=prometheus.url)
     try:
         name = "malformed-app"
         settings = {"actuation": "in-place", "weight-policy": "latency-first"}
@@ -622,7 +612,7 @@ def test_a_malformed_prometheus_answer_is_one_failed_query_not_a_crash(
 
 def test_a_hung_prometheus_costs_a_cycle_one_deadline_and_shows_in_health(
     devenv: DevEnvHandle,
-    emulator: Emulator,
+    stack: LocalStack,
     cluster: Cluster,
     namespace: str,
     tmp_path: Path,
@@ -633,7 +623,7 @@ def test_a_hung_prometheus_costs_a_cycle_one_deadline_and_shows_in_health(
     proxy = TcpProxy(int(devenv.prometheus_url.rsplit(":", 1)[1]))
     proxy.start()
     operator = _operator(
-        devenv, tmp_path, namespace, prometheus_url=proxy.url, prometheus_timeout_s=deadline_s
+        stack, tmp_path, namespace, prometheus_url=proxy.url, prometheus_timeout_s=deadline_s
     )
     try:
         name = "hung-app"

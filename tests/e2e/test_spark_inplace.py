@@ -36,9 +36,10 @@ from hrl_autoscaler.runtime.core.annotations import PREFIX
 from hrl_autoscaler.runtime.core.application import GROUP, PLURAL, VERSION
 from hrl_autoscaler.runtime.core.reporting import parse_message
 from hrl_autoscaler.tools.demo.apps import Cluster, annotations_of, spark_application, wait_for
-from hrl_autoscaler.tools.demo.stack import OperatorProcess, operator_config
+from hrl_autoscaler.tools.devenv.components import OperatorProcess
 from hrl_autoscaler.tools.devenv.processes import free_port
 from hrl_autoscaler.tools.devenv.prometheus import query
+from hrl_autoscaler.tools.devenv.stack import LocalStack, StackOptions
 from hrl_autoscaler.tools.devenv.testing import DevEnvHandle
 from hrl_autoscaler.tools.spark.iot_job import IotJobOptions
 from hrl_autoscaler.tools.spark.standalone import StandaloneCluster
@@ -184,10 +185,22 @@ def _sparkapplication() -> dict[str, Any]:
 def stack(devenv: DevEnvHandle, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     work: Path = tmp_path_factory.mktemp("spark-inplace")
     cluster = Cluster(devenv.api_client)
-    cluster.ensure_namespace(NAMESPACE)
-    cluster.create(NAMESPACE, _sparkapplication())
-    jobs: list[str] = []
-    try:
+    stack_options = StackOptions(
+        work_dir=work,
+        env=devenv.env,
+        namespaces=(NAMESPACE,),
+        speed=SPEED,
+        emulator=False,  # real Spark
+        operator=False,  # started once the job is warm
+        operator_overrides={
+            "guardrails": {"scale_down_confirmations": 2, "in_place_cooldown_s": 0.0},
+            # three 5 s batches per average: one slow batch (a GC pause, a neighbour on the 2
+            # cores) must not read as load
+            "metrics_window_s": 15.0,
+        },
+    )
+    with LocalStack(stack_options) as local:
+        cluster.create(NAMESPACE, _sparkapplication())
         with (
             StandaloneCluster(work / "spark", cores=MAX_EXECUTORS, memory="3g") as spark,
             EventFileWriter(work / "events", rate_eps=LOW_RATE_EPS) as writer,
@@ -238,14 +251,13 @@ def stack(devenv: DevEnvHandle, tmp_path_factory: pytest.TempPathFactory) -> Ite
                 )
                 # executor metrics carry application_id/application_name themselves; the
                 # servlet's streaming metrics get them from the scrape, as pod labels would
-                devenv.add_scrape_target(
+                local.scrape(
                     "spark-driver-executors",
                     [ui],
                     metrics_path="/metrics/executors/prometheus",
                     labels={"namespace": NAMESPACE},
                 )
-                jobs.append("spark-driver-executors")
-                devenv.add_scrape_target(
+                local.scrape(
                     "spark-driver-streaming",
                     [ui],
                     metrics_path="/metrics/prometheus",
@@ -255,7 +267,6 @@ def stack(devenv: DevEnvHandle, tmp_path_factory: pytest.TempPathFactory) -> Ite
                         "application_name": NAME,
                     },
                 )
-                jobs.append("spark-driver-streaming")
                 spark.wait_for_executors(app_id, INITIAL_EXECUTORS, timeout_s=240)
                 # Start deciding once the job is warm. Until its first batch completes the
                 # driver reports input rate and latency 0 while every task slot is busy (the
@@ -272,28 +283,13 @@ def stack(devenv: DevEnvHandle, tmp_path_factory: pytest.TempPathFactory) -> Ite
                     120,
                     every_s=2.0,
                 )
-                config = operator_config(
-                    devenv.prometheus_url,
-                    devenv.kubeconfig,
-                    SPEED,
-                    namespaces=[NAMESPACE],
-                    guardrails={"scale_down_confirmations": 2, "in_place_cooldown_s": 0.0},
-                    # three 5 s batches per average: one slow batch (a GC pause, a neighbour
-                    # on the 2 cores) must not read as load
-                    metrics_window_s=15.0,
-                )
-                operator = OperatorProcess(config, work / "operator")
+                operator = local.start_operator(work_dir=work / "operator")
                 try:
-                    operator.wait_ready()
                     yield Stack(devenv, cluster, spark, job, writer, operator, app_id)
                 finally:
                     assert operator.stop() == 0, "the operator did not exit cleanly on SIGTERM"
             finally:
                 job.stop()
-    finally:
-        for name in jobs:
-            devenv.remove_scrape_target(name)
-        cluster.delete_all(NAMESPACE)
 
 
 def _settled(stack: Stack, timeout_s: float = SCALE_TIMEOUT_S) -> int:

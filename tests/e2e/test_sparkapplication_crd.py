@@ -19,9 +19,9 @@ from kubernetes import client as k8s_client
 from kubernetes.client.exceptions import ApiException
 
 from hrl_autoscaler.tools.devenv.binaries import ensure_binaries
-from hrl_autoscaler.tools.devenv.controlplane import close_api_client
 from hrl_autoscaler.tools.devenv.crds import project_crd_dir, upstream_crd_dir
 from hrl_autoscaler.tools.devenv.session import DevEnv
+from hrl_autoscaler.tools.devenv.stack import LocalStack, StackOptions
 from hrl_autoscaler.tools.devenv.testing import DevEnvHandle, assert_stopped
 
 pytestmark = pytest.mark.e2e
@@ -89,19 +89,21 @@ class Plane:
 def own_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Plane]:
     crd_dir = project_crd_dir()
     assert crd_dir is not None
-    binaries = ensure_binaries(require_prometheus=False)
-    env = DevEnv(
-        tmp_path_factory.mktemp("own-crd"), crds=[crd_dir], prometheus=False, binaries=binaries
+    options = StackOptions(
+        work_dir=tmp_path_factory.mktemp("own-crd"),
+        crds=[crd_dir],
+        prometheus=False,
+        binaries=ensure_binaries(require_prometheus=False),
+        emulator=False,
+        operator=False,
     )
-    env.start()
-    api = env.api_client()
-    try:
-        yield Plane("ours", env, api)
-    finally:
-        close_api_client(api)
+    with LocalStack(options) as stack:
+        env, api = stack.env, stack.api_client
+        assert env is not None
+        assert api is not None
         processes, data_dir = env.processes, env.data_dir
-        env.stop()
-        assert_stopped(processes, data_dir)
+        yield Plane("ours", env, api)
+    assert_stopped(processes, data_dir)
 
 
 @pytest.fixture(params=[pytest.param("ours", marks=pytest.mark.localcp), "upstream"])

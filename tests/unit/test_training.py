@@ -1,7 +1,13 @@
-"""Training smoke runs (a few hundred steps) and the stable-baselines3 save/load round trip."""
+"""Training smoke runs (a few hundred steps) and the stable-baselines3 save/load round trip.
+
+The smoke runs train for real and are marked ``slow`` (``make slow``, run by ``make test``);
+``make unit`` skips them.
+"""
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -9,14 +15,20 @@ import pytest
 
 pytest.importorskip("stable_baselines3")
 
+import torch
 from gymnasium.utils.env_checker import check_env
 from stable_baselines3 import PPO
+from stable_baselines3.common.running_mean_std import RunningMeanStd
+from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
 from hrl_autoscaler.research.sim.env import IoTSparkStreamingEnv
 from hrl_autoscaler.research.sim.meta_env import MetaControllerEnv
 from hrl_autoscaler.research.train.meta import MetaConfig, train_meta
 from hrl_autoscaler.research.train.ppo import PPOConfig, load_sb3, train_ppo
+from hrl_autoscaler.runtime.core.observation import OBS_HIGH, OBS_LOW, OBS_SCHEMA_VERSION
+from hrl_autoscaler.runtime.policies.artifacts import METADATA_FILE, PolicyError, sha256_file
 from hrl_autoscaler.runtime.policies.meta import NumpyMetaActor
+from hrl_autoscaler.runtime.policies.ppo import KIND as PPO_KIND
 from hrl_autoscaler.runtime.policies.ppo import NumpyPPOPolicy
 
 
@@ -31,7 +43,10 @@ def tiny_ppo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def test_ppo_smoke_run_writes_a_loadable_artifact(tiny_ppo: Path) -> None:
+@pytest.mark.slow
+def test_ppo_smoke_run_writes_a_verified_artifact(tiny_ppo: Path, tmp_path: Path) -> None:
+    """Every file is there and hashed in metadata.json under the runtime's observation schema,
+    and the loader refuses the directory once the exported weights are changed."""
     for name in (
         "ppo.zip",
         "vecnormalize.pkl",
@@ -40,10 +55,55 @@ def test_ppo_smoke_run_writes_a_loadable_artifact(tiny_ppo: Path) -> None:
         "learning_curve.png",
     ):
         assert (tiny_ppo / name).is_file(), name
+    meta = json.loads((tiny_ppo / METADATA_FILE).read_text())
+    assert meta["kind"] == PPO_KIND
+    assert meta["schema_version"] == OBS_SCHEMA_VERSION
+    assert meta["runtime_file"] == "policy.npz"
+    assert meta["files"] == {
+        name: sha256_file(tiny_ppo / name) for name in ("ppo.zip", "vecnormalize.pkl", "policy.npz")
+    }
+    assert meta["action"]["min_executors"] == NumpyPPOPolicy.load(tiny_ppo).min_executors
+    tampered = tmp_path / "tampered"
+    shutil.copytree(tiny_ppo, tampered)
+    with np.load(tampered / "policy.npz") as data:
+        arrays = {k: data[k] for k in data.files}
+    arrays["action_b"] = arrays["action_b"] + 1.0
+    np.savez(tampered / "policy.npz", **arrays)
+    with pytest.raises(PolicyError, match="sha256"):
+        NumpyPPOPolicy.load(tampered)
+
+
+@pytest.mark.slow
+def test_the_numpy_export_acts_exactly_as_the_trained_sb3_policy(tiny_ppo: Path) -> None:
+    """The runtime's numpy policy reproduces the trained network: the same logits (so the same
+    greedy actions) as stable-baselines3 on observations normalised by the saved VecNormalize,
+    with the normalisation statistics training gathered, not the identity."""
+    model, _ = load_sb3(tiny_ppo)
+    stats = VecNormalize.load(
+        str(tiny_ppo / "vecnormalize.pkl"), DummyVecEnv([IoTSparkStreamingEnv])
+    )
     policy = NumpyPPOPolicy.load(tiny_ppo)
-    assert 1 <= policy.executors(np.zeros(9, dtype=np.float32)) <= 20
+    obs_rms = stats.obs_rms
+    assert isinstance(obs_rms, RunningMeanStd)
+    np.testing.assert_allclose(policy.mean, obs_rms.mean)
+    assert not np.allclose(obs_rms.var, 1.0), "VecNormalize gathered no statistics"
+    rng = np.random.default_rng(0)
+    obs = rng.uniform(OBS_LOW, OBS_HIGH, size=(500, len(OBS_LOW))).astype(np.float32)
+    obs[:, 6:9] = rng.dirichlet((1.0, 1.0, 1.0), size=500)
+    normalised = stats.normalize_obs(obs)
+    with torch.no_grad():
+        dist = model.policy.get_distribution(model.policy.obs_to_tensor(normalised)[0])
+        torch_logits = dist.distribution.logits.numpy()
+    numpy_logits = policy.logits(obs)
+    # SB3's Categorical normalises logits (log-softmax); compare the same way
+    numpy_logits = numpy_logits - np.logaddexp.reduce(numpy_logits, axis=1, keepdims=True)
+    np.testing.assert_allclose(numpy_logits, torch_logits, atol=1e-4)
+    sb3_actions, _ = model.predict(normalised, deterministic=True)
+    np.testing.assert_array_equal(np.argmax(policy.logits(obs), axis=1), sb3_actions)
+    assert len(set(sb3_actions.tolist())) > 1, "a constant policy would prove nothing here"
 
 
+@pytest.mark.slow
 def test_sb3_save_load_round_trip_predicts_the_same(tiny_ppo: Path, tmp_path: Path) -> None:
     model, meta = load_sb3(tiny_ppo)
     assert meta["training"]["timesteps"] == 512
@@ -55,11 +115,13 @@ def test_sb3_save_load_round_trip_predicts_the_same(tiny_ppo: Path, tmp_path: Pa
     np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.slow
 def test_meta_environment_passes_check_env(tiny_ppo: Path) -> None:
     env = MetaControllerEnv(NumpyPPOPolicy.load(tiny_ppo), "slo", lower_steps=5, meta_steps=4)
     check_env(env, skip_render_check=True)
 
 
+@pytest.mark.slow
 def test_td3_smoke_run_writes_a_loadable_artifact(tiny_ppo: Path, tmp_path: Path) -> None:
     out = tmp_path / "meta"
     config = MetaConfig(objective="r_meta", timesteps=300, learning_starts=50, meta_steps=10)

@@ -1,6 +1,6 @@
 """``hrl-autoscaler bench operator``: one decision cycle for N applications, as it runs.
 
-Starts the local control plane and Prometheus, the emulated data plane with N
+Starts a LocalStack (the local control plane and Prometheus, the emulated data plane) with N
 SparkApplications (mixed loads, modes and actuations; the emulator at real time, scraped every
 5 s), and the operator as its own process with a 5 s decision interval. After a warm-up (every
 application RUNNING and decided once) it measures ``cycles`` decision cycles:
@@ -26,12 +26,10 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
 
-from hrl_autoscaler.tools.demo.apps import Cluster, app_state, spark_application
-from hrl_autoscaler.tools.demo.stack import Emulator, OperatorProcess, operator_config
+from hrl_autoscaler.tools.demo.apps import app_state, spark_application
 from hrl_autoscaler.tools.devenv.binaries import ensure_binaries
-from hrl_autoscaler.tools.devenv.controlplane import close_api_client
-from hrl_autoscaler.tools.devenv.crds import project_crd_dir, upstream_crd_dir
-from hrl_autoscaler.tools.devenv.session import DevEnv
+from hrl_autoscaler.tools.devenv.components import OperatorProcess
+from hrl_autoscaler.tools.devenv.stack import LocalStack, StackOptions
 
 NAMESPACE = "bench"
 DECISION_INTERVAL_S = 5.0
@@ -91,41 +89,36 @@ def _application(i: int) -> dict[str, object]:
 
 def run_operator_bench(apps: int, json_path: Path | None, cycles: int = 20) -> int:
     work = Path(tempfile.mkdtemp(prefix="hrl-bench-operator-"))
-    crds = upstream_crd_dir() or project_crd_dir()
-    assert crds is not None, "no SparkApplication CRD (manifests/crds)"
-    env = DevEnv(work / "devenv", crds=[crds], binaries=ensure_binaries(console.print))
-    emulator: Emulator | None = None
-    operator: OperatorProcess | None = None
-    api = None
-    try:
-        env.start()
-        api = env.api_client()
-        cluster = Cluster(api)
-        cluster.ensure_namespace(NAMESPACE)
+    options = StackOptions(
+        work_dir=work,
+        binaries=ensure_binaries(console.print),
+        namespaces=(NAMESPACE,),
+        speed=1.0,
+        emulator_tick_s=1.0,
+        scrape_interval="5s",
+        operator=False,  # started once every application runs
+        operator_overrides={
+            "decision_interval_s": DECISION_INTERVAL_S,
+            "meta_interval_s": 60.0,
+            "metrics_window_s": 15.0,
+            "max_metric_age_s": 60.0,
+        },
+        expect_clean_exit=False,
+        progress=console.print,
+    )
+    with LocalStack(options) as stack:
+        cluster = stack.cluster
         console.print(f"creating {apps} SparkApplications ...")
         for i in range(apps):
             cluster.create(NAMESPACE, _application(i))
-        emulator = Emulator(env.kubeconfig, work, speed=1.0, tick_s=1.0)
-        for target in emulator.scrape_targets("5s"):
-            env.add_scrape_target(target)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             states = [app_state(o) for o in cluster.list_apps(NAMESPACE)]
             if states.count("RUNNING") == apps:
                 break
             time.sleep(1.0)
-        config = operator_config(
-            env.prometheus_url,
-            env.kubeconfig,
-            namespaces=[NAMESPACE],
-            decision_interval_s=DECISION_INTERVAL_S,
-            meta_interval_s=60.0,
-            metrics_window_s=15.0,
-            max_metric_age_s=60.0,
-        )
         console.print("starting the operator ...")
-        operator = OperatorProcess(config, work)
-        operator.wait_ready()
+        operator = stack.start_operator()
         pid = operator.process.record.pid
         console.print("warming up (two cycles) ...")
         _wait_cycles(operator, 2)
@@ -150,14 +143,6 @@ def run_operator_bench(apps: int, json_path: Path | None, cycles: int = 20) -> i
             prometheus_queries_per_cycle=round(queries / done, 2),
             decision_interval_s=DECISION_INTERVAL_S,
         )
-    finally:
-        if operator is not None:
-            operator.stop()
-        if emulator is not None:
-            emulator.stop()
-        if api is not None:
-            close_api_client(api)
-        env.stop()
     shutil.rmtree(work, ignore_errors=True)  # kept (with the logs) only when the bench failed
     payload = asdict(result)
     Console().print_json(json.dumps(payload))

@@ -25,13 +25,9 @@ from hrl_autoscaler.tools.demo.apps import Cluster, demo_application
 from hrl_autoscaler.tools.demo.recorder import AppRecord, Recorder
 from hrl_autoscaler.tools.demo.report import summary, write_json, write_plot
 from hrl_autoscaler.tools.demo.scenario import DEMO_APPS, traffic_rate
-from hrl_autoscaler.tools.demo.stack import Emulator, OperatorProcess, operator_config
 from hrl_autoscaler.tools.demo.table import live_table
 from hrl_autoscaler.tools.devenv.binaries import ensure_binaries
-from hrl_autoscaler.tools.devenv.controlplane import close_api_client
-from hrl_autoscaler.tools.devenv.crds import project_crd_dir, upstream_crd_dir
-from hrl_autoscaler.tools.devenv.prometheus import ScrapeTarget
-from hrl_autoscaler.tools.devenv.session import DevEnv
+from hrl_autoscaler.tools.devenv.stack import LocalStack, StackOptions, default_crds
 
 NAMESPACE = "demo"
 OPERATOR_JOB = "hrl-autoscaler"
@@ -73,63 +69,48 @@ def _summary_table(records: dict[str, AppRecord]) -> Table:
 def run_demo(duration_s: float, speed: float, report_dir: Path, live: bool = True) -> int:
     """Run the demo for ``duration_s`` wall seconds; 0 when the report was written."""
     work = Path(tempfile.mkdtemp(prefix="hrl-demo-"))
-    crds = upstream_crd_dir() or project_crd_dir()
-    if crds is None:
-        console.print("[red]error:[/] no SparkApplication CRD found (manifests/crds)")
+    try:
+        crds = default_crds()
+    except FileNotFoundError as exc:
+        console.print(f"[red]error:[/] {exc}")
         return 2
     with _step("finding (or building) kube-apiserver, etcd and prometheus"):
         binaries = ensure_binaries(lambda m: console.print(f"  {m}"))
-    env = DevEnv(work / "devenv", crds=[crds], binaries=binaries)
-    emulator: Emulator | None = None
-    operator: OperatorProcess | None = None
-    api = None
+    options = StackOptions(
+        work_dir=work,
+        crds=crds,
+        binaries=binaries,
+        namespaces=(NAMESPACE,),
+        speed=speed,
+        emulator_tick_s=0.25,
+        # Prometheus scrapes the operator's own metrics too, as in a cluster: the dashboard's
+        # panels read them.
+        operator_scrape_job=OPERATOR_JOB,
+        expect_clean_exit=False,
+        progress=lambda m: console.print(f"[bold]demo[/] {m}"),
+    )
     records: dict[str, AppRecord] = {}
     started_at = datetime.now(UTC)
     elapsed = 0.0
     try:
-        with _step("starting the local control plane and Prometheus"):
-            env.start()
-        api = env.api_client()
-        cluster = Cluster(api)
-        cluster.ensure_namespace(NAMESPACE)
-        with _step(f"starting the emulated Spark data plane at x{speed:g}"):
-            emulator = Emulator(env.kubeconfig, work, speed, tick_s=0.25)
-            for target in emulator.scrape_targets():
-                env.add_scrape_target(target)
-        with _step("starting the operator (hrl-autoscaler run)"):
-            config = operator_config(
-                env.prometheus_url, env.kubeconfig, speed, namespaces=[NAMESPACE]
+        with LocalStack(options) as stack:
+            assert stack.operator is not None
+            cluster = stack.cluster
+            for app in DEMO_APPS:
+                cluster.create(NAMESPACE, demo_application(app))
+            console.print(
+                f"[bold]demo[/] {len(DEMO_APPS)} applications created in namespace {NAMESPACE}; "
+                f"operator log: {stack.operator.log}"
             )
-            operator = OperatorProcess(config, work)
-            operator.wait_ready()
-            # Prometheus scrapes the operator's own metrics too, as in a cluster: the
-            # dashboard's panels read them.
-            env.add_scrape_target(
-                ScrapeTarget(OPERATOR_JOB, [f"127.0.0.1:{operator.port}"], "/metrics", "1s")
+            recorder = Recorder(
+                cluster, NAMESPACE, stack.prometheus_url, stack.operator.metrics, DEMO_APPS, speed
             )
-        for app in DEMO_APPS:
-            cluster.create(NAMESPACE, demo_application(app))
-        console.print(
-            f"[bold]demo[/] {len(DEMO_APPS)} applications created in namespace {NAMESPACE}; "
-            f"operator log: {operator.log}"
-        )
-        recorder = Recorder(
-            cluster, NAMESPACE, env.prometheus_url, operator.metrics, DEMO_APPS, speed
-        )
-        records = recorder.records
-        elapsed = _watch(recorder, cluster, duration_s, speed, live)
-        _write_dashboard(env.prometheus_url, report_dir, elapsed)
+            records = recorder.records
+            elapsed = _watch(recorder, cluster, duration_s, speed, live)
+            _write_dashboard(stack.prometheus_url, report_dir, elapsed)
+            console.print("[bold]demo[/] stopping the operator, the emulator and the control plane")
     except KeyboardInterrupt:
         console.print("[yellow]demo interrupted: writing what was recorded[/]")
-    finally:
-        with _step("stopping the operator, the emulator and the control plane"):
-            if operator is not None:
-                operator.stop()
-            if emulator is not None:
-                emulator.stop()
-            if api is not None:
-                close_api_client(api)
-            env.stop()
     if not records or not any(r.samples for r in records.values()):
         console.print(f"[red]error:[/] nothing was recorded; logs are in {work}")
         return 1

@@ -1,4 +1,4 @@
-"""Start the emulated Spark data plane and the operator as their own processes.
+"""The emulated Spark data plane and the operator as their own processes (parts of a LocalStack).
 
 As in production, the operator runs as a separate process (``hrl-autoscaler run`` with a YAML
 config file), so the demo, the e2e tests and the benchmark exercise its real start-up, signal
