@@ -12,19 +12,17 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from hrl_autoscaler.config import OperatorSettings, SimParams
 from hrl_autoscaler.runtime.core.application import AppSnapshot
 from hrl_autoscaler.runtime.core.appruntime import AppRuntime
 from hrl_autoscaler.runtime.core.decision import Decision
 from hrl_autoscaler.runtime.core.metrics import SystemMetrics
 from hrl_autoscaler.runtime.core.ports import (
-    Actuator,
     DecisionRecord,
-    EventSink,
+    LoopContext,
     ScaleIntent,
-    Telemetry,
 )
 from hrl_autoscaler.runtime.core.reporting import AppEvent, Reason, decision_event, simple_event
 from hrl_autoscaler.runtime.core.sampling import AppSample, build_metrics
@@ -32,22 +30,11 @@ from hrl_autoscaler.runtime.core.sampling import AppSample, build_metrics
 log = logging.getLogger("hrl_autoscaler.pipeline")
 
 
+@dataclass
 class FastLoop:
-    def __init__(
-        self,
-        settings: OperatorSettings,
-        params: SimParams,
-        actuator: Actuator,
-        events: EventSink,
-        telemetry: Telemetry,
-        on_patched: Callable[[AppSnapshot], None],
-    ) -> None:
-        self.settings = settings
-        self.params = params
-        self.actuator = actuator
-        self.events = events
-        self.telemetry = telemetry
-        self.on_patched = on_patched
+    ctx: LoopContext
+    on_patched: Callable[[AppSnapshot], None]
+    """Use the patched object until the watch delivers it."""
 
     def decide(self, runtime: AppRuntime, sample: AppSample, now: float) -> DecisionRecord:
         s = runtime.active_settings
@@ -70,7 +57,7 @@ class FastLoop:
             time.perf_counter() - started,
             metrics,
         )
-        self.telemetry.decision(runtime.key, record)
+        self.ctx.telemetry.decision(runtime.key, record)
         if not decision.changes:
             log.debug(
                 "%s: hold at %d (%s proposed %d%s)",
@@ -102,8 +89,8 @@ class FastLoop:
                     decision.target,
                     decision.controller,
                 )
-                self.events.emit(runtime.snapshot, event)
-                remember_decision(runtime, now, event, self.settings.history_size)
+                self.ctx.events.emit(runtime.snapshot, event)
+                remember_decision(runtime, now, event, self.ctx.settings.history_size)
             runtime.last_recommendation = decision.target
             return record
         self._actuate(runtime, decision, event, now)
@@ -127,7 +114,7 @@ class FastLoop:
         scale_eps = decision.scale.rate_scale_eps if decision.scale else float("nan")
         detail = {
             "input_rate": f"{metrics.input_rate_eps:.0f} eps vs capacity {scale_eps:.0f} eps",
-            "executors": f"{metrics.executors} executors vs {self.params.max_executors}",
+            "executors": f"{metrics.executors} executors vs {self.ctx.params.max_executors}",
             "cpu_utilisation": f"{metrics.cpu_utilisation:.2f}",
             "memory_utilisation": f"{metrics.memory_utilisation:.2f}",
         }
@@ -136,8 +123,8 @@ class FastLoop:
             runtime.key,
             ", ".join(decision.outside),
         )
-        self.telemetry.fallback(runtime.key)
-        self.events.emit(
+        self.ctx.telemetry.fallback(runtime.key)
+        self.ctx.events.emit(
             runtime.snapshot,
             simple_event(
                 Reason.FALLBACK,
@@ -164,8 +151,8 @@ class FastLoop:
             proposed,
             decision.proposed,
         )
-        self.telemetry.fallback(runtime.key)
-        self.events.emit(
+        self.ctx.telemetry.fallback(runtime.key)
+        self.ctx.events.emit(
             runtime.snapshot,
             simple_event(
                 Reason.FALLBACK,
@@ -185,7 +172,7 @@ class FastLoop:
     ) -> None:
         s = runtime.active_settings
         current, target = decision.current, decision.target
-        result = self.actuator.scale(
+        result = self.ctx.actuator.scale(
             runtime.key, ScaleIntent(target, s.actuation, now), runtime.precondition(current)
         )
         if not result.applied:
@@ -194,9 +181,9 @@ class FastLoop:
                 log.warning(
                     "%s: scaling %d -> %d failed: %s", runtime.key, current, target, result.detail
                 )
-                self.telemetry.actuation_error(runtime.key)
+                self.ctx.telemetry.actuation_error(runtime.key)
                 failed = AppEvent(Reason.SCALING_FAILED, (*event.fields, ("error", result.detail)))
-                self.events.emit(runtime.snapshot, failed)
+                self.ctx.events.emit(runtime.snapshot, failed)
             else:
                 log.info(
                     "%s: scaling %d -> %d skipped: %s", runtime.key, current, target, result.detail
@@ -204,13 +191,13 @@ class FastLoop:
             return
         runtime.state.last_change_at = now
         runtime.state.last_target = target
-        self.telemetry.scaled(runtime.key, current, target, s.actuation)
+        self.ctx.telemetry.scaled(runtime.key, current, target, s.actuation)
         if result.snapshot is not None:
             runtime.snapshot = result.snapshot
             self.on_patched(result.snapshot)
         log.info("%s: %s", runtime.key, event.message)
-        self.events.emit(runtime.snapshot, event)
-        remember_decision(runtime, now, event, self.settings.history_size)
+        self.ctx.events.emit(runtime.snapshot, event)
+        remember_decision(runtime, now, event, self.ctx.settings.history_size)
 
 
 def remember_decision(runtime: AppRuntime, now: float, event: AppEvent, keep: int) -> None:

@@ -9,10 +9,10 @@ logged and, when it lasts, told to the application once.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
-from hrl_autoscaler.config import OperatorSettings
 from hrl_autoscaler.runtime.core.appruntime import AppRuntime
-from hrl_autoscaler.runtime.core.ports import EventSink, Telemetry
+from hrl_autoscaler.runtime.core.ports import LoopContext
 from hrl_autoscaler.runtime.core.reporting import Reason, simple_event
 from hrl_autoscaler.runtime.core.sampling import (
     AppSample,
@@ -28,13 +28,11 @@ log = logging.getLogger("hrl_autoscaler.pipeline")
 UNAVAILABLE_CYCLES_BEFORE_EVENT = 2
 
 
+@dataclass
 class AvailabilityHolds:
     """Decides whether an application holds this cycle, and reports why."""
 
-    def __init__(self, settings: OperatorSettings, events: EventSink, telemetry: Telemetry) -> None:
-        self.settings = settings
-        self.events = events
-        self.telemetry = telemetry
+    ctx: LoopContext
 
     def sample(self, runtime: AppRuntime, collection: Collection, now: float) -> AppSample | None:
         """The application's usable sample, or None when it holds this cycle."""
@@ -45,7 +43,9 @@ class AvailabilityHolds:
                 "%s: holding while the application is %s", runtime.key, snapshot.state or "new"
             )
             return None
-        reason = unavailable_reason(runtime.key, collection, now, self.settings.max_metric_age_s)
+        reason = unavailable_reason(
+            runtime.key, collection, now, self.ctx.settings.max_metric_age_s
+        )
         if reason is not None:
             self._unavailable(runtime, reason, current)
             return None
@@ -54,7 +54,7 @@ class AvailabilityHolds:
                 log.info("%s: metrics available again; deciding", runtime.key)
             runtime.unavailable = runtime.reported_unavailable = None
             runtime.unavailable_cycles = 0
-            self.telemetry.unavailable(runtime.key, None)
+            self.ctx.telemetry.unavailable(runtime.key, None)
         sample = collection.samples[runtime.key]
         if self._awaiting_first_batch(runtime, sample, current, now):
             return None
@@ -69,7 +69,7 @@ class AvailabilityHolds:
         ):
             runtime.reported_unavailable = kind
             log.warning("%s: holding at %d executors: %s", runtime.key, current, reason)
-            self.events.emit(
+            self.ctx.events.emit(
                 runtime.snapshot,
                 simple_event(
                     Reason.METRICS_UNAVAILABLE,
@@ -79,7 +79,7 @@ class AvailabilityHolds:
                 ),
             )
         runtime.unavailable = reason
-        self.telemetry.unavailable(runtime.key, reason)
+        self.ctx.telemetry.unavailable(runtime.key, reason)
 
     def _awaiting_first_batch(
         self, runtime: AppRuntime, sample: AppSample, current: int, now: float
@@ -92,7 +92,7 @@ class AvailabilityHolds:
         run = runtime.snapshot.app_id or ""
         if runtime.first_batch_seen_for == run:
             return False
-        grace = self.settings.first_batch_grace_s
+        grace = self.ctx.settings.first_batch_grace_s
         if not first_batch_pending(sample) or grace <= 0:
             if runtime.first_batch_wait_since is not None:
                 log.info(
@@ -120,7 +120,7 @@ class AvailabilityHolds:
             runtime.key,
             waited,
         )
-        self.events.emit(
+        self.ctx.events.emit(
             runtime.snapshot,
             simple_event(
                 Reason.FIRST_BATCH_OVERDUE,

@@ -38,6 +38,7 @@ from hrl_autoscaler.runtime.core.ports import (
     Clock,
     CycleSummary,
     EventSink,
+    LoopContext,
     MetaActor,
     MetricsSource,
     StateStore,
@@ -89,18 +90,11 @@ class Autoscaler:
         self.clock = clock or SystemClock()
         self.params = params or SimParams()
         self.resolver = SettingsResolver(settings, self.params, policy, events)
-        self.holds = AvailabilityHolds(settings, events, telemetry)
-        self.fast = FastLoop(
-            settings, self.params, actuator, events, telemetry, self._replace_if_newer
-        )
+        self.ctx = LoopContext(settings, self.params, actuator, events, telemetry)
+        self.holds = AvailabilityHolds(self.ctx)
+        self.fast = FastLoop(self.ctx, self._replace_if_newer)
         self.slow = SlowLoop(
-            settings,
-            meta_actors,
-            meta_errors or {},
-            actuator,
-            events,
-            telemetry,
-            self._adopt_patched,
+            self.ctx, self._adopt_patched, dict(meta_actors), dict(meta_errors or {})
         )
         self._lock = threading.Lock()
         self._apps: dict[AppKey, AppSnapshot] = {}
@@ -137,13 +131,12 @@ class Autoscaler:
 
     @property
     def actuator(self) -> Actuator:
-        return self.fast.actuator
+        return self.ctx.actuator
 
     @actuator.setter
     def actuator(self, actuator: Actuator) -> None:
-        """Swap the actuator of both loops (a test's second replica writes to the first's
-        cluster)."""
-        self.fast.actuator = self.slow.actuator = actuator
+        """Swap the actuator (a test's second replica writes to the first's cluster)."""
+        self.ctx.actuator = actuator
 
     @property
     def meta_actors(self) -> dict[str, MetaActor]:

@@ -15,7 +15,7 @@ from typing import Protocol
 
 import numpy as np
 
-from hrl_autoscaler.config import Actuation
+from hrl_autoscaler.config import Actuation, OperatorSettings, SimParams
 from hrl_autoscaler.runtime.core.annotations import AppSettings
 from hrl_autoscaler.runtime.core.application import AppKey, AppSnapshot
 from hrl_autoscaler.runtime.core.appstate import AppState
@@ -172,3 +172,15 @@ class Telemetry(Protocol):
 
 class MetaActor(Protocol):
     def weights(self, obs: np.ndarray) -> Weights: ...
+
+
+@dataclass
+class LoopContext:
+    """What every step of the loop reads its settings from and writes to (one per operator)."""
+
+    settings: OperatorSettings
+    params: SimParams
+    """The policy's training parameters (observation scale, restart downtime)."""
+    actuator: Actuator
+    events: EventSink
+    telemetry: Telemetry

@@ -10,41 +10,33 @@ is what was written, and the events.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from hrl_autoscaler.config import OperatorSettings
 from hrl_autoscaler.runtime.core.annotations import WEIGHT_ANNOTATIONS, weight_annotations
 from hrl_autoscaler.runtime.core.application import AppSnapshot
 from hrl_autoscaler.runtime.core.appruntime import AppRuntime, meta_cadence
-from hrl_autoscaler.runtime.core.ports import Actuator, EventSink, MetaActor, Telemetry
+from hrl_autoscaler.runtime.core.meta import MetaCadence
+from hrl_autoscaler.runtime.core.ports import LoopContext, MetaActor
 from hrl_autoscaler.runtime.core.reporting import Reason, simple_event, weights_text
 from hrl_autoscaler.runtime.core.weights import Weights
 
 log = logging.getLogger("hrl_autoscaler.pipeline")
 
 
+@dataclass
 class SlowLoop:
-    def __init__(
-        self,
-        settings: OperatorSettings,
-        meta_actors: Mapping[str, MetaActor],
-        meta_errors: Mapping[str, str],
-        actuator: Actuator,
-        events: EventSink,
-        telemetry: Telemetry,
-        on_patched: Callable[[AppRuntime, AppSnapshot], None],
-    ) -> None:
-        self.settings = settings
-        self.cadence = meta_cadence(settings)
-        self.meta_actors = dict(meta_actors)
-        self.meta_errors = dict(meta_errors)
-        self.actuator = actuator
-        self.events = events
-        self.telemetry = telemetry
-        self.on_patched = on_patched
-        """Adopt a patched object (and re-resolve the settings it carries)."""
+    ctx: LoopContext
+    on_patched: Callable[[AppRuntime, AppSnapshot], None]
+    """Adopt a patched object (and re-resolve the settings it carries)."""
+    meta_actors: dict[str, MetaActor] = field(default_factory=dict)
+    meta_errors: dict[str, str] = field(default_factory=dict)
+    """Why an objective has no meta-controller (reported once per application)."""
+
+    @property
+    def cadence(self) -> MetaCadence:
+        return meta_cadence(self.ctx.settings)
 
     def step(self, runtime: AppRuntime, now: float) -> None:
         s = runtime.active_settings
@@ -63,7 +55,7 @@ class SlowLoop:
         before = runtime.weights()
         closed = meta.close(before, runtime.rate.scale().rate_scale_eps, s.objective)
         runtime.state.meta_window_started_at = now
-        self.telemetry.meta(runtime.key, s.objective, closed.score)
+        self.ctx.telemetry.meta(runtime.key, s.objective, closed.score)
         actor = self.meta_actors.get(s.objective)
         if actor is None:
             self._no_actor(runtime, before)
@@ -90,10 +82,10 @@ class SlowLoop:
             mean_load_eps=f"{stats.mean_load_eps:.0f}",
         )
         log.info("%s: %s", runtime.key, event.message)
-        self.telemetry.weights_updated(runtime.key, s.objective)
-        self.events.emit(runtime.snapshot, event)
+        self.ctx.telemetry.weights_updated(runtime.key, s.objective)
+        self.ctx.events.emit(runtime.snapshot, event)
         entry: dict[str, Any] = {"at": round(now, 3), **dict(event.fields)}
-        runtime.state.remember("meta", entry, self.settings.history_size)
+        runtime.state.remember("meta", entry, self.ctx.settings.history_size)
 
     def _no_actor(self, runtime: AppRuntime, before: Weights) -> None:
         if runtime.meta_missing_reported:
@@ -101,7 +93,7 @@ class SlowLoop:
         objective = runtime.active_settings.objective
         why = self.meta_errors.get(objective, f"no meta-controller for {objective}")
         log.warning("%s: weights kept at %s: %s", runtime.key, before, why)
-        self.events.emit(
+        self.ctx.events.emit(
             runtime.snapshot,
             simple_event(
                 Reason.FALLBACK,
@@ -115,11 +107,11 @@ class SlowLoop:
 
     def _write(self, runtime: AppRuntime, before: Weights, after: Weights) -> bool:
         """Put ``after`` in force through the annotations; True when it is."""
-        result = self.actuator.set_weights(runtime.key, after, runtime.precondition(None))
+        result = self.ctx.actuator.set_weights(runtime.key, after, runtime.precondition(None))
         if not result.applied:
             log.warning("%s: weights %s not written: %s", runtime.key, after, result.detail)
             if result.error:
-                self.telemetry.actuation_error(runtime.key)
+                self.ctx.telemetry.actuation_error(runtime.key)
                 self._not_applied(runtime, before, after, result.detail)
             return False
         written = weight_annotations(after)
@@ -146,7 +138,7 @@ class SlowLoop:
         log.warning(
             "%s: meta weights %s not in force (still %s): %s", runtime.key, wanted, in_force, why
         )
-        self.events.emit(
+        self.ctx.events.emit(
             runtime.snapshot,
             simple_event(
                 Reason.WEIGHTS_NOT_APPLIED,
