@@ -1,10 +1,10 @@
 """The ``hrl-autoscaler`` command: one entry point, a subcommand per job.
 
-Every subcommand is a row of :data:`SUBCOMMANDS` and a module ``hrl_autoscaler.cli.<module>``
-with two functions: ``add_arguments(parser)`` (its options, and its description when it has
-one) and ``run(args) -> int`` (the exit code). Adding a command is adding both. Modules load
-only when their subcommand is named, and heavy imports wait inside ``run``, so ``--help`` stays
-fast (no torch, no scipy).
+Every subcommand is a row of :data:`SUBCOMMANDS` and a module (``hrl_autoscaler.cli.<module>``,
+or a tool's own command module) with two functions: ``add_arguments(parser)`` (its options,
+and its description when it has one) and ``run(args) -> int`` (the exit code). Adding a
+command is adding both. Modules load only when their subcommand is named, and heavy imports
+wait inside ``run``, so ``--help`` stays fast (no torch, no scipy).
 """
 
 from __future__ import annotations
@@ -21,12 +21,14 @@ class Subcommand:
     name: str
     """What the user types: ``hrl-autoscaler NAME``."""
     module: str
-    """The module under ``hrl_autoscaler.cli`` with ``add_arguments`` and ``run``."""
+    """The module with ``add_arguments`` and ``run``: a name under ``hrl_autoscaler.cli``, or
+    a dotted path where a tool's own command module serves it directly."""
     help: str
     """One line for the list in ``hrl-autoscaler --help``."""
 
     def load(self) -> ModuleType:
-        return importlib.import_module(f"{__name__}.{self.module}")
+        name = self.module if "." in self.module else f"{__name__}.{self.module}"
+        return importlib.import_module(name)
 
 
 SUBCOMMANDS: tuple[Subcommand, ...] = (
@@ -42,12 +44,12 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
     ),
     Subcommand(
         "loadgen",
-        "loadgen",
+        "hrl_autoscaler.tools.loadgen.command",
         "IoT sensor events at a scenario's, a trace's or a constant rate (files or Kafka)",
     ),
     Subcommand(
         "calibrate",
-        "calibrate",
+        "hrl_autoscaler.tools.calibration.command",
         "measure the real Spark IoT job on a standalone cluster and fit the simulator",
     ),
     Subcommand(
@@ -59,7 +61,8 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
     Subcommand(
         "bench",
         "bench",
-        "measure the simulator (sim), one policy decision (policy) or the operator (operator)",
+        "measure the simulator, one policy decision, the decision path, an evaluation or the "
+        "operator",
     ),
     Subcommand("run", "run", "the operator: autoscale labelled SparkApplications (kopf)"),
     Subcommand(
@@ -69,12 +72,12 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
     ),
     Subcommand(
         "dev",
-        "dev",
+        "hrl_autoscaler.tools.devenv.cli",
         "the local control plane (kube-apiserver, etcd, Prometheus) for tests and demos",
     ),
     Subcommand(
         "dashboard",
-        "dashboard",
+        "hrl_autoscaler.tools.dashboard.command",
         "run the Grafana dashboard's queries against Prometheus (check) or draw it (render)",
     ),
 )

@@ -1,21 +1,18 @@
-"""What several subcommands share: the two consoles and the ``--calibration`` option."""
+"""What several subcommands share: the consoles (of :mod:`tools.terminal`) and the
+``--calibration`` option."""
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rich.console import Console
+from hrl_autoscaler.tools.terminal import console, out
 
 if TYPE_CHECKING:
     from hrl_autoscaler.config import SimParams
 
-#: Progress, status and errors (stderr), so that stdout carries only results.
-console = Console(stderr=True)
-#: Results: tables and JSON (a fixed width when piped, so lines are not cut at 80 columns).
-out = Console(width=None if sys.stdout.isatty() else 160)
+__all__ = ["add_calibration_argument", "calibrated", "calibrated_peak", "console", "out"]
 
 
 def add_calibration_argument(parser: argparse.ArgumentParser) -> None:

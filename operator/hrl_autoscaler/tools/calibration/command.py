@@ -17,6 +17,7 @@ from rich.table import Table
 
 from hrl_autoscaler.config import CALIBRATION, LOADGEN
 from hrl_autoscaler.tools.argtypes import integer, number, positive_list
+from hrl_autoscaler.tools.terminal import console
 
 if TYPE_CHECKING:  # scipy, matplotlib and pydantic models load only when the command runs
     from hrl_autoscaler.tools.calibration.fit import PredictionRow
@@ -42,9 +43,11 @@ Needs pyspark (the [spark] extra) and Java 17. Stops everything it starts.
 """
 
 
-def add_calibrate_arguments(p: argparse.ArgumentParser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = DESCRIPTION
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     c = CALIBRATION
-    p.add_argument(
+    parser.add_argument(
         "--executors",
         type=positive_list(int, "executor counts"),
         default=c.executors,
@@ -52,109 +55,111 @@ def add_calibrate_arguments(p: argparse.ArgumentParser) -> None:
         help=f"executor counts to measure (default {','.join(map(str, c.executors))}: "
         "two fit a 2-core machine)",
     )
-    p.add_argument(
+    parser.add_argument(
         "--start-rate",
         type=number(),
         default=c.start_rate_eps,
         metavar="EPS",
         help="first rate, events/s per executor (default %(default)s)",
     )
-    p.add_argument(
+    parser.add_argument(
         "--max-rate",
         type=number(),
         default=c.max_rate_eps,
         metavar="EPS",
         help="stop doubling past this, events/s per executor (default %(default)s)",
     )
-    p.add_argument(
+    parser.add_argument(
         "--rates",
         type=positive_list(float, "events/s"),
         metavar="EPS,EPS",
         help="explicit rates per executor instead of doubling (no refinement)",
     )
-    p.add_argument(
+    parser.add_argument(
         "--refine",
         type=integer(0),
         default=c.refine,
         metavar="N",
         help="bisection steps near the saturation knee (default %(default)s)",
     )
-    p.add_argument(
+    parser.add_argument(
         "--step",
         type=number(),
         default=c.step_s,
         metavar="S",
         help="seconds per rate (default %(default)s)",
     )
-    p.add_argument(
+    parser.add_argument(
         "--warmup",
         type=float,
         default=c.warmup_s,
         metavar="S",
         help="seconds of each step not counted (default %(default)s)",
     )
-    p.add_argument(
+    parser.add_argument(
         "--trigger",
         type=number(),
         default=c.trigger_s,
         metavar="S",
         help="the job's processing-time trigger (default %(default)s)",
     )
-    p.add_argument(
+    parser.add_argument(
         "--tick",
         type=number(),
         default=c.tick_s,
         metavar="S",
         help="load generator file interval (default %(default)s)",
     )
-    p.add_argument(
+    parser.add_argument(
         "--scale-repeats",
         type=integer(0),
         default=c.scale_repeats,
         metavar="N",
         help="in-place remove/add timings per direction (default %(default)s)",
     )
-    p.add_argument(
+    parser.add_argument(
         "--max-foreign-cores",
         type=number(),
         default=c.max_foreign_cores,
         metavar="CORES",
         help="repeat a step while other processes use more CPU than this (default %(default)s)",
     )
-    p.add_argument(
+    parser.add_argument(
         "--drain-timeout",
         type=number(),
         default=c.drain_timeout_s,
         metavar="S",
         help="wait at most this long for a backlog to drain (default %(default)s)",
     )
-    p.add_argument(
+    parser.add_argument(
         "--work-factor",
         type=integer(0),
         metavar="N",
         help="the IoT job's CPU work per event (default: the job's own default)",
     )
-    p.add_argument(
+    parser.add_argument(
         "--executor-memory",
         default=c.executor_memory,
         metavar="MEM",
         help="memory per 1-core executor (default %(default)s)",
     )
-    p.add_argument("--seed", type=int, default=LOADGEN.seed, help="load seed (default %(default)s)")
-    p.add_argument(
+    parser.add_argument(
+        "--seed", type=int, default=LOADGEN.seed, help="load seed (default %(default)s)"
+    )
+    parser.add_argument(
         "--out",
         type=Path,
         default=Path(c.out_dir),
         metavar="DIR",
         help="where to write the outputs (default %(default)s)",
     )
-    p.add_argument(
+    parser.add_argument(
         "--work-dir",
         type=Path,
         metavar="DIR",
         help="cluster, input and checkpoint files (default: a temporary directory, removed)",
     )
-    p.add_argument(
+    parser.add_argument(
         "--refit",
         type=Path,
         metavar="CALIBRATION.json",
@@ -278,7 +283,7 @@ def command_line(args: argparse.Namespace) -> str:
     return shlex.join(parts)
 
 
-def run_calibrate_command(args: argparse.Namespace, console: Console) -> int:
+def run(args: argparse.Namespace) -> int:
     """Measure (or refit), fit, print the error table and write everything into ``--out``."""
     from hrl_autoscaler.tools.calibration.build import build_calibration
     from hrl_autoscaler.tools.calibration.measure import Measurements, run_measurements

@@ -54,6 +54,8 @@ Examples:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = HELP
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("action", choices=["check", "render"], help="what to do")
     parser.add_argument(
         "--prometheus",

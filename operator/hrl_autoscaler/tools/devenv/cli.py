@@ -46,7 +46,9 @@ def _state_dir_arg(parser: argparse.ArgumentParser) -> None:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The subcommands of ``hrl-autoscaler dev`` (the description is :data:`DESCRIPTION`)."""
+    """The subcommands of ``hrl-autoscaler dev``."""
+    parser.description = DESCRIPTION
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     sub = parser.add_subparsers(dest="dev_command", required=True, metavar="COMMAND")
 
     sub.add_parser(

@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 from types import FrameType
 
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -27,6 +26,7 @@ from hrl_autoscaler.tools.loadgen.schedule import (
     trace_schedule,
 )
 from hrl_autoscaler.tools.loadgen.sinks import KAFKA_CLIENT, DirectorySink, KafkaSink, Sink
+from hrl_autoscaler.tools.terminal import console, out
 
 DESCRIPTION = f"""\
 Write IoT sensor events (device id, device type, event time, reading; occasional anomalies)
@@ -63,9 +63,13 @@ def _epoch_arg(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def add_loadgen_arguments(p: argparse.ArgumentParser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``hrl-autoscaler loadgen`` (defaults from ``config.LOADGEN``)."""
-    rate = p.add_argument_group("rate (choose one)").add_mutually_exclusive_group(required=True)
+    parser.description = DESCRIPTION
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    rate = parser.add_argument_group("rate (choose one)").add_mutually_exclusive_group(
+        required=True
+    )
     rate.add_argument("--rate", type=number(), metavar="EPS", help="constant events/s")
     rate.add_argument(
         "--scenario",
@@ -75,7 +79,7 @@ def add_loadgen_arguments(p: argparse.ArgumentParser) -> None:
     rate.add_argument(
         "--trace", type=Path, metavar="CSV", help="replay a trace CSV (header timestamp,value)"
     )
-    shape = p.add_argument_group("scenario and trace shaping")
+    shape = parser.add_argument_group("scenario and trace shaping")
     shape.add_argument(
         "--peak-rate",
         type=number(),
@@ -98,7 +102,7 @@ def add_loadgen_arguments(p: argparse.ArgumentParser) -> None:
         metavar="S",
         help="scenario time of day to start at, simulated s (default %(default)s = midnight)",
     )
-    run = p.add_argument_group("run")
+    run = parser.add_argument_group("run")
     run.add_argument(
         "--duration",
         type=number(),
@@ -135,13 +139,13 @@ def add_loadgen_arguments(p: argparse.ArgumentParser) -> None:
         help="event-time origin, epoch s or ISO 8601 (default: now); with --seed, "
         "reproduces the output byte for byte",
     )
-    sink = p.add_argument_group("sink (choose one)")
+    sink = parser.add_argument_group("sink (choose one)")
     sink.add_argument("--out", type=Path, metavar="DIR", help="directory of JSON-lines files")
     sink.add_argument(
         "--kafka-bootstrap", metavar="HOST:PORT[,...]", help=f"Kafka brokers ({KAFKA_CLIENT})"
     )
     sink.add_argument("--kafka-topic", metavar="TOPIC", help="Kafka topic (with --kafka-bootstrap)")
-    rep = p.add_argument_group("reporting")
+    rep = parser.add_argument_group("reporting")
     rep.add_argument(
         "--report-interval",
         type=number(),
@@ -235,7 +239,7 @@ def summary_table(report: LoadgenReport) -> Table:
     return table
 
 
-def run_loadgen_command(args: argparse.Namespace, console: Console, out: Console) -> int:
+def run(args: argparse.Namespace) -> int:
     """Validate, run with a progress bar (Ctrl-C stops cleanly), print and write the report."""
     schedule = build_schedule(args)
     mix = device_mix(args.scenario)
