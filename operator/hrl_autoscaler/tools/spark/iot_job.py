@@ -530,7 +530,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return run(options)
     except Exception as exc:
-        from hrl_autoscaler.tools.spark.agent import AgentConfigurationError
+        from hrl_autoscaler.tools.spark.agent_spark import AgentConfigurationError
 
         if isinstance(exc, AgentConfigurationError):
             log.error("the in-place agent cannot start: %s", exc)
