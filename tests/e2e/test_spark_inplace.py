@@ -40,7 +40,7 @@ from hrl_autoscaler.tools.demo.stack import OperatorProcess, operator_config
 from hrl_autoscaler.tools.devenv.processes import free_port
 from hrl_autoscaler.tools.devenv.prometheus import query
 from hrl_autoscaler.tools.devenv.testing import DevEnvHandle
-from hrl_autoscaler.tools.spark.iot_job import IotJobOptions
+from hrl_autoscaler.tools.spark.iot_options import IotJobOptions
 from hrl_autoscaler.tools.spark.standalone import StandaloneCluster
 from hrl_autoscaler.tools.spark.testing import EventFileWriter, IotJobProcess
 
