@@ -1,7 +1,9 @@
 """Real Spark: a standalone cluster for tests, the IoT streaming job, the in-place agent.
 
-- :mod:`.standalone`: a master and a worker from the pip ``pyspark`` package (tests, calibration).
-- :mod:`.iot_job`: the IoT Structured Streaming job (also runnable as a file by ``spark-submit``).
+- :mod:`.standalone`: a master and a worker from the pip ``pyspark`` package (tests, calibration);
+  :mod:`.spark_setup` checks the Spark installation and Java.
+- :mod:`.iot_job`: the IoT Structured Streaming job (also runnable as a file by ``spark-submit``),
+  with :mod:`.iot_options` (its options) and :mod:`.iot_query` (its Spark settings and query).
 - :mod:`.agent`: :class:`ExecutorTargetAgent`, the driver-side half of ``in-place`` actuation
   (with :mod:`.agent_spark`, :mod:`.agent_targets` and :mod:`.agent_metrics`).
 
