@@ -41,7 +41,7 @@ from hrl_autoscaler.tools.devenv.processes import free_port
 from hrl_autoscaler.tools.devenv.prometheus import query
 from hrl_autoscaler.tools.devenv.stack import LocalStack, StackOptions
 from hrl_autoscaler.tools.devenv.testing import DevEnvHandle
-from hrl_autoscaler.tools.spark.iot_job import IotJobOptions
+from hrl_autoscaler.tools.spark.iot_options import IotJobOptions
 from hrl_autoscaler.tools.spark.standalone import StandaloneCluster
 from hrl_autoscaler.tools.spark.testing import EventFileWriter, IotJobProcess
 

@@ -405,7 +405,7 @@ def test_refit_rewrites_the_outputs_from_a_calibration_file(
 
 
 def test_rates_double_until_the_maximum_unless_given() -> None:
-    from hrl_autoscaler.tools.calibration.measure import CalibrationPlan, _rates
+    from hrl_autoscaler.tools.calibration.plan import CalibrationPlan, _rates
 
     plan = CalibrationPlan(work_dir=Path("w"), start_rate_eps=500.0, max_rate_eps=4000.0)
     assert list(_rates(plan)) == [500.0, 1000.0, 2000.0, 4000.0]
@@ -442,7 +442,7 @@ def test_calibrate_rejects_bad_options_naming_them(
 def test_an_inconsistent_plan_is_refused_before_spark_starts(
     changes: dict[str, Any], message: str
 ) -> None:
-    from hrl_autoscaler.tools.calibration.measure import CalibrationPlan
+    from hrl_autoscaler.tools.calibration.plan import CalibrationPlan
 
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
         CalibrationPlan(work_dir=Path("w"), **changes)

@@ -24,8 +24,8 @@ from hrl_autoscaler.tools.dashboard.model import (
     Dashboard,
     DashboardError,
     expand_layout,
-    parse_dashboard,
 )
+from hrl_autoscaler.tools.dashboard.parsing import parse_dashboard
 from hrl_autoscaler.tools.dashboard.prometheus import Series
 from hrl_autoscaler.tools.dashboard.runner import (
     AnnotationEvent,

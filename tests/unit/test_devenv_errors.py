@@ -19,12 +19,12 @@ from hrl_autoscaler.tools.devenv import binaries as bins
 from hrl_autoscaler.tools.devenv import datadir
 from hrl_autoscaler.tools.devenv.controlplane import ControlPlane, ControlPlaneError, Ports
 from hrl_autoscaler.tools.devenv.gobuild import (
-    BuildError,
     go_directive,
     staging_modules,
     staging_version,
     wrapper_gomod,
 )
+from hrl_autoscaler.tools.devenv.gorunner import BuildError
 from hrl_autoscaler.tools.devenv.processes import PortInUseError, ProcessRecord, process_start_time
 from hrl_autoscaler.tools.devenv.prometheus import (
     Prometheus,

@@ -19,13 +19,11 @@ import pytest
 
 from hrl_autoscaler.config import ExecutorAgentSettings
 from hrl_autoscaler.tools.spark import AgentConfigurationError, ExecutorTargetAgent
-from hrl_autoscaler.tools.spark.agent import (
+from hrl_autoscaler.tools.spark.agent_spark import ExecutorState, executors_to_kill, refusal
+from hrl_autoscaler.tools.spark.agent_targets import (
     APP_NAME_LABEL_CONF,
-    ExecutorState,
     FileTargetSource,
-    executors_to_kill,
     parse_target,
-    refusal,
     resolve_application,
 )
 
@@ -426,7 +424,8 @@ def test_an_unknown_application_is_an_error_naming_the_flags(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setattr(
-        "hrl_autoscaler.tools.spark.agent.SERVICE_ACCOUNT_NAMESPACE", tmp_path / "no-such-file"
+        "hrl_autoscaler.tools.spark.agent_targets.SERVICE_ACCOUNT_NAMESPACE",
+        tmp_path / "no-such-file",
     )
     with pytest.raises(AgentConfigurationError, match="--agent-name"):
         resolve_application(ExecutorAgentSettings(namespace="ns"), lambda k: None)

@@ -29,7 +29,7 @@ from hrl_autoscaler.config import PrometheusQueries, SimParams
 from hrl_autoscaler.tools.devenv.emulator.app import EmulatedApp
 from hrl_autoscaler.tools.devenv.emulator.exposition import registries
 from hrl_autoscaler.tools.devenv.processes import free_port
-from hrl_autoscaler.tools.spark.iot_job import IotJobOptions
+from hrl_autoscaler.tools.spark.iot_options import IotJobOptions
 from hrl_autoscaler.tools.spark.standalone import StandaloneCluster
 from hrl_autoscaler.tools.spark.testing import (
     EventFileWriter,
@@ -199,7 +199,8 @@ def test_the_query_aggregates_windows_and_flags_anomalies(tmp_path: Path) -> Non
         f"""
         import json
         from pyspark.sql import SparkSession
-        from hrl_autoscaler.tools.spark.iot_job import IotJobOptions, build_stream
+        from hrl_autoscaler.tools.spark.iot_options import IotJobOptions
+        from hrl_autoscaler.tools.spark.iot_query import build_stream
         spark = (SparkSession.builder.master("local[1]")
                  .config("spark.driver.host", "127.0.0.1")
                  .config("spark.ui.enabled", "false")

@@ -14,19 +14,14 @@ from pathlib import Path
 import pytest
 
 from hrl_autoscaler.tools.devenv.processes import PortInUseError, ProcessExitedError
-from hrl_autoscaler.tools.spark.iot_job import (
-    METRICS_NAMESPACE,
-    QUERY_NAME,
-    IotJobOptions,
-    options_from_args,
-    spark_conf,
-)
+from hrl_autoscaler.tools.spark.iot_job import options_from_args
+from hrl_autoscaler.tools.spark.iot_options import IotJobOptions
+from hrl_autoscaler.tools.spark.iot_query import METRICS_NAMESPACE, QUERY_NAME, spark_conf
+from hrl_autoscaler.tools.spark.spark_setup import SparkSetupError, check_java
 from hrl_autoscaler.tools.spark.standalone import (
     ClusterNotReadyError,
-    SparkSetupError,
     StandaloneCluster,
     _memory_mb,
-    check_java,
 )
 
 # -- the job's options ---------------------------------------------------------------------

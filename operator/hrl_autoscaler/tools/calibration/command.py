@@ -21,7 +21,7 @@ from hrl_autoscaler.tools.terminal import console
 
 if TYPE_CHECKING:  # scipy, matplotlib and pydantic models load only when the command runs
     from hrl_autoscaler.tools.calibration.fit import PredictionRow
-    from hrl_autoscaler.tools.calibration.measure import CalibrationPlan
+    from hrl_autoscaler.tools.calibration.plan import CalibrationPlan
     from hrl_autoscaler.tools.calibration.schema import Calibration, LoadStep
 
 DESCRIPTION = f"""\
@@ -168,7 +168,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _plan(args: argparse.Namespace, work_dir: Path) -> CalibrationPlan:
-    from hrl_autoscaler.tools.calibration.measure import CalibrationPlan
+    from hrl_autoscaler.tools.calibration.plan import CalibrationPlan
 
     return CalibrationPlan(
         work_dir=work_dir,

@@ -32,7 +32,8 @@ class AgentScaler:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         from hrl_autoscaler.config import ExecutorAgentSettings
-        from hrl_autoscaler.tools.spark.agent import Py4jSparkBridge, start_agent
+        from hrl_autoscaler.tools.spark.agent import start_agent
+        from hrl_autoscaler.tools.spark.agent_spark import Py4jSparkBridge
 
         self.target_file = Path(target_file)
         self.clock = clock

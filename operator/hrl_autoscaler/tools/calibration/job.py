@@ -16,7 +16,7 @@ def job_options(
     input_dir: Path, checkpoint_dir: Path, trigger_s: float, work_factor: int | None, master: str
 ) -> Any:
     """The job's options (an ``IotJobOptions``) for a calibration run."""
-    from hrl_autoscaler.tools.spark.iot_job import IotJobOptions
+    from hrl_autoscaler.tools.spark.iot_options import IotJobOptions
 
     given: dict[str, Any] = {
         "source": "directory",
@@ -33,14 +33,14 @@ def job_options(
 
 def job_conf(options: Any) -> dict[str, str]:
     """The job's own Spark settings (metrics, shuffle partitions, no dynamic allocation)."""
-    from hrl_autoscaler.tools.spark.iot_job import spark_conf
+    from hrl_autoscaler.tools.spark.iot_query import spark_conf
 
     conf: dict[str, str] = spark_conf(options, options.master)
     return conf
 
 
 def describe(options: Any) -> str:
-    from hrl_autoscaler.tools.spark.iot_job import QUERY_NAME
+    from hrl_autoscaler.tools.spark.iot_query import QUERY_NAME
 
     return (
         f"hrl_autoscaler.tools.spark.iot_job, query {QUERY_NAME!r}: "
@@ -52,6 +52,6 @@ def describe(options: Any) -> str:
 
 def start_iot_query(spark: Any, options: Any) -> Any:
     """Start the IoT Structured Streaming query; returns the ``StreamingQuery``."""
-    from hrl_autoscaler.tools.spark.iot_job import start_query
+    from hrl_autoscaler.tools.spark.iot_query import start_query
 
     return start_query(spark, options)

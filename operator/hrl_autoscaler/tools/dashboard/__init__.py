@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hrl_autoscaler.tools.dashboard.model import Dashboard, load_dashboard
+from hrl_autoscaler.tools.dashboard.model import Dashboard
+from hrl_autoscaler.tools.dashboard.parsing import load_dashboard
 
 DASHBOARD_RELATIVE = Path("charts/hrl-autoscaler/dashboards/hrl-autoscaler.json")
 

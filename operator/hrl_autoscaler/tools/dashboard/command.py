@@ -18,7 +18,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from hrl_autoscaler.tools.dashboard import default_dashboard_path
-from hrl_autoscaler.tools.dashboard.model import Dashboard, DashboardError, load_dashboard
+from hrl_autoscaler.tools.dashboard.model import Dashboard, DashboardError
+from hrl_autoscaler.tools.dashboard.parsing import load_dashboard
 from hrl_autoscaler.tools.dashboard.prometheus import PrometheusClient
 from hrl_autoscaler.tools.dashboard.runner import (
     QueryResult,

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hrl_autoscaler.tools.dashboard import default_dashboard_path
-from hrl_autoscaler.tools.dashboard.model import Dashboard, load_dashboard
+from hrl_autoscaler.tools.dashboard.model import Dashboard
+from hrl_autoscaler.tools.dashboard.parsing import load_dashboard
 from hrl_autoscaler.tools.dashboard.prometheus import PrometheusClient
 from hrl_autoscaler.tools.dashboard.render import RenderSummary, render_dashboard
 from hrl_autoscaler.tools.dashboard.runner import (

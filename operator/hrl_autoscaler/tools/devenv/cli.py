@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from hrl_autoscaler.tools.devenv import binaries as bins
 from hrl_autoscaler.tools.devenv.binaries import default_state_dir
-from hrl_autoscaler.tools.devenv.gobuild import BuildError
+from hrl_autoscaler.tools.devenv.gorunner import BuildError
 
 if TYPE_CHECKING:  # the kubernetes client loads only when a subcommand runs, never for --help
     from hrl_autoscaler.tools.devenv.session import DevEnvState

@@ -23,394 +23,39 @@ JVM code; a separate small endpoint keeps the agent pure Python and lets an aler
 "target" with "registered" per application. The operator does not need it: it reads the
 executors Spark itself reports (``metrics_executor_*``), the ground truth.
 
-The Spark-facing calls sit behind :class:`SparkBridge` so the decision logic can be tested with
-a fake; :class:`Py4jSparkBridge` is the real one.
+The parts live next to this module: :mod:`.agent_spark` (the refusal, the choice of executors
+to remove and the Spark-facing calls behind :class:`SparkBridge`, so the decision logic can be
+tested with a fake; :class:`Py4jSparkBridge` is the real one), :mod:`.agent_targets` (where the
+target is read and how it is validated) and :mod:`.agent_metrics` (the gauges).
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Protocol
-
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from hrl_autoscaler.config import ExecutorAgentSettings
 from hrl_autoscaler.runtime.core.annotations import TARGET_ANNOTATION
-from hrl_autoscaler.runtime.core.application import GROUP, PLURAL, VERSION
+from hrl_autoscaler.tools.spark.agent_metrics import AgentMetrics
+from hrl_autoscaler.tools.spark.agent_spark import (
+    AgentConfigurationError,
+    ExecutorState,
+    Py4jSparkBridge,
+    SparkBridge,
+    _age_key,
+    executors_to_kill,
+    refusal,
+)
+from hrl_autoscaler.tools.spark.agent_targets import (
+    TargetSource,
+    parse_target,
+    source_from_settings,
+)
 
 log = logging.getLogger("hrl_autoscaler.tools.spark.agent")
-
-#: Settings under which Spark scales executors itself; the agent refuses to run with them.
-DYNAMIC_ALLOCATION_KEYS = (
-    "spark.dynamicAllocation.enabled",
-    "spark.streaming.dynamicAllocation.enabled",
-)
-#: The Spark Operator passes the SparkApplication's name as this driver label.
-APP_NAME_LABEL_CONF = "spark.kubernetes.driver.label.sparkoperator.k8s.io/app-name"
-NAMESPACE_CONF = "spark.kubernetes.namespace"
-SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
-
-_INTEGER = re.compile(r"[0-9]+")
-
-
-class AgentConfigurationError(RuntimeError):
-    """The agent cannot run in this driver; the message names the setting to change."""
-
-
-# -- pure logic ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ExecutorState:
-    """A registered executor (never the driver) and how many tasks it runs now."""
-
-    executor_id: str
-    active_tasks: int
-
-    @property
-    def idle(self) -> bool:
-        return self.active_tasks == 0
-
-
-@dataclass(frozen=True)
-class TargetReading:
-    """A parsed target: ``value`` when valid, ``problem`` (why it was refused) when not, both
-    None when no target is set."""
-
-    value: int | None
-    problem: str | None = None
-
-
-def parse_target(raw: str | None, min_executors: int, max_executors: int) -> TargetReading:
-    """Validate the raw annotation or file content.
-
-    Only plain decimal digits are accepted (``int()`` would also take ``"+3"``, ``"3_0"`` or
-    ``" 3 "`` with inner spaces; an operator writes none of those, so they are typos).
-    """
-    if raw is None:
-        return TargetReading(None)
-    text = raw.strip()
-    if not text:
-        return TargetReading(None, "empty value")
-    if not _INTEGER.fullmatch(text):
-        return TargetReading(None, f"{raw!r} is not a non-negative integer")
-    value = int(text)
-    if not min_executors <= value <= max_executors:
-        return TargetReading(
-            None,
-            f"{value} is outside [{min_executors}, {max_executors}] "
-            "(the agent's min_executors/max_executors)",
-        )
-    return TargetReading(value)
-
-
-def refusal(conf: Callable[[str], str | None]) -> str | None:
-    """Why the agent must not run with this Spark configuration, or None.
-
-    ``conf`` reads a Spark setting (None when unset).
-    """
-    for key in DYNAMIC_ALLOCATION_KEYS:
-        value = conf(key)
-        if value is not None and value.strip().lower() == "true":
-            return (
-                f"{key}=true: Spark's dynamic allocation would add and remove the same "
-                f"executors the in-place agent manages. Set {key}=false (in a SparkApplication: "
-                "spec.dynamicAllocation.enabled: false), or do not start the agent"
-            )
-    master = conf("spark.master") or ""
-    if master.startswith("local"):
-        return (
-            f"spark.master={master}: local mode has no executors to add or remove; run on a "
-            "cluster manager (spark://, k8s://) or do not start the agent"
-        )
-    return None
-
-
-def _age_key(executor_id: str) -> int:
-    """Executor ids are increasing integers in standalone and Kubernetes: higher = newer."""
-    return int(executor_id) if executor_id.isdigit() else -1
-
-
-def executors_to_kill(
-    executors: Sequence[ExecutorState], target: int, allow_busy: bool = False
-) -> list[str]:
-    """Which executors to remove so that ``target`` remain.
-
-    Idle ones first, newest first (the oldest have warm JIT-compiled code and cached state
-    store files). Busy ones only with ``allow_busy``, fewest running tasks first.
-    """
-    surplus = len(executors) - target
-    if surplus <= 0:
-        return []
-    idle = sorted((e for e in executors if e.idle), key=lambda e: -_age_key(e.executor_id))
-    chosen = [e.executor_id for e in idle[:surplus]]
-    if allow_busy and len(chosen) < surplus:
-        busy = sorted(
-            (e for e in executors if not e.idle),
-            key=lambda e: (e.active_tasks, -_age_key(e.executor_id)),
-        )
-        chosen += [e.executor_id for e in busy[: surplus - len(chosen)]]
-    return chosen
-
-
-# -- the Spark side ------------------------------------------------------------------------
-
-
-class SparkBridge(Protocol):
-    """What the agent asks of the driver's SparkContext."""
-
-    def application_id(self) -> str: ...
-
-    def conf(self, key: str) -> str | None: ...
-
-    def executors(self) -> list[ExecutorState]:
-        """Registered executors, the driver excluded."""
-        ...
-
-    def request_total(self, count: int) -> bool:
-        """Ask the cluster manager for ``count`` executors in total; False if refused."""
-        ...
-
-    def kill(self, executor_ids: Sequence[str], force: bool) -> list[str]:
-        """Remove these executors without lowering the requested total; the ids Spark accepted
-        (without ``force`` it skips executors that run tasks)."""
-        ...
-
-    def stopped(self) -> bool: ...
-
-
-class Py4jSparkBridge:
-    """The real :class:`SparkBridge`: py4j calls on the driver's JVM ``SparkContext``.
-
-    ``requestTotalExecutors`` is a developer API of ``SparkContext``; the executor list comes
-    from the status store (``activeTasks`` per executor) and kills go straight to the scheduler
-    backend, because ``SparkContext.killExecutors`` always forces and lowers the target.
-    """
-
-    def __init__(self, sc: Any) -> None:
-        self.sc = sc
-        self._jvm = sc._jvm
-        self._jsc = sc._jsc.sc()
-
-    def _list(self, seq: Any) -> list[Any]:
-        return list(self._jvm.scala.jdk.javaapi.CollectionConverters.asJava(seq))
-
-    def application_id(self) -> str:
-        return str(self.sc.applicationId)
-
-    def conf(self, key: str) -> str | None:
-        value = self.sc.getConf().get(key, None)
-        return None if value is None else str(value)
-
-    def executors(self) -> list[ExecutorState]:
-        summaries = self._list(self._jsc.statusStore().executorList(True))
-        return [
-            ExecutorState(str(s.id()), int(s.activeTasks()))
-            for s in summaries
-            if str(s.id()) != "driver"
-        ]
-
-    def request_total(self, count: int) -> bool:
-        no_locality = self._jvm.PythonUtils.toScalaMap({})
-        return bool(self._jsc.requestTotalExecutors(count, 0, no_locality))
-
-    def kill(self, executor_ids: Sequence[str], force: bool) -> list[str]:
-        ids = self._jvm.PythonUtils.toSeq(list(executor_ids))
-        # killExecutors(ids, adjustTargetNumExecutors, countFailures, force)
-        killed = self._jsc.schedulerBackend().killExecutors(ids, False, False, force)
-        return [str(i) for i in self._list(killed)]
-
-    def stopped(self) -> bool:
-        try:
-            return bool(self._jsc.isStopped())
-        except Exception:  # the JVM is gone
-            return True
-
-
-# -- target sources ------------------------------------------------------------------------
-
-
-class TargetSource(Protocol):
-    description: str
-
-    def read(self) -> str | None:
-        """The raw target, None when none is set; raises when the source cannot be read."""
-        ...
-
-
-class FileTargetSource:
-    """A file holding the target (standalone clusters and tests; write it atomically)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.description = f"file {path}"
-
-    def read(self) -> str | None:
-        try:
-            return self.path.read_text()
-        except FileNotFoundError:
-            return None
-
-
-class AnnotationTargetSource:
-    """The SparkApplication's ``hrl-autoscaler.io/target-executors`` annotation.
-
-    One GET per poll (RBAC: ``get`` on ``sparkapplications`` in its namespace). A watch would
-    save the GETs, but at one request per 2 s per application the API server does not notice,
-    and a poll has no connection state to lose.
-    """
-
-    def __init__(
-        self, namespace: str, name: str, kubeconfig: Path | None = None, timeout_s: float = 5.0
-    ) -> None:
-        from kubernetes import client, config
-
-        # The kubernetes client has no type hints: typed as Any on purpose.
-        k8s_client: Any = client
-        k8s_config: Any = config
-        if kubeconfig is not None:
-            api = k8s_config.new_client_from_config(config_file=str(kubeconfig))
-        else:
-            k8s_config.load_incluster_config()
-            api = k8s_client.ApiClient()
-        self.objects = k8s_client.CustomObjectsApi(api)
-        self.namespace = namespace
-        self.name = name
-        self.timeout_s = timeout_s
-        self.description = f"annotation {TARGET_ANNOTATION} of SparkApplication {namespace}/{name}"
-
-    def read(self) -> str | None:
-        obj: Any = self.objects.get_namespaced_custom_object(
-            GROUP,
-            VERSION,
-            self.namespace,
-            PLURAL,
-            self.name,
-            _request_timeout=self.timeout_s,
-        )
-        annotations = (obj.get("metadata") or {}).get("annotations") or {}
-        value = annotations.get(TARGET_ANNOTATION)
-        return None if value is None else str(value)
-
-
-def resolve_application(
-    settings: ExecutorAgentSettings, conf: Callable[[str], str | None]
-) -> tuple[str, str]:
-    """The SparkApplication's (namespace, name): settings, else what the Spark Operator passes
-    to the driver (``spark.kubernetes.namespace`` and the app-name driver label), else the
-    service account's namespace."""
-    namespace = settings.namespace or conf(NAMESPACE_CONF)
-    if namespace is None and SERVICE_ACCOUNT_NAMESPACE.is_file():
-        namespace = SERVICE_ACCOUNT_NAMESPACE.read_text().strip()
-    name = settings.name or conf(APP_NAME_LABEL_CONF)
-    missing = [
-        what
-        for what, value in (
-            (f"namespace (--agent-namespace, {NAMESPACE_CONF})", namespace),
-            (f"name (--agent-name, {APP_NAME_LABEL_CONF})", name),
-        )
-        if not value
-    ]
-    if missing:
-        raise AgentConfigurationError(
-            "cannot tell which SparkApplication to read the target from: no "
-            + " and no ".join(missing)
-        )
-    assert namespace is not None
-    assert name is not None
-    return namespace, name
-
-
-def source_from_settings(
-    settings: ExecutorAgentSettings, conf: Callable[[str], str | None]
-) -> TargetSource:
-    if settings.source == "file":
-        assert settings.target_file is not None  # the settings validator guarantees it
-        return FileTargetSource(settings.target_file)
-    namespace, name = resolve_application(settings, conf)
-    return AnnotationTargetSource(namespace, name, settings.kubeconfig)
-
-
-# -- metrics -------------------------------------------------------------------------------
-
-
-class AgentMetrics:
-    """The agent's gauges in their own registry (served only when a port is configured)."""
-
-    def __init__(self, application_id: str) -> None:
-        self.registry = CollectorRegistry(auto_describe=True)
-        labels = ["application_id"]
-        self.target = Gauge(
-            "hrl_autoscaler_agent_target_executors",
-            "last valid target read from the source",
-            labels,
-            registry=self.registry,
-        )
-        self.applied = Gauge(
-            "hrl_autoscaler_agent_applied_executors",
-            "total executors requested from Spark (requestTotalExecutors)",
-            labels,
-            registry=self.registry,
-        )
-        self.registered = Gauge(
-            "hrl_autoscaler_agent_registered_executors",
-            "executors registered with the driver",
-            labels,
-            registry=self.registry,
-        )
-        self.leaving = Gauge(
-            "hrl_autoscaler_agent_leaving_executors",
-            "executors asked to leave that are still registered",
-            labels,
-            registry=self.registry,
-        )
-        self.convergence = Gauge(
-            "hrl_autoscaler_agent_last_convergence_seconds",
-            "seconds from the last target change until the registered count matched it",
-            labels,
-            registry=self.registry,
-        )
-        self.invalid = Counter(
-            "hrl_autoscaler_agent_invalid_targets",
-            "targets refused (not an integer, out of bounds)",
-            labels,
-            registry=self.registry,
-        )
-        self.source_errors = Counter(
-            "hrl_autoscaler_agent_source_errors",
-            "failed reads of the target source",
-            labels,
-            registry=self.registry,
-        )
-        self.killed = Counter(
-            "hrl_autoscaler_agent_killed_executors",
-            "executors the agent asked Spark to remove",
-            labels,
-            registry=self.registry,
-        )
-        self.app_id = application_id
-        self._server: Any = None
-        self.port: int | None = None
-
-    def serve(self, host: str, port: int) -> int:
-        from prometheus_client import start_http_server
-
-        server, _thread = start_http_server(port, addr=host, registry=self.registry)
-        self._server = server
-        self.port = int(server.server_address[1])
-        return self.port
-
-    def close(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
 
 
 # -- the agent -----------------------------------------------------------------------------
@@ -647,19 +292,4 @@ def start_agent(sc: Any, settings: ExecutorAgentSettings | None = None) -> Execu
     return ExecutorTargetAgent.from_spark_context(sc, settings).start()
 
 
-__all__ = [
-    "TARGET_ANNOTATION",
-    "AgentConfigurationError",
-    "AnnotationTargetSource",
-    "ExecutorState",
-    "ExecutorTargetAgent",
-    "FileTargetSource",
-    "Py4jSparkBridge",
-    "SparkBridge",
-    "TargetReading",
-    "executors_to_kill",
-    "parse_target",
-    "refusal",
-    "resolve_application",
-    "start_agent",
-]
+__all__ = ["ExecutorTargetAgent", "start_agent"]

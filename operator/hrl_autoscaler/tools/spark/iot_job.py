@@ -3,7 +3,14 @@ per-device aggregates and anomaly counts out.
 
 Run it as a file (``spark-submit iot_job.py ...`` or ``python iot_job.py --master ...``; the
 Spark image has it at ``/opt/hrl-autoscaler/iot_job.py``) or import it (:func:`run`,
-:func:`build_stream`, :func:`spark_conf`). ``python iot_job.py --help`` lists the options.
+:func:`~.iot_query.build_stream`, :func:`~.iot_query.spark_conf`). ``python iot_job.py --help``
+lists the options.
+
+This file is the entry point: running, supervising and the command line. The options
+(:mod:`.iot_options`) and the Spark settings and query (:mod:`.iot_query`) are imported from the
+installed package by absolute name, so the file still runs alone (the Spark image copies it next
+to the package installed from the same sources; the job always needed the package, for the
+device catalogue and the in-place agent).
 
 Input: newline-delimited JSON events ``{"device_id", "device_type", "event_time", "reading"}``,
 from a directory where ``hrl-autoscaler loadgen`` writes one ``part-<epoch_ms>-<seq>.jsonl``
@@ -39,322 +46,18 @@ import signal
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
+
+from hrl_autoscaler.tools.spark.iot_options import IotJobOptions
+from hrl_autoscaler.tools.spark.iot_query import QUERY_NAME, create_session, start_query
 
 if TYPE_CHECKING:
-    from pyspark.sql import Column, DataFrame, SparkSession
     from pyspark.sql.streaming.query import StreamingQuery
 
-    from hrl_autoscaler.config import ExecutorAgentSettings
     from hrl_autoscaler.tools.spark.agent import ExecutorTargetAgent
 
 log = logging.getLogger("hrl_autoscaler.tools.spark.iot_job")
-
-QUERY_NAME = "iot"
-"""The streaming query's name: the ``<query>`` in the metric names the operator's PromQL
-matches (``metrics_<namespace>_driver_spark_streaming_<query>_...``)."""
-METRICS_NAMESPACE = "spark"
-"""``spark.metrics.namespace``: a fixed prefix instead of the application id, so the metric
-names do not change with every run."""
-EVENT_SCHEMA = "device_id STRING, device_type STRING, event_time TIMESTAMP, reading DOUBLE"
-KAFKA_PACKAGE = "org.apache.spark:spark-sql-kafka-0-10_2.13:4.1.1"
-"""The Kafka connector matching PySpark 4.1.1 (Scala 2.13); not in the Spark image."""
-
-Sink = Literal["noop", "console", "memory", "parquet"]
-Source = Literal["directory", "kafka"]
-AgentSource = Literal["none", "annotation", "file"]
-
-
-@dataclass(frozen=True)
-class IotJobOptions:
-    """Everything the job can be told; :meth:`to_argv` gives the matching command line."""
-
-    source: Source = "directory"
-    input_dir: Path | None = None
-    """Directory of ``*.jsonl`` event files (``source=directory``)."""
-    kafka_bootstrap: str | None = None
-    kafka_topic: str = "iot-events"
-    max_files_per_trigger: int | None = None
-    """Cap on files per micro-batch; None = all new files (the input rate follows the load)."""
-    max_offsets_per_trigger: int | None = None
-    """Cap on Kafka records per micro-batch; None = all available."""
-    trigger_s: float = 2.0
-    """Micro-batch interval, s. The simulator's latency model assumes a trigger of ~1-2 s."""
-    window_s: int = 10
-    watermark_s: int = 30
-    """Event-time lateness tolerated before a window is final (and its state dropped)."""
-    work_factor: int = 2000
-    """CPU work per event, in iterations of a small floating-point expression (about 0.07 us
-    each here): 0 = parsing and aggregation only, 2000 = about 150 us per event."""
-    input_partitions: int = 8
-    """Minimum tasks that read (and do the per-event work of) each micro-batch. Spark packs
-    small files into as few tasks as it has cores, and a 1 s tick's file is small, so without
-    this a batch of three files is two tasks and a third or fourth executor has nothing to do:
-    the job would not scale. Files are split by bytes (``spark.sql.files.minPartitionNum``
-    with a small ``openCostInBytes``), Kafka by ``minPartitions``."""
-    shuffle_partitions: int = 4
-    """``spark.sql.shuffle.partitions``: the state store has one instance per partition, and
-    Spark's default of 200 would dominate small batches on small clusters."""
-    sink: Sink = "noop"
-    output_dir: Path | None = None
-    """Where ``sink=parquet`` writes."""
-    checkpoint_dir: Path | None = None
-    """Checkpoint location; None = a temporary one (not allowed for ``parquet``)."""
-    app_name: str = "iot-stream"
-    master: str | None = None
-    """``spark.master``; None = what ``spark-submit`` or the environment says."""
-    ui_port: int | None = None
-    """Driver UI port (the metrics endpoints); None = Spark's default (4040, or the next free)."""
-    conf: Mapping[str, str] = field(default_factory=dict)
-    """Extra Spark settings (``--conf KEY=VALUE``), applied last."""
-    run_seconds: float | None = None
-    """Stop after this many seconds; None = until terminated (SIGTERM stops gracefully)."""
-    status_file: Path | None = None
-    """Written (JSON: application id, UI URL, agent metrics port) once the query runs."""
-    progress_file: Path | None = None
-    """Each micro-batch's progress appended as one JSON line (the calibration reads it)."""
-    agent: AgentSource = "none"
-    """Start the in-place executor agent with its target from the SparkApplication's
-    annotation or from ``agent_target_file``."""
-    agent_namespace: str | None = None
-    agent_name: str | None = None
-    agent_kubeconfig: Path | None = None
-    agent_target_file: Path | None = None
-    agent_poll_interval_s: float | None = None
-    agent_metrics_port: int | None = None
-    min_executors: int | None = None
-    max_executors: int | None = None
-    initial_executors: int | None = None
-
-    def __post_init__(self) -> None:
-        if self.source == "directory" and self.input_dir is None:
-            raise ValueError("source=directory needs input_dir (--input-dir)")
-        if self.source == "kafka" and not self.kafka_bootstrap:
-            raise ValueError("source=kafka needs kafka_bootstrap (--kafka-bootstrap)")
-        if self.sink == "parquet" and (self.output_dir is None or self.checkpoint_dir is None):
-            raise ValueError("sink=parquet needs output_dir and checkpoint_dir")
-        if self.input_partitions < 1 or self.shuffle_partitions < 1:
-            raise ValueError("input_partitions and shuffle_partitions must be >= 1")
-        if self.work_factor < 0:
-            raise ValueError(f"work_factor must be >= 0, got {self.work_factor}")
-        if self.trigger_s <= 0 or self.window_s <= 0 or self.watermark_s < 0:
-            raise ValueError("trigger_s and window_s must be > 0, watermark_s >= 0")
-
-    def agent_settings(self) -> ExecutorAgentSettings:
-        """The agent's settings: these options over ``HRL_AUTOSCALER_AGENT_*`` variables."""
-        from hrl_autoscaler.config import ExecutorAgentSettings
-
-        given: dict[str, Any] = {
-            "source": self.agent,
-            "namespace": self.agent_namespace,
-            "name": self.agent_name,
-            "kubeconfig": self.agent_kubeconfig,
-            "target_file": self.agent_target_file,
-            "poll_interval_s": self.agent_poll_interval_s,
-            "metrics_port": self.agent_metrics_port,
-            "min_executors": self.min_executors,
-            "max_executors": self.max_executors,
-            "initial_executors": self.initial_executors,
-        }
-        return ExecutorAgentSettings(**{k: v for k, v in given.items() if v is not None})
-
-    def to_argv(self) -> list[str]:
-        """The command-line flags that reproduce these options (for launchers)."""
-        argv: list[str] = []
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.name == "conf":
-                for key, item in value.items():
-                    argv += ["--conf", f"{key}={item}"]
-            elif value is not None and value != f.default:
-                argv += ["--" + f.name.replace("_", "-"), str(value)]
-        return argv
-
-
-# -- Spark settings --------------------------------------------------------------------------
-
-
-def spark_conf(options: IotJobOptions, master: str | None = None) -> dict[str, str]:
-    """The Spark settings of the job: metrics for the operator, small shuffles, and on a
-    standalone master with the agent, a core cap that lets it reach ``max_executors``.
-
-    ``master`` is the master in force (from options, spark-submit or the environment).
-    """
-    conf = {
-        "spark.app.name": options.app_name,
-        "spark.sql.streaming.metricsEnabled": "true",
-        "spark.metrics.namespace": METRICS_NAMESPACE,
-        "spark.metrics.conf.*.sink.prometheusServlet.class": (
-            "org.apache.spark.metrics.sink.PrometheusServlet"
-        ),
-        "spark.metrics.conf.*.sink.prometheusServlet.path": "/metrics/prometheus",
-        "spark.ui.prometheus.enabled": "true",
-        "spark.sql.shuffle.partitions": str(options.shuffle_partitions),
-        "spark.sql.files.minPartitionNum": str(options.input_partitions),
-        # split by actual bytes: the 4 MB default cost of opening a file keeps each small file
-        # in one task whatever minPartitionNum says
-        "spark.sql.files.openCostInBytes": str(64 * 1024),
-        # the agent owns the executor count; Spark's own scaling would fight it
-        "spark.dynamicAllocation.enabled": "false",
-        "spark.sql.streaming.forceDeleteTempCheckpointLocation": "true",
-        # a driver's log is read by people and tests: no progress bars in it
-        "spark.ui.showConsoleProgress": "false",
-    }
-    if options.master is not None:
-        conf["spark.master"] = options.master
-    if options.ui_port is not None:
-        conf["spark.ui.port"] = str(options.ui_port)
-    if options.source == "kafka":
-        conf["spark.jars.packages"] = KAFKA_PACKAGE
-    master = options.master or master or ""
-    if master.startswith("spark://") and options.agent != "none":
-        # Standalone: without dynamic allocation the master starts cores.max / executor cores
-        # executors and never more, whatever the agent requests.
-        cores = int(options.conf.get("spark.executor.cores", "1"))
-        most = options.max_executors or options.agent_settings().max_executors
-        conf["spark.cores.max"] = str(most * cores)
-    conf.update(options.conf)
-    return conf
-
-
-def create_session(options: IotJobOptions) -> SparkSession:
-    from pyspark import SparkConf
-    from pyspark.sql import SparkSession
-
-    submitted = SparkConf()  # what spark-submit / PYSPARK_SUBMIT_ARGS already set
-    builder = SparkSession.builder
-    for key, value in spark_conf(options, submitted.get("spark.master", None)).items():
-        builder = builder.config(key, value)
-    return builder.getOrCreate()
-
-
-# -- the query -------------------------------------------------------------------------------
-
-
-def device_bands() -> dict[str, tuple[float, float]]:
-    """Normal reading range per device type, from the load generator's device catalogue."""
-    from hrl_autoscaler.tools.loadgen.events import DEVICE_TYPES
-
-    return {name: (t.low, t.high) for name, t in DEVICE_TYPES.items()}
-
-
-def work_column(work_factor: int) -> Column:
-    """``work_factor`` iterations of ``acc + sin(i * reading)`` per event, as one Spark SQL
-    higher-order function (``aggregate`` over ``sequence(1, n)``).
-
-    It stands in for the per-event cost of a real pipeline (parsing rich payloads, enrichment,
-    scoring) without a Python UDF, whose cost would be Python serialisation rather than
-    executor CPU. ``sequence`` of literals is folded to a constant array once per batch; the
-    lambda runs per event and element, on the executors. The result feeds an output column,
-    so the optimiser cannot drop it.
-    """
-    from pyspark.sql import functions as F  # noqa: N812 (the PySpark convention)
-
-    if work_factor == 0:
-        return F.lit(0.0)
-    return F.aggregate(
-        F.sequence(F.lit(1), F.lit(work_factor)),
-        F.lit(0.0),
-        lambda acc, i: acc + F.sin(i * F.col("reading")),
-    )
-
-
-def anomaly_column(bands: Mapping[str, tuple[float, float]]) -> Column:
-    """True when the reading is outside its device type's band (unknown types: never)."""
-    from pyspark.sql import functions as F  # noqa: N812 (the PySpark convention)
-
-    low = F.create_map(*[F.lit(x) for name, (lo, _) in bands.items() for x in (name, lo)])
-    high = F.create_map(*[F.lit(x) for name, (_, hi) in bands.items() for x in (name, hi)])
-    device_type = F.col("device_type")
-    outside = (F.col("reading") < low[device_type]) | (F.col("reading") > high[device_type])
-    return F.coalesce(outside, F.lit(False))
-
-
-def read_events(spark: SparkSession, options: IotJobOptions) -> DataFrame:
-    from pyspark.sql import functions as F  # noqa: N812 (the PySpark convention)
-
-    if options.source == "directory":
-        assert options.input_dir is not None
-        reader = spark.readStream.schema(EVENT_SCHEMA).option("pathGlobFilter", "*.jsonl")
-        if options.max_files_per_trigger is not None:
-            reader = reader.option("maxFilesPerTrigger", options.max_files_per_trigger)
-        return reader.json(str(options.input_dir))
-    reader = (
-        spark.readStream.format("kafka")
-        .option("kafka.bootstrap.servers", options.kafka_bootstrap)
-        .option("subscribe", options.kafka_topic)
-        .option("startingOffsets", "latest")
-        .option("failOnDataLoss", "false")
-        .option("minPartitions", options.input_partitions)
-    )
-    if options.max_offsets_per_trigger is not None:
-        reader = reader.option("maxOffsetsPerTrigger", options.max_offsets_per_trigger)
-    raw = reader.load()
-    parsed = raw.select(F.from_json(F.col("value").cast("string"), EVENT_SCHEMA).alias("e"))
-    return parsed.select("e.*")
-
-
-def build_stream(spark: SparkSession, options: IotJobOptions) -> DataFrame:
-    """The aggregate the query writes: per device and window, counts and reading stats."""
-    from pyspark.sql import functions as F  # noqa: N812 (the PySpark convention)
-
-    events = read_events(spark, options).where(F.col("event_time").isNotNull())
-    enriched = events.select(
-        "device_id",
-        "device_type",
-        "event_time",
-        "reading",
-        anomaly_column(device_bands()).alias("anomaly"),
-        work_column(options.work_factor).alias("work"),
-    )
-    return (
-        enriched.withWatermark("event_time", f"{options.watermark_s} seconds")
-        .groupBy(F.window("event_time", f"{options.window_s} seconds"), "device_id", "device_type")
-        .agg(
-            F.count(F.lit(1)).alias("events"),
-            F.avg("reading").alias("mean_reading"),
-            F.min("reading").alias("min_reading"),
-            F.max("reading").alias("max_reading"),
-            F.sum(F.col("anomaly").cast("int")).alias("anomalies"),
-            F.max("work").alias("work_checksum"),
-        )
-        .select(
-            F.col("window.start").alias("window_start"),
-            F.col("window.end").alias("window_end"),
-            "device_id",
-            "device_type",
-            "events",
-            "mean_reading",
-            "min_reading",
-            "max_reading",
-            "anomalies",
-            "work_checksum",
-        )
-    )
-
-
-def start_query(spark: SparkSession, options: IotJobOptions) -> StreamingQuery:
-    """Start the ``iot`` query on the configured sink."""
-    stream = build_stream(spark, options)
-    # parquet (a file sink) takes only final windows; the others take every update
-    mode = "append" if options.sink == "parquet" else "update"
-    writer = (
-        stream.writeStream.queryName(QUERY_NAME)
-        .outputMode(mode)
-        .trigger(processingTime=f"{options.trigger_s:g} seconds")
-    )
-    if options.checkpoint_dir is not None:
-        writer = writer.option("checkpointLocation", str(options.checkpoint_dir))
-    if options.sink == "parquet":
-        assert options.output_dir is not None
-        writer = writer.format("parquet").option("path", str(options.output_dir))
-    elif options.sink == "console":
-        writer = writer.format("console").option("truncate", "false").option("numRows", 20)
-    else:
-        writer = writer.format(options.sink)
-    return writer.start()
 
 
 # -- running ---------------------------------------------------------------------------------
@@ -530,7 +233,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return run(options)
     except Exception as exc:
-        from hrl_autoscaler.tools.spark.agent import AgentConfigurationError
+        from hrl_autoscaler.tools.spark.agent_spark import AgentConfigurationError
 
         if isinstance(exc, AgentConfigurationError):
             log.error("the in-place agent cannot start: %s", exc)

@@ -28,7 +28,7 @@ import httpx
 
 from hrl_autoscaler.tools.devenv.processes import ManagedProcess
 from hrl_autoscaler.tools.spark import iot_job
-from hrl_autoscaler.tools.spark.iot_job import IotJobOptions
+from hrl_autoscaler.tools.spark.iot_options import IotJobOptions
 from hrl_autoscaler.tools.spark.standalone import StandaloneCluster
 
 #: (device type, normal low, normal high); a reading outside the band is an anomaly.
