@@ -22,7 +22,6 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import httpx
@@ -39,6 +38,7 @@ from hrl_autoscaler.tools.devenv.controlplane import (
 from hrl_autoscaler.tools.devenv.crds import apply_crds, apply_missing_crds
 from hrl_autoscaler.tools.devenv.processes import ManagedProcess, ProcessRecord, free_port
 from hrl_autoscaler.tools.devenv.prometheus import Prometheus, ScrapeTarget
+from hrl_autoscaler.tools.lifecycle import StartStop
 
 STATE_FILE = "state.json"
 STATE_SCHEMA = 1
@@ -105,7 +105,7 @@ def load_state(state_dir: Path) -> DevEnvState | None:
     return DevEnvState.from_json(json.loads(path.read_text()))
 
 
-class DevEnv:
+class DevEnv(StartStop):
     """Start etcd, kube-apiserver and (optionally) Prometheus; apply CRDs; record the state.
 
     ``state_dir=None`` uses a temporary directory that is removed after a clean stop (kept when
@@ -152,17 +152,6 @@ class DevEnv:
         self.state: DevEnvState | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
-
-    def __enter__(self) -> DevEnv:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def _resolve_binaries(self) -> bins.Binaries:
         if self._binaries is not None:

@@ -27,7 +27,6 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import yaml
@@ -40,6 +39,7 @@ from hrl_autoscaler.tools.devenv.controlplane import close_api_client
 from hrl_autoscaler.tools.devenv.crds import project_crd_dir, upstream_crd_dir
 from hrl_autoscaler.tools.devenv.prometheus import ScrapeTarget
 from hrl_autoscaler.tools.devenv.session import DevEnv
+from hrl_autoscaler.tools.lifecycle import StartStop
 
 Progress = Callable[[str], None]
 
@@ -95,7 +95,7 @@ class StackOptions:
     progress: Progress = _quiet
 
 
-class LocalStack:
+class LocalStack(StartStop):
     """Start the parts :class:`StackOptions` asks for; the handles are attributes."""
 
     def __init__(self, options: StackOptions | None = None) -> None:
@@ -111,17 +111,6 @@ class LocalStack:
         self._unclean: list[str] = []
 
     # -- lifecycle ---------------------------------------------------------------------------
-
-    def __enter__(self) -> LocalStack:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop(failed=exc_type is not None)
 
     def start(self) -> LocalStack:
         """Start every part asked for, in order; on any failure stop what started and raise."""
@@ -167,6 +156,9 @@ class LocalStack:
                 self.operator = self.start_operator()
                 if o.operator_scrape_job is not None:
                     self.scrape_operator(self.operator, o.operator_scrape_job)
+
+    def stop_on_exit(self, failed: bool) -> None:
+        self.stop(failed)
 
     def stop(self, failed: bool = False) -> None:
         """Stop everything in reverse order of start (idempotent)."""

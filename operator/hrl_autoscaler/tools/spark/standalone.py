@@ -28,7 +28,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import httpx
@@ -39,6 +38,7 @@ from hrl_autoscaler.tools.devenv.processes import (
     check_port_free,
     free_port,
 )
+from hrl_autoscaler.tools.lifecycle import StartStop
 from hrl_autoscaler.tools.spark.spark_setup import check_java, find_spark_home
 
 HOST = "127.0.0.1"
@@ -72,7 +72,7 @@ def _memory_mb(memory: str) -> int:
     return value * 1024 if unit == "g" else value
 
 
-class StandaloneCluster:
+class StandaloneCluster(StartStop):
     """A Spark standalone master and one worker on 127.0.0.1, as a context manager.
 
     ``cores`` is what the worker offers, not what the machine has: the standalone scheduler
@@ -160,17 +160,6 @@ class StandaloneCluster:
         }
 
     # -- lifecycle ---------------------------------------------------------------------------
-    def __enter__(self) -> StandaloneCluster:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
     def start(self) -> StandaloneCluster:
         """Start the master, then the worker; return when the worker's cores are registered.
 

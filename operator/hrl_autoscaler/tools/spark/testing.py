@@ -21,12 +21,12 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import httpx
 
 from hrl_autoscaler.tools.devenv.processes import ManagedProcess
+from hrl_autoscaler.tools.lifecycle import StartStop
 from hrl_autoscaler.tools.spark import iot_job
 from hrl_autoscaler.tools.spark.iot_options import IotJobOptions
 from hrl_autoscaler.tools.spark.standalone import StandaloneCluster
@@ -39,7 +39,7 @@ DEVICE_TYPES: tuple[tuple[str, float, float], ...] = (
 )
 
 
-class EventFileWriter:
+class EventFileWriter(StartStop):
     """Writes ``rate_eps`` events per second into ``directory``, one file per ``tick_s``.
 
     A daemon thread; :meth:`set_rate` changes the rate from the next tick. Event times are the
@@ -77,17 +77,6 @@ class EventFileWriter:
         if rate_eps < 0:
             raise ValueError(f"rate must be >= 0, got {rate_eps}")
         self._rate = rate_eps
-
-    def __enter__(self) -> EventFileWriter:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def start(self) -> EventFileWriter:
         self._thread = threading.Thread(target=self._run, name="event-writer", daemon=True)
