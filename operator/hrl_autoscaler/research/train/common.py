@@ -81,6 +81,16 @@ def numpy_state(model: BaseAlgorithm) -> dict[str, np.ndarray]:
     return {k: v.detach().cpu().numpy() for k, v in model.policy.state_dict().items()}
 
 
+def linear_layers(state: dict[str, np.ndarray], layers: dict[str, str]) -> dict[str, Any]:
+    """``{name}_w``/``{name}_b`` for each runtime layer name, from the torch module prefix that
+    holds its ``weight`` and ``bias`` (the names the numpy runtimes load)."""
+    arrays: dict[str, Any] = {}
+    for name, prefix in layers.items():
+        arrays[f"{name}_w"] = state[f"{prefix}.weight"]
+        arrays[f"{name}_b"] = state[f"{prefix}.bias"]
+    return arrays
+
+
 def learn(model: BaseAlgorithm, timesteps: int, curve: LearningCurve, progress_bar: bool) -> float:
     """Train and return the wall-clock seconds it took."""
     started = time.perf_counter()

@@ -18,6 +18,7 @@ from hrl_autoscaler.research.train.common import (
     LearningCurve,
     learn,
     library_versions,
+    linear_layers,
     numpy_state,
     observation_schema,
     plot_curve,
@@ -60,15 +61,8 @@ class MetaConfig:
 
 def export_numpy(model: TD3, path: Path) -> None:
     state = numpy_state(model)
-    np.savez(
-        path,
-        mu0_w=state["actor.mu.0.weight"],
-        mu0_b=state["actor.mu.0.bias"],
-        mu1_w=state["actor.mu.2.weight"],
-        mu1_b=state["actor.mu.2.bias"],
-        mu2_w=state["actor.mu.4.weight"],
-        mu2_b=state["actor.mu.4.bias"],
-    )
+    layers = {"mu0": "actor.mu.0", "mu1": "actor.mu.2", "mu2": "actor.mu.4"}
+    np.savez(path, **linear_layers(state, layers))
 
 
 def train_meta(

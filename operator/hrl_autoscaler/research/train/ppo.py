@@ -25,6 +25,7 @@ from hrl_autoscaler.research.train.common import (
     LearningCurve,
     learn,
     library_versions,
+    linear_layers,
     numpy_state,
     observation_schema,
     plot_curve,
@@ -78,12 +79,14 @@ def export_numpy(model: PPO, vecnorm: VecNormalize, path: Path) -> None:
         obs_var=obs_rms.var,
         clip_obs=np.array(vecnorm.clip_obs),
         epsilon=np.array(vecnorm.epsilon),
-        pi0_w=state["mlp_extractor.policy_net.0.weight"],
-        pi0_b=state["mlp_extractor.policy_net.0.bias"],
-        pi1_w=state["mlp_extractor.policy_net.2.weight"],
-        pi1_b=state["mlp_extractor.policy_net.2.bias"],
-        action_w=state["action_net.weight"],
-        action_b=state["action_net.bias"],
+        **linear_layers(
+            state,
+            {
+                "pi0": "mlp_extractor.policy_net.0",
+                "pi1": "mlp_extractor.policy_net.2",
+                "action": "action_net",
+            },
+        ),
     )
 
 

@@ -118,54 +118,41 @@ class FastLoop:
             "cpu_utilisation": f"{metrics.cpu_utilisation:.2f}",
             "memory_utilisation": f"{metrics.memory_utilisation:.2f}",
         }
-        log.warning(
-            "%s: observation outside the policy's training range (%s); DS2 decides",
-            runtime.key,
-            ", ".join(decision.outside),
-        )
-        self.ctx.telemetry.fallback(runtime.key)
-        self.ctx.events.emit(
-            runtime.snapshot,
-            simple_event(
-                Reason.FALLBACK,
-                controller="ds2",
-                fields=",".join(decision.outside),
-                detail="; ".join(detail.get(f, f) for f in decision.outside),
-            ),
+        fields = ", ".join(decision.outside)
+        self._fallback(
+            runtime,
+            f"observation outside the policy's training range ({fields}); DS2 decides",
+            "ds2",
+            ",".join(decision.outside),
+            "; ".join(detail.get(f, f) for f in decision.outside),
         )
 
     def _report_slo_guard(
         self, runtime: AppRuntime, metrics: SystemMetrics, decision: Decision
     ) -> None:
-        s = runtime.active_settings
+        slo_ms = runtime.active_settings.latency_slo_ms
         guard = runtime.decision_step.slo_guard
-        proposed = decision.unguarded
-        log.warning(
-            "%s: latency %.0f ms above %.0fx the %.0f ms SLO for %d decisions and the policy "
-            "proposed %s executors; the SLO guard raises it to DS2's %d",
-            runtime.key,
-            metrics.latency_ms,
-            guard.settings.latency_factor,
-            s.latency_slo_ms,
-            guard.breaches,
-            proposed,
-            decision.proposed,
+        factor, breaches = guard.settings.latency_factor, guard.breaches
+        self._fallback(
+            runtime,
+            f"latency {metrics.latency_ms:.0f} ms above {factor:g}x the {slo_ms:.0f} ms SLO for "
+            f"{breaches} decisions and the policy proposed {decision.unguarded} executors; "
+            f"the SLO guard raises it to DS2's {decision.proposed}",
+            "slo-guard",
+            "latency_ms",
+            f"latency {metrics.latency_ms:.0f} ms > {factor:g}x SLO {slo_ms:.0f} ms for "
+            f"{breaches} decisions; policy proposed {decision.unguarded}, "
+            f"DS2 sizes {decision.proposed}",
         )
+
+    def _fallback(
+        self, runtime: AppRuntime, message: str, controller: str, fields: str, detail: str
+    ) -> None:
+        """Someone other than the policy decides: a warning, a metric and one event."""
+        log.warning("%s: %s", runtime.key, message)
         self.ctx.telemetry.fallback(runtime.key)
-        self.ctx.events.emit(
-            runtime.snapshot,
-            simple_event(
-                Reason.FALLBACK,
-                controller="slo-guard",
-                fields="latency_ms",
-                detail=(
-                    f"latency {metrics.latency_ms:.0f} ms > {guard.settings.latency_factor:g}x "
-                    f"SLO {s.latency_slo_ms:.0f} ms for {guard.breaches} decisions; "
-                    f"policy proposed {proposed}, "
-                    f"DS2 sizes {decision.proposed}"
-                ),
-            ),
-        )
+        event = simple_event(Reason.FALLBACK, controller=controller, fields=fields, detail=detail)
+        self.ctx.events.emit(runtime.snapshot, event)
 
     def _actuate(
         self, runtime: AppRuntime, decision: Decision, event: AppEvent, now: float

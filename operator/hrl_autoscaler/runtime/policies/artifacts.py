@@ -101,6 +101,14 @@ def load_arrays(
     return arrays
 
 
+def load_artifact(
+    directory: Path, kind: str, schema_version: int, required: tuple[str, ...]
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """An artifact's checked metadata and its runtime arrays (every check of both)."""
+    meta = read_metadata(directory, kind, schema_version)
+    return meta, load_arrays(directory, meta, required)
+
+
 def write_metadata(directory: Path, meta: dict[str, Any], files: list[str]) -> dict[str, Any]:
     """Record the digests of ``files`` and write ``metadata.json``."""
     meta = {**meta, "files": {name: sha256_file(directory / name) for name in sorted(files)}}

@@ -8,7 +8,7 @@ import numpy as np
 
 from hrl_autoscaler.runtime.core.meta import META_SCHEMA_VERSION, META_SIZE, action_to_weights
 from hrl_autoscaler.runtime.core.weights import Weights
-from hrl_autoscaler.runtime.policies.artifacts import PolicyError, load_arrays, read_metadata
+from hrl_autoscaler.runtime.policies.artifacts import PolicyError, load_artifact
 
 KIND = "td3-meta-controller"
 REQUIRED = ("mu0_w", "mu0_b", "mu1_w", "mu1_b", "mu2_w", "mu2_b")
@@ -31,8 +31,7 @@ class NumpyMetaActor:
 
     @classmethod
     def load(cls, directory: Path) -> NumpyMetaActor:
-        meta = read_metadata(directory, KIND, META_SCHEMA_VERSION)
-        arrays = load_arrays(directory, meta, REQUIRED)
+        meta, arrays = load_artifact(directory, KIND, META_SCHEMA_VERSION, REQUIRED)
         return cls(arrays, str(meta.get("objective", "")), directory)
 
     def action(self, obs: np.ndarray) -> np.ndarray:

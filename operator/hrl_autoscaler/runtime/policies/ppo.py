@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from hrl_autoscaler.runtime.core.observation import OBS_SCHEMA_VERSION, OBS_SIZE
-from hrl_autoscaler.runtime.policies.artifacts import PolicyError, load_arrays, read_metadata
+from hrl_autoscaler.runtime.policies.artifacts import PolicyError, load_artifact
 
 KIND = "ppo-executor-policy"
 LAYERS = ("pi0", "pi1", "action")
@@ -43,8 +43,7 @@ class NumpyPPOPolicy:
 
     @classmethod
     def load(cls, directory: Path) -> NumpyPPOPolicy:
-        meta = read_metadata(directory, KIND, OBS_SCHEMA_VERSION)
-        arrays = load_arrays(directory, meta, REQUIRED)
+        meta, arrays = load_artifact(directory, KIND, OBS_SCHEMA_VERSION, REQUIRED)
         return cls(arrays, int(meta.get("action", {}).get("min_executors", 1)), directory)
 
     def logits(self, obs: np.ndarray) -> np.ndarray:

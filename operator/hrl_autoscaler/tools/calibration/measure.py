@@ -32,7 +32,14 @@ from hrl_autoscaler.tools.calibration.schema import (
     ScalingTiming,
     SparkInfo,
 )
-from hrl_autoscaler.tools.calibration.steps import Status, _drain, _Job, _measured_step, _run_step
+from hrl_autoscaler.tools.calibration.steps import (
+    Status,
+    StepContext,
+    _drain,
+    _Job,
+    _measured_step,
+    _run_step,
+)
 from hrl_autoscaler.tools.loadgen.runner import LoadgenReport
 
 StepDone = Callable[[LoadStep], None]
@@ -82,13 +89,24 @@ def measure_counts(
     on_step: StepDone = _ignore,
 ) -> None:
     """Rising rates at each executor count; timings of every change of count."""
+    ctx = StepContext(job, plan, input_dir, status)
     step_index = 0
+
+    def measured(executors: int, rate_eps: float) -> LoadStep:
+        nonlocal step_index
+        step, report = _measured_step(ctx, executors, rate_eps, step_index)
+        step_index += 1
+        out.steps.append(step)
+        out.loadgen_reports.append(report)
+        on_step(step)
+        return step
+
     # The first batches of a new query are slow (JIT, the first file listing, planning):
     # one discarded step at the lightest rate before anything is recorded.
     first = plan.executors[0]
     rate0 = (plan.rates_eps[0] if plan.rates_eps else plan.start_rate_eps) * first
     with contextlib.suppress(ValueError):  # a warm-up with no complete batch is fine
-        _run_step(job, plan, input_dir, first, rate0, -1, _prefixed(status, "warm-up: "))
+        _run_step(ctx, first, rate0, -1, _prefixed(status, "warm-up: "))
     _drain(job, plan, status)
     for n in plan.executors:
         timing = scaler.set(n, timeout_s=plan.scale_timeout_s)
@@ -97,13 +115,7 @@ def measure_counts(
         last_ok: float | None = None
         saturated_at: float | None = None
         for per_executor in _rates(plan):
-            step, report = _measured_step(
-                job, plan, input_dir, n, per_executor * n, step_index, status
-            )
-            step_index += 1
-            out.steps.append(step)
-            out.loadgen_reports.append(report)
-            on_step(step)
+            step = measured(n, per_executor * n)
             if step.saturated:
                 saturated_at = per_executor
                 if plan.rates_eps is None:
@@ -114,12 +126,7 @@ def measure_counts(
             low, high = last_ok, saturated_at
             for _ in range(plan.refine):
                 mid = math.sqrt(low * high)
-                step, report = _measured_step(job, plan, input_dir, n, mid * n, step_index, status)
-                step_index += 1
-                out.steps.append(step)
-                out.loadgen_reports.append(report)
-                on_step(step)
-                if step.saturated:
+                if measured(n, mid * n).saturated:
                     high = mid
                 else:
                     low = mid

@@ -8,6 +8,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -49,16 +50,27 @@ class _Job:
         return not status["isDataAvailable"] and not status["isTriggerActive"]
 
 
+@dataclass(frozen=True)
+class StepContext:
+    """What every load step runs against: the job, the plan, the input directory the load
+    generator writes to, and where progress goes."""
+
+    job: _Job
+    plan: CalibrationPlan
+    input_dir: Path
+    status: Status
+
+
 def _run_step(
-    job: _Job,
-    plan: CalibrationPlan,
-    input_dir: Path,
+    ctx: StepContext,
     executors: int,
     rate_eps: float,
     step_index: int,
-    status: Status,
+    status: Status | None = None,
 ) -> tuple[LoadStep, LoadgenReport]:
     """Offer ``rate_eps`` for ``step_s``; summarise the batches after the warm-up."""
+    job, plan, input_dir = ctx.job, ctx.plan, ctx.input_dir
+    status = status or ctx.status
     schedule = constant_schedule(rate_eps, plan.step_s, plan.tick_s)
     # One stream per step (the warm-up is step -1): seeds are non-negative, so offset them.
     factory = EventFactory(
@@ -114,26 +126,20 @@ def _run_step(
 
 
 def _measured_step(
-    job: _Job,
-    plan: CalibrationPlan,
-    input_dir: Path,
-    executors: int,
-    rate_eps: float,
-    step_index: int,
-    status: Status,
+    ctx: StepContext, executors: int, rate_eps: float, step_index: int
 ) -> tuple[LoadStep, LoadgenReport]:
     """A step, repeated while other processes took more than ``max_foreign_cores``; every
     attempt starts from a drained queue. The last attempt is returned, flagged if contended."""
     attempt = 0
     while True:
         attempt += 1
-        step, report = _run_step(job, plan, input_dir, executors, rate_eps, step_index, status)
-        _drain(job, plan, status)  # every step (and every retry) starts from an empty queue
+        step, report = _run_step(ctx, executors, rate_eps, step_index)
+        _drain(ctx.job, ctx.plan, ctx.status)  # every step (and retry) starts from an empty queue
         foreign = step.foreign_cpu_cores
-        contended = foreign is not None and foreign > plan.max_foreign_cores
-        if not contended or attempt > plan.contention_retries:
+        contended = foreign is not None and foreign > ctx.plan.max_foreign_cores
+        if not contended or attempt > ctx.plan.contention_retries:
             return step.model_copy(update={"attempts": attempt, "contended": contended}), report
-        status(f"other work took {foreign:.2f} cores: repeating", 0.0, 1.0)
+        ctx.status(f"other work took {foreign:.2f} cores: repeating", 0.0, 1.0)
 
 
 def _drain(job: _Job, plan: CalibrationPlan, status: Status) -> None:
@@ -160,4 +166,4 @@ def _drain(job: _Job, plan: CalibrationPlan, status: Status) -> None:
     )
 
 
-__all__ = ["Status"]
+__all__ = ["Status", "StepContext"]

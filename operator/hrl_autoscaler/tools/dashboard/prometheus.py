@@ -10,10 +10,11 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 
 import httpx
+
+from hrl_autoscaler.tools.lifecycle import StartStop
 
 
 class PrometheusQueryError(RuntimeError):
@@ -32,7 +33,7 @@ class Series:
         return bool(self.points)
 
 
-class PrometheusClient:
+class PrometheusClient(StartStop):
     """A small synchronous client; use as a context manager to close its connections."""
 
     def __init__(
@@ -41,15 +42,11 @@ class PrometheusClient:
         self.url = url.rstrip("/")
         self._http = httpx.Client(timeout=timeout_s, headers=dict(headers or {}))
 
-    def __enter__(self) -> PrometheusClient:
+    def start(self) -> PrometheusClient:
+        """Nothing to start: the HTTP client connects on first use."""
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def stop(self) -> None:
         self.close()
 
     def close(self) -> None:

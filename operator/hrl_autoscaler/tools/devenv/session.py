@@ -190,11 +190,9 @@ class DevEnv(StartStop):
                 with self.control_plane.api_client() as api:
                     names = apply_crds(api, self.crd_paths)
                 self.progress(f"CRDs established: {', '.join(names)}")
-            self.state = self._record(names, time.monotonic() - started)
-            self.state.save()
+            self._save_state(names, started)
         except BaseException:
-            self._stop_processes()
-            self._remove_data()
+            self._undo()
             raise
         return self
 
@@ -238,13 +236,20 @@ class DevEnv(StartStop):
                 datadir.claim(self.data_dir, self.prometheus.process.record)
                 self.prometheus.wait_ready(self.ready_timeout)
                 self.progress(f"prometheus ready at {self.prometheus.url}")
-            self.state = self._record(names, time.monotonic() - started)
-            self.state.save()
+            self._save_state(names, started)
         except BaseException:
-            self._stop_processes()
-            self._remove_data()
+            self._undo()
             raise
         return self
+
+    def _save_state(self, crds: list[str], started: float) -> None:
+        self.state = self._record(crds, time.monotonic() - started)
+        self.state.save()
+
+    def _undo(self) -> None:
+        """A start that failed half-way: stop what it started and remove its data."""
+        self._stop_processes()
+        self._remove_data()
 
     def _record(self, crds: list[str], ready_seconds: float) -> DevEnvState:
         assert self.data_dir is not None
