@@ -127,12 +127,8 @@ def _print_endpoints(state: DevEnvState) -> None:
 
 def _cmd_up(args: argparse.Namespace, state_dir: Path) -> int:
     from hrl_autoscaler.tools.devenv.crds import project_crd_dir
-    from hrl_autoscaler.tools.devenv.session import (
-        DevEnv,
-        component_status,
-        load_state,
-        stop_recorded,
-    )
+    from hrl_autoscaler.tools.devenv.recorded import component_status, stop_recorded
+    from hrl_autoscaler.tools.devenv.session import DevEnv, load_state
 
     existing = load_state(state_dir)
     if existing is not None:
@@ -167,7 +163,8 @@ def _cmd_up(args: argparse.Namespace, state_dir: Path) -> int:
 
 
 def _cmd_status(args: argparse.Namespace, state_dir: Path) -> int:
-    from hrl_autoscaler.tools.devenv.session import component_status, load_state
+    from hrl_autoscaler.tools.devenv.recorded import component_status
+    from hrl_autoscaler.tools.devenv.session import load_state
 
     state = load_state(state_dir)
     if state is None:
@@ -196,7 +193,7 @@ def _cmd_status(args: argparse.Namespace, state_dir: Path) -> int:
 
 
 def _cmd_down(state_dir: Path) -> int:
-    from hrl_autoscaler.tools.devenv.session import stop_recorded
+    from hrl_autoscaler.tools.devenv.recorded import stop_recorded
 
     done = stop_recorded(state_dir)
     if not done:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import ssl
 import tempfile
 import time
 import uuid
@@ -24,7 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 from kubernetes import client as k8s_client
 
 from hrl_autoscaler.tools.devenv import binaries as bins
@@ -348,64 +346,3 @@ class DevEnv(StartStop):
         if self.prometheus is None:
             raise RuntimeError("this DevEnv runs without Prometheus")
         self.prometheus.remove_target(job)
-
-
-# -- across processes (dev status / dev down) ----------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ComponentStatus:
-    """Whether one recorded process still runs and answers its readiness endpoint."""
-
-    name: str
-    pid: int
-    alive: bool
-    ready: bool
-    ready_url: str
-    log: str
-
-
-def _ssl_context(state: DevEnvState) -> ssl.SSLContext:
-    pki = Path(state.state_dir) / "pki"
-    context = ssl.create_default_context(cafile=str(pki / "ca.crt"))
-    context.load_cert_chain(str(pki / "admin.crt"), str(pki / "admin.key"))
-    return context
-
-
-def component_status(state: DevEnvState) -> list[ComponentStatus]:
-    """Liveness (by pid and start time) and readiness (by HTTP) of each recorded process."""
-    statuses = []
-    try:
-        context: ssl.SSLContext | bool = _ssl_context(state)
-    except (OSError, ssl.SSLError):
-        context = False
-    with httpx.Client(verify=context, timeout=2.0) as http:
-        for record in state.processes:
-            url = state.ready_urls.get(record.name, "")
-            alive = record.alive()
-            ready = False
-            if alive and url:
-                try:
-                    ready = http.get(url).status_code == 200
-                except httpx.HTTPError:
-                    ready = False
-            statuses.append(ComponentStatus(record.name, record.pid, alive, ready, url, record.log))
-    return statuses
-
-
-def stop_recorded(state_dir: Path) -> list[str]:
-    """Stop the processes a DevEnv recorded in ``state_dir``; return what was done."""
-    state = load_state(state_dir)
-    if state is None:
-        return []
-    done = []
-    # Reverse start order: prometheus, kube-apiserver, etcd.
-    for record in reversed(state.processes):
-        if record.alive():
-            ManagedProcess.attach(record).stop()
-            done.append(f"stopped {record.name} (pid {record.pid})")
-        else:
-            done.append(f"{record.name} (pid {record.pid}) was not running")
-    shutil.rmtree(state.data_dir, ignore_errors=True)
-    (state_dir / STATE_FILE).unlink(missing_ok=True)
-    return done
