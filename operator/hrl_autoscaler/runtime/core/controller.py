@@ -1,4 +1,9 @@
-"""The controller interface shared by the RL agents, the baselines and the operator."""
+"""What ``evaluate`` compares: the controller interface, and the context every decision knows.
+
+The baselines implement :class:`Controller` directly; ``hrl`` and ``ppo-fixed`` implement it by
+running the operator's whole pipeline on the simulated cluster. :class:`ControlContext` is also
+what the operator's decision step and DS2 sizing are built with.
+"""
 
 from __future__ import annotations
 
