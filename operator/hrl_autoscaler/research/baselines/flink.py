@@ -46,7 +46,10 @@ from hrl_autoscaler.runtime.core.weights import Weights
 @dataclass(frozen=True, slots=True)
 class FlinkSettings:
     """The ``job.autoscaler.*`` options this policy reads, with Flink Kubernetes Operator 1.15's
-    defaults (durations in seconds)."""
+    defaults (durations in seconds). The keys and defaults are those of the project's
+    PEERS.md notes on 1.15; the two it does not state (``scale-up.max-factor`` and
+    ``scaling.effectiveness.detection.enabled``) are taken from the operator's generated
+    configuration reference of an earlier release and may have changed since."""
 
     target_utilisation: float = 0.7
     """``utilization.target`` (0.7): the busy fraction a vertex is sized for."""
