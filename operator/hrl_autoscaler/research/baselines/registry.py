@@ -7,9 +7,11 @@ from collections.abc import Callable
 from typing import Any
 
 from hrl_autoscaler.research.baselines.ds2 import DS2Controller
+from hrl_autoscaler.research.baselines.flink import FlinkAutoscalerController
 from hrl_autoscaler.research.baselines.hpa import HPAController
 from hrl_autoscaler.research.baselines.oracle import OracleController
 from hrl_autoscaler.research.baselines.spark_da import SparkDynamicAllocationController
+from hrl_autoscaler.research.baselines.spark_streaming_da import SparkStreamingAllocationController
 from hrl_autoscaler.research.baselines.static import StaticController
 from hrl_autoscaler.runtime.core.controller import Controller
 
@@ -21,7 +23,9 @@ _FIXED: dict[str, Factory] = {
     "static-max": lambda _o, _s: StaticController(None),
     "hpa": lambda _o, _s: HPAController(),
     "spark-da": lambda _o, _s: SparkDynamicAllocationController(),
+    "spark-streaming-da": lambda _o, _s: SparkStreamingAllocationController(),
     "ds2": lambda _o, _s: DS2Controller(),
+    "flink": lambda _o, _s: FlinkAutoscalerController(),
     "oracle": lambda o, s: OracleController(o, s),
     "ppo-fixed": lambda o, s: _pipeline().pipeline_controller("ppo-fixed", o, s),
     "hrl": lambda o, s: _pipeline().pipeline_controller("hrl", o, s),
