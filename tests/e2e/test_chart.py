@@ -35,15 +35,15 @@ from hrl_autoscaler.runtime.core.annotations import PREFIX, WEIGHT_POLICIES
 from hrl_autoscaler.runtime.core.reporting import parse_message
 from hrl_autoscaler.runtime.k8s.actuator import FIELD_MANAGER
 from hrl_autoscaler.runtime.k8s.statestore import configmap_name
-from hrl_autoscaler.tools.demo.apps import (
+from hrl_autoscaler.tools.devenv.binaries import KUBERNETES_VERSION, ensure_binaries
+from hrl_autoscaler.tools.devenv.crds import wait_established
+from hrl_autoscaler.tools.devenv.sparkapps import (
     Cluster,
     annotations_of,
     spark_application,
     wait_for,
     written_by,
 )
-from hrl_autoscaler.tools.devenv.binaries import KUBERNETES_VERSION, ensure_binaries
-from hrl_autoscaler.tools.devenv.crds import wait_established
 from hrl_autoscaler.tools.devenv.stack import LocalStack, StackOptions
 from hrl_autoscaler.tools.devenv.testing import DevEnvHandle
 

@@ -29,10 +29,11 @@ from hrl_autoscaler.tools.dashboard.model import Dashboard, expand_layout
 from hrl_autoscaler.tools.dashboard.runner import TimeRange
 from hrl_autoscaler.tools.dashboard.snapshot import Snapshot, snapshot
 from hrl_autoscaler.tools.dashboard.units import NAMED_COLORS
-from hrl_autoscaler.tools.demo.apps import Cluster, demo_application, wait_for
+from hrl_autoscaler.tools.demo.apps import demo_application
 from hrl_autoscaler.tools.demo.scenario import DEMO_APPS, traffic_rate
 from hrl_autoscaler.tools.devenv.components import OperatorProcess
 from hrl_autoscaler.tools.devenv.prometheus import query
+from hrl_autoscaler.tools.devenv.sparkapps import Cluster, wait_for
 from hrl_autoscaler.tools.devenv.stack import LocalStack, StackOptions
 from hrl_autoscaler.tools.devenv.testing import DevEnvHandle
 

@@ -19,7 +19,7 @@ from kubernetes import client as k8s_client
 
 from hrl_autoscaler.runtime.core.annotations import PREFIX
 from hrl_autoscaler.runtime.core.reporting import Reason
-from hrl_autoscaler.tools.demo.apps import Cluster, annotations_of, app_state, wait_for
+from hrl_autoscaler.tools.devenv.sparkapps import Cluster, annotations_of, app_state, wait_for
 from hrl_autoscaler.tools.devenv.testing import DevEnvHandle
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kind]

@@ -29,9 +29,9 @@ from hrl_autoscaler.runtime.core.annotations import (
     PREFIX,
     resolve_settings,
 )
-from hrl_autoscaler.tools.demo.apps import Cluster
 from hrl_autoscaler.tools.devenv.binaries import ensure_binaries
 from hrl_autoscaler.tools.devenv.components import EMULATOR_PATHS
+from hrl_autoscaler.tools.devenv.sparkapps import Cluster
 from hrl_autoscaler.tools.devenv.testing import DevEnvHandle
 from hrl_autoscaler.tools.loadgen.command import add_arguments as add_loadgen_arguments
 from hrl_autoscaler.tools.spark.iot_job import options_from_args

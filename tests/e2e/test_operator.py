@@ -27,7 +27,9 @@ from hrl_autoscaler.runtime.core.annotations import PREFIX
 from hrl_autoscaler.runtime.core.application import GROUP, PLURAL, VERSION
 from hrl_autoscaler.runtime.core.reporting import parse_message
 from hrl_autoscaler.runtime.k8s.actuator import FIELD_MANAGER
-from hrl_autoscaler.tools.demo.apps import (
+from hrl_autoscaler.tools.devenv.components import Emulator, OperatorProcess
+from hrl_autoscaler.tools.devenv.crds import load_crds, project_crd_dir, upstream_crd_dir
+from hrl_autoscaler.tools.devenv.sparkapps import (
     Cluster,
     SeenEvent,
     annotations_of,
@@ -37,8 +39,6 @@ from hrl_autoscaler.tools.demo.apps import (
     wait_for,
     written_by,
 )
-from hrl_autoscaler.tools.devenv.components import Emulator, OperatorProcess
-from hrl_autoscaler.tools.devenv.crds import load_crds, project_crd_dir, upstream_crd_dir
 from hrl_autoscaler.tools.devenv.stack import LocalStack, StackOptions
 from hrl_autoscaler.tools.devenv.testing import DevEnvHandle
 

@@ -24,16 +24,16 @@ from prometheus_client.parser import text_string_to_metric_families
 from hrl_autoscaler.runtime.core.annotations import PREFIX
 from hrl_autoscaler.runtime.core.reporting import parse_message
 from hrl_autoscaler.runtime.k8s.statestore import configmap_name
-from hrl_autoscaler.tools.demo.apps import (
+from hrl_autoscaler.tools.devenv.components import OperatorProcess
+from hrl_autoscaler.tools.devenv.crds import apply_crds
+from hrl_autoscaler.tools.devenv.processes import free_port
+from hrl_autoscaler.tools.devenv.sparkapps import (
     Cluster,
     app_state,
     current_executors,
     spark_application,
     wait_for,
 )
-from hrl_autoscaler.tools.devenv.components import OperatorProcess
-from hrl_autoscaler.tools.devenv.crds import apply_crds
-from hrl_autoscaler.tools.devenv.processes import free_port
 from hrl_autoscaler.tools.devenv.stack import LocalStack, StackOptions
 from hrl_autoscaler.tools.devenv.testing import DevEnvHandle
 

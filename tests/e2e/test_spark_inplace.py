@@ -35,10 +35,15 @@ import pytest
 from hrl_autoscaler.runtime.core.annotations import PREFIX
 from hrl_autoscaler.runtime.core.application import GROUP, PLURAL, VERSION
 from hrl_autoscaler.runtime.core.reporting import parse_message
-from hrl_autoscaler.tools.demo.apps import Cluster, annotations_of, spark_application, wait_for
 from hrl_autoscaler.tools.devenv.components import OperatorProcess
 from hrl_autoscaler.tools.devenv.processes import free_port
 from hrl_autoscaler.tools.devenv.prometheus import query
+from hrl_autoscaler.tools.devenv.sparkapps import (
+    Cluster,
+    annotations_of,
+    spark_application,
+    wait_for,
+)
 from hrl_autoscaler.tools.devenv.stack import LocalStack, StackOptions
 from hrl_autoscaler.tools.devenv.testing import DevEnvHandle
 from hrl_autoscaler.tools.spark.iot_options import IotJobOptions

@@ -2,7 +2,8 @@
 
 ``config`` is the bottom (settings), then ``runtime.core`` (the pure decision path: no kopf, no
 Kubernetes client), then the rest of ``runtime`` (the operator), then ``research`` (which
-evaluates and trains the runtime's decision path) and ``tools``; ``cli`` is the top. Lazy
+evaluates and trains the runtime's decision path) and ``tools`` (where the dev environment sits
+below the demo and the benchmarks that use it); ``cli`` is the top. Lazy
 imports inside functions count too: a layer that reaches up at run time is still tangled.
 """
 
@@ -44,6 +45,11 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     ),
     "runtime": ("hrl_autoscaler.research", "hrl_autoscaler.tools", "hrl_autoscaler.cli"),
     "research": ("hrl_autoscaler.tools", "hrl_autoscaler.cli", "kopf", "kubernetes"),
+    "tools/devenv": (
+        "hrl_autoscaler.tools.demo",
+        "hrl_autoscaler.tools.bench",
+        "hrl_autoscaler.cli",
+    ),
     "tools": ("hrl_autoscaler.cli",),
 }
 

@@ -26,9 +26,9 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
 
-from hrl_autoscaler.tools.demo.apps import app_state, spark_application
 from hrl_autoscaler.tools.devenv.binaries import ensure_binaries
 from hrl_autoscaler.tools.devenv.components import OperatorProcess
+from hrl_autoscaler.tools.devenv.sparkapps import app_state, spark_application
 from hrl_autoscaler.tools.devenv.stack import LocalStack, StackOptions
 
 NAMESPACE = "bench"

@@ -21,12 +21,13 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from hrl_autoscaler.tools.demo.apps import Cluster, demo_application
+from hrl_autoscaler.tools.demo.apps import demo_application
 from hrl_autoscaler.tools.demo.recorder import AppRecord, Recorder
 from hrl_autoscaler.tools.demo.report import summary, write_json, write_plot
 from hrl_autoscaler.tools.demo.scenario import DEMO_APPS, traffic_rate
 from hrl_autoscaler.tools.demo.table import live_table
 from hrl_autoscaler.tools.devenv.binaries import ensure_binaries
+from hrl_autoscaler.tools.devenv.sparkapps import Cluster
 from hrl_autoscaler.tools.devenv.stack import LocalStack, StackOptions, default_crds
 
 NAMESPACE = "demo"

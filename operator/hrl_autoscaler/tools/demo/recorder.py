@@ -10,9 +10,14 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from hrl_autoscaler.runtime.core.annotations import PREFIX
 from hrl_autoscaler.runtime.core.weights import PRESETS, Weights
-from hrl_autoscaler.tools.demo.apps import Cluster, annotations_of, app_state, current_executors
 from hrl_autoscaler.tools.demo.scenario import DemoApp
 from hrl_autoscaler.tools.devenv.prometheus import PrometheusError, query
+from hrl_autoscaler.tools.devenv.sparkapps import (
+    Cluster,
+    annotations_of,
+    app_state,
+    current_executors,
+)
 
 _BY_NAME = "application_name"
 

@@ -32,13 +32,13 @@ from typing import Any
 import yaml
 from kubernetes import client as k8s_client
 
-from hrl_autoscaler.tools.demo.apps import Cluster
 from hrl_autoscaler.tools.devenv import binaries as bins
 from hrl_autoscaler.tools.devenv.components import Emulator, OperatorProcess, operator_config
 from hrl_autoscaler.tools.devenv.controlplane import close_api_client
 from hrl_autoscaler.tools.devenv.crds import project_crd_dir, upstream_crd_dir
 from hrl_autoscaler.tools.devenv.prometheus import ScrapeTarget
 from hrl_autoscaler.tools.devenv.session import DevEnv
+from hrl_autoscaler.tools.devenv.sparkapps import Cluster
 from hrl_autoscaler.tools.lifecycle import StartStop
 
 Progress = Callable[[str], None]
