@@ -101,3 +101,29 @@ def test_bad_trace_gives_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFi
 def test_unknown_controller_lists_accepted_values(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["evaluate", "--controllers", "hpa,magic"]) == 2
     assert "accepted values" in capsys.readouterr().err
+
+
+def test_first_seed_evaluates_a_held_out_range(tmp_path: Path) -> None:
+    """``--first-seed 100 --seeds 2`` runs seeds 100 and 101: the same episodes as run_one on
+    those seeds, and not those of seeds 0 and 1."""
+    from hrl_autoscaler.research.evaluation.runner import EvaluationSpec, run_one
+
+    def latency(first: int) -> float:
+        out = tmp_path / f"from-{first}.json"
+        argv = ["evaluate", "--scenario", "flash-crowd", "--controllers", "hpa", "--seeds", "2"]
+        argv += ["--episode-steps", "120", "--first-seed", str(first), "--json", str(out)]
+        assert main(argv) == 0
+        data = json.loads(out.read_text())
+        assert data["seeds"] == [first, first + 1]
+        return float(data["results"][0]["mean_latency_ms"])
+
+    spec = EvaluationSpec(controllers=("hpa",), scenario="flash-crowd", episode_steps=120)
+    direct = [run_one(spec, "hpa", seed)[0].mean_latency_ms for seed in (100, 101)]
+    assert latency(100) == pytest.approx(sum(direct) / 2)
+    assert latency(100) != pytest.approx(latency(0))
+
+
+def test_a_negative_first_seed_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["evaluate", "--first-seed", "-1"])
+    assert "--first-seed" in capsys.readouterr().err

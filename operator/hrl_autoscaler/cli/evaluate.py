@@ -58,6 +58,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="episodes per controller (default %(default)s)",
     )
     parser.add_argument(
+        "--first-seed",
+        type=integer(0),
+        default=0,
+        help="evaluate seeds FIRST .. FIRST+SEEDS-1, e.g. a held-out range you never chose "
+        "anything on (default %(default)s)",
+    )
+    parser.add_argument(
         "--episode-steps",
         type=integer(1),
         default=None,
@@ -121,6 +128,7 @@ def run(args: argparse.Namespace) -> int:
         trace_path=args.trace,
         peak_rate_eps=peak_rate,
         seeds=args.seeds,
+        first_seed=args.first_seed,
         episode_steps=args.episode_steps
         if (args.episode_steps or args.trace)
         else EVALUATION.episode_steps,

@@ -24,7 +24,7 @@ def result_table(result: EvaluationResult) -> Table:
     steps = next(iter(result.example_traces.values())).steps if result.example_traces else 0
     table = Table(
         title=(
-            f"{spec.workload_name}: {spec.seeds} seed(s) x {steps} steps, "
+            f"{spec.workload_name}: {spec.seeds} seed(s) from {spec.first_seed} x {steps} steps, "
             f"objective {spec.objective}, latency SLO {spec.slo_ms:.0f} ms, "
             f"actuation {spec.params.actuation}"
         )
@@ -65,6 +65,7 @@ def result_json(result: EvaluationResult) -> dict[str, Any]:
         "objective": spec.objective,
         "latency_slo_ms": spec.slo_ms,
         "episode_steps": spec.episode_steps,
+        "seeds": list(range(spec.first_seed, spec.first_seed + spec.seeds)),
         "actuation": spec.params.actuation,
         "params": spec.params.to_dict(),
         "results": [r.to_dict() for r in result.rows],
