@@ -13,10 +13,11 @@ from hrl_autoscaler.research.baselines.oracle import OracleController
 from hrl_autoscaler.research.baselines.spark_da import SparkDynamicAllocationController
 from hrl_autoscaler.research.baselines.spark_streaming_da import SparkStreamingAllocationController
 from hrl_autoscaler.research.baselines.static import StaticController
+from hrl_autoscaler.research.baselines.tuned import TunedController
 from hrl_autoscaler.runtime.core.controller import Controller
 
 #: Factories take (objective, latency_slo_ms): the oracle plans with them, the RL controllers
-#: guard the SLO with them.
+#: guard the SLO with them, ``tuned`` compares latency with the SLO.
 Factory = Callable[[str, float], Controller]
 
 _FIXED: dict[str, Factory] = {
@@ -26,6 +27,7 @@ _FIXED: dict[str, Factory] = {
     "spark-streaming-da": lambda _o, _s: SparkStreamingAllocationController(),
     "ds2": lambda _o, _s: DS2Controller(),
     "flink": lambda _o, _s: FlinkAutoscalerController(),
+    "tuned": lambda _o, s: TunedController(s),
     "oracle": lambda o, s: OracleController(o, s),
     "ppo-fixed": lambda o, s: _pipeline().pipeline_controller("ppo-fixed", o, s),
     "hrl": lambda o, s: _pipeline().pipeline_controller("hrl", o, s),
