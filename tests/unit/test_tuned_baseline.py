@@ -1,20 +1,27 @@
 """The ``tuned`` rule-based baseline: step responses on scripted metrics (a tiny plant with
-linear capacity, executors ready at once unless said otherwise) and its registration."""
+linear capacity, executors ready at once unless said otherwise), its registration, and that its
+committed defaults are the tuning run's winner."""
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import pytest
 
+from hrl_autoscaler.research.baselines import tuned as tuned_module
 from hrl_autoscaler.research.baselines.registry import accepted_names, build_controller
 from hrl_autoscaler.research.baselines.tuned import TunedController, TunedSettings
+from hrl_autoscaler.research.evaluation.ablation import BASELINES
 from hrl_autoscaler.research.evaluation.runner import EvaluationSpec, run_one
 from hrl_autoscaler.runtime.core.controller import ControlContext
 from hrl_autoscaler.runtime.core.metrics import SystemMetrics
 from hrl_autoscaler.runtime.core.weights import FIXED_BASELINE
 
+ROOT = Path(__file__).resolve().parents[2]
+TUNING_JSON = ROOT / "docs" / "tuned-baseline.json"
 DT = 30.0
 RATE = 1000.0  # events/s of one executor in the scripted plant
 SLO_MS = 2000.0
@@ -170,8 +177,9 @@ def test_settings_are_validated() -> None:
         TunedSettings(down_confirmations=0)
 
 
-def test_tuned_is_registered_with_the_scenarios_slo() -> None:
+def test_tuned_is_registered_with_the_scenarios_slo_and_among_the_ablations_baselines() -> None:
     assert "tuned" in accepted_names()
+    assert "tuned" in BASELINES
     c = build_controller("tuned", "slo", 1500.0)
     assert isinstance(c, TunedController)
     assert c.latency_slo_ms == 1500.0
@@ -184,3 +192,16 @@ def test_one_simulated_episode() -> None:
     assert trace.executors.min() >= 1
     assert trace.executors.max() <= 20
     assert math.isfinite(summary.slo_score)
+
+
+def test_the_committed_defaults_are_the_tuning_runs_winner() -> None:
+    tuning = json.loads(TUNING_JSON.read_text())
+    assert tuning["winner"]["settings"] == asdict(TunedSettings())
+    assert tuning["objective"] == "slo"
+    seeds = set(tuning["validation"]["seeds"])
+    assert not seeds & {0, 1, 2, 3, 4, 100, 101, 102}  # neither test nor selection seeds
+    doc = tuned_module.__doc__ or ""
+    assert "bench/tune_rule.py" in doc
+    assert "docs/tuned-baseline.json" in doc
+    readme = (ROOT / "README.md").read_text()
+    assert "bench/tune_rule.py" in readme

@@ -25,8 +25,9 @@ from hrl_autoscaler.research.evaluation.metrics import ResultRow
 from hrl_autoscaler.research.evaluation.runner import EvaluationSpec, run_evaluation
 from hrl_autoscaler.research.sim.workloads import SCENARIOS
 
-BASELINES = ("static-max", "hpa", "spark-da", "spark-streaming-da", "ds2", "flink")
-"""The non-learned controllers hrl must beat (the peers' own policies among them)."""
+BASELINES = ("static-max", "hpa", "spark-da", "spark-streaming-da", "ds2", "flink", "tuned")
+"""The non-learned controllers hrl must beat (the peers' own policies among them, and ``tuned``,
+the best rule-based scaler we could tune on validation data)."""
 CONTROLLERS = (*BASELINES, "ppo-fixed", "hrl", "oracle")
 OBJECTIVES = ("r_meta", "slo")
 
