@@ -30,7 +30,7 @@ target utilisation 0.85, up at busy > 0.95 or latency > 0.9 x SLO, catch-up 120 
 search is a coordinate search from a hand-picked rule (0.6, 0.8, 0.8, 120 s, 1, 4, 2, 120 s),
 single process, scored by the mean ``slo`` objective (SLO score) over the five scenarios x
 VALIDATION seeds 200-204 x peak rates 0.7 and 1.3 times each scenario's default (50 episodes of
-2,880 steps, in-place actuation): 188 configurations in 6 min, converged after 5 passes, the
+2,880 steps, in-place actuation): 188 configurations in 5 min, converged after 5 passes, the
 score rising from 0.026 (start) to 0.155 (hpa -0.307, ds2 -0.433, flink -0.638,
 spark-streaming-da -0.397 on the same episodes). The test seeds (0-4, the README's tables), the
 artifacts' selection seeds (100-102) and the default peaks were never used to choose them. The
