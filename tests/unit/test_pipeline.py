@@ -20,9 +20,7 @@ from hrl_autoscaler.runtime.core.annotations import PREFIX, TARGET_ANNOTATION, A
 from hrl_autoscaler.runtime.core.application import (
     AppKey,
     AppSnapshot,
-    scale_patch,
     snapshot_from_body,
-    weights_patch,
 )
 from hrl_autoscaler.runtime.core.appstate import AppState
 from hrl_autoscaler.runtime.core.pipeline import Autoscaler
@@ -30,8 +28,8 @@ from hrl_autoscaler.runtime.core.ports import (
     ActuationResult,
     CycleSummary,
     DecisionRecord,
+    PatchActuator,
     Precondition,
-    ScaleIntent,
     StateStoreError,
 )
 from hrl_autoscaler.runtime.core.reporting import AppEvent, Reason, parse_message
@@ -120,7 +118,7 @@ class ScriptedSource:
 
 
 @dataclass
-class FakeCluster:
+class FakeCluster(PatchActuator):
     """The API server: objects by key; merge patches applied; every write recorded."""
 
     objects: dict[AppKey, dict[str, Any]] = field(default_factory=dict)
@@ -141,18 +139,6 @@ class FakeCluster:
     def edit(self, key: AppKey, change: Callable[[dict[str, Any]], None]) -> AppSnapshot:
         change(self.objects[key])
         return self.add(self.objects[key])
-
-    def scale(
-        self, key: AppKey, intent: ScaleIntent, precondition: Precondition
-    ) -> ActuationResult:
-        return self.patch(
-            key, scale_patch(intent.target, intent.actuation, intent.at), precondition
-        )
-
-    def set_weights(
-        self, key: AppKey, weights: Weights, precondition: Precondition
-    ) -> ActuationResult:
-        return self.patch(key, weights_patch(weights), precondition)
 
     def patch(
         self, key: AppKey, body: dict[str, Any], precondition: Precondition

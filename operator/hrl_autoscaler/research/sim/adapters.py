@@ -24,16 +24,18 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from hrl_autoscaler.runtime.core.annotations import AppSettings
+from hrl_autoscaler.runtime.core.annotations import (
+    LAST_SCALE_ANNOTATION,
+    WEIGHT_ANNOTATIONS,
+    AppSettings,
+)
 from hrl_autoscaler.runtime.core.application import (
     API_VERSION,
     KIND,
     RUNNING,
     AppKey,
     AppSnapshot,
-    scale_patch,
     snapshot_from_body,
-    weights_patch,
 )
 from hrl_autoscaler.runtime.core.appstate import AppState
 from hrl_autoscaler.runtime.core.metrics import SystemMetrics
@@ -41,8 +43,8 @@ from hrl_autoscaler.runtime.core.ports import (
     ActuationResult,
     CycleSummary,
     DecisionRecord,
+    PatchActuator,
     Precondition,
-    ScaleIntent,
 )
 from hrl_autoscaler.runtime.core.reporting import AppEvent
 from hrl_autoscaler.runtime.core.sampling import AppSample, Collection
@@ -112,34 +114,26 @@ class SimulatedApplication:
         return self.snapshot().current_executors(settings.actuation == "in-place")
 
 
-class SimulatedActuator:
-    """Writes intents into the simulated application as the Kubernetes actuator would."""
+class SimulatedActuator(PatchActuator):
+    """Writes intents into the simulated application as the Kubernetes actuator would (the
+    same patches, after the same precondition on the fresh object), and counts them."""
 
     def __init__(self, app: SimulatedApplication) -> None:
         self.app = app
         self.scaled = 0
         self.weights_written = 0
 
-    def _write(self, body: Mapping[str, Any], precondition: Precondition) -> ActuationResult:
+    def patch(
+        self, key: AppKey, body: dict[str, Any], precondition: Precondition
+    ) -> ActuationResult:
         fresh = self.app.snapshot()
         reason = precondition(fresh)
         if reason is not None:
             return ActuationResult(False, reason, fresh)
+        annotations = body.get("metadata", {}).get("annotations", {})
+        self.weights_written += any(a in annotations for a in WEIGHT_ANNOTATIONS)
+        self.scaled += LAST_SCALE_ANNOTATION in annotations
         return ActuationResult(True, "patched", self.app.patch(body))
-
-    def scale(
-        self, key: AppKey, intent: ScaleIntent, precondition: Precondition
-    ) -> ActuationResult:
-        result = self._write(scale_patch(intent.target, intent.actuation, intent.at), precondition)
-        self.scaled += result.applied
-        return result
-
-    def set_weights(
-        self, key: AppKey, weights: Weights, precondition: Precondition
-    ) -> ActuationResult:
-        result = self._write(weights_patch(weights), precondition)
-        self.weights_written += result.applied
-        return result
 
 
 def sample_from_metrics(metrics: SystemMetrics) -> AppSample:

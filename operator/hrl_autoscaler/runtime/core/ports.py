@@ -11,13 +11,18 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
 from hrl_autoscaler.config import Actuation, OperatorSettings, SimParams
 from hrl_autoscaler.runtime.core.annotations import AppSettings
-from hrl_autoscaler.runtime.core.application import AppKey, AppSnapshot
+from hrl_autoscaler.runtime.core.application import (
+    AppKey,
+    AppSnapshot,
+    scale_patch,
+    weights_patch,
+)
 from hrl_autoscaler.runtime.core.appstate import AppState
 from hrl_autoscaler.runtime.core.metrics import SystemMetrics
 from hrl_autoscaler.runtime.core.reporting import AppEvent, direction
@@ -80,6 +85,31 @@ class Actuator(Protocol):
     def set_weights(
         self, key: AppKey, weights: Weights, precondition: Precondition
     ) -> ActuationResult: ...
+
+
+class PatchActuator:
+    """An :class:`Actuator` that writes intents as merge patches of the SparkApplication: the
+    Kubernetes adapter, the simulated API server and the tests' fake cluster only say how a
+    patch is applied (:meth:`patch`); what each intent's patch is, is said here once."""
+
+    def patch(
+        self, key: AppKey, body: dict[str, Any], precondition: Precondition
+    ) -> ActuationResult:
+        raise NotImplementedError
+
+    def scale(
+        self, key: AppKey, intent: ScaleIntent, precondition: Precondition
+    ) -> ActuationResult:
+        """``spec.executor.instances`` (restart) or the in-place target annotation, with the
+        scale record in the same patch."""
+        return self.patch(
+            key, scale_patch(intent.target, intent.actuation, intent.at), precondition
+        )
+
+    def set_weights(
+        self, key: AppKey, weights: Weights, precondition: Precondition
+    ) -> ActuationResult:
+        return self.patch(key, weights_patch(weights), precondition)
 
 
 class StateStoreError(RuntimeError):

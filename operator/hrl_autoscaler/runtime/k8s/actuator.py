@@ -20,12 +20,9 @@ from hrl_autoscaler.runtime.core.application import (
     PLURAL,
     VERSION,
     AppKey,
-    scale_patch,
     snapshot_from_body,
-    weights_patch,
 )
-from hrl_autoscaler.runtime.core.ports import ActuationResult, Precondition, ScaleIntent
-from hrl_autoscaler.runtime.core.weights import Weights
+from hrl_autoscaler.runtime.core.ports import ActuationResult, PatchActuator, Precondition
 from hrl_autoscaler.runtime.k8s.client import MERGE_PATCH, api_error, read_json
 
 log = logging.getLogger("hrl_autoscaler.runtime.k8s.actuator")
@@ -33,7 +30,7 @@ log = logging.getLogger("hrl_autoscaler.runtime.k8s.actuator")
 FIELD_MANAGER = "hrl-autoscaler"
 
 
-class SparkApplicationActuator:
+class SparkApplicationActuator(PatchActuator):
     """Implements :class:`hrl_autoscaler.runtime.core.ports.Actuator` with the Kubernetes API."""
 
     def __init__(
@@ -54,19 +51,6 @@ class SparkApplicationActuator:
             _request_timeout=self.timeout_s,
         )
         return read_json(response)
-
-    def scale(
-        self, key: AppKey, intent: ScaleIntent, precondition: Precondition
-    ) -> ActuationResult:
-        """``spec.executor.instances`` (restart) or the in-place target annotation, with the
-        scale record in the same patch."""
-        body = scale_patch(intent.target, intent.actuation, intent.at)
-        return self.patch(key, body, precondition)
-
-    def set_weights(
-        self, key: AppKey, weights: Weights, precondition: Precondition
-    ) -> ActuationResult:
-        return self.patch(key, weights_patch(weights), precondition)
 
     def patch(
         self, key: AppKey, body: dict[str, Any], precondition: Precondition
