@@ -20,8 +20,9 @@ from hrl_autoscaler.research.evaluation.pipeline_controller import (
 )
 from hrl_autoscaler.research.evaluation.runner import EvaluationSpec, episode_load
 from hrl_autoscaler.research.sim.meta_env import MetaControllerEnv
-from hrl_autoscaler.research.sim.rollout import rollout
+from hrl_autoscaler.research.sim.rollout import Trace, rollout
 from hrl_autoscaler.runtime.core.annotations import PREFIX, WEIGHT_ANNOTATIONS
+from hrl_autoscaler.runtime.core.controller import Controller
 from hrl_autoscaler.runtime.core.reporting import Reason
 from hrl_autoscaler.runtime.core.weights import FIXED_BASELINE
 from hrl_autoscaler.runtime.policies.artifacts import PPO_DIR, default_policies_dir
@@ -36,7 +37,9 @@ def _episode(scenario: str, steps: int, seed: int) -> tuple[np.ndarray, int]:
     return load, PARAMS.executors_for_rate(float(load[0]), EVALUATION.target_utilisation)
 
 
-def _run(name: str, load: np.ndarray, initial: int, seed: int, slo_ms: float = 2000.0):  # type: ignore[no-untyped-def]
+def _run(
+    name: str, load: np.ndarray, initial: int, seed: int, slo_ms: float = 2000.0
+) -> tuple[Controller, Trace]:
     controller = build_controller(name, "slo", slo_ms)
     trace = rollout(controller, load, PARAMS, FIXED_BASELINE, seed, initial)
     return controller, trace
