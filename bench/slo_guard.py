@@ -21,7 +21,6 @@ from rich.table import Table
 from hrl_autoscaler.config import OperatorSettings
 from hrl_autoscaler.research.baselines.registry import register_controller
 from hrl_autoscaler.research.evaluation.pipeline_controller import (
-    evaluation_settings,
     pipeline_controller,
 )
 from hrl_autoscaler.research.evaluation.runner import EvaluationSpec, run_evaluation
@@ -30,7 +29,7 @@ from hrl_autoscaler.research.sim.workloads import SCENARIOS
 
 def _settings(guard: bool) -> OperatorSettings:
     """The operator's defaults with the SLO guard on or off."""
-    s = evaluation_settings()
+    s = OperatorSettings.built_in()
     return s.model_copy(update={"guardrails": s.guardrails.model_copy(update={"slo_guard": guard})})
 
 

@@ -10,12 +10,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hrl_autoscaler.config import EVALUATION, SimParams
+from hrl_autoscaler.config import EVALUATION, OperatorSettings, SimParams
 from hrl_autoscaler.research.baselines.registry import build_controller
 from hrl_autoscaler.research.evaluation.pipeline_controller import (
     KEY,
     PipelineController,
-    evaluation_settings,
     pipeline_controller,
 )
 from hrl_autoscaler.research.evaluation.runner import EvaluationSpec, episode_load
@@ -87,7 +86,7 @@ def test_hrl_writes_meta_weights_through_the_annotations_at_the_meta_interval() 
     load, initial = _episode("smart-hospital", steps, seed)
     controller, trace = _run("hrl", load, initial, seed)
     assert isinstance(controller, PipelineController)
-    interval_steps = round(evaluation_settings().meta_interval_s / PARAMS.decision_interval_s)
+    interval_steps = round(OperatorSettings.built_in().meta_interval_s / PARAMS.decision_interval_s)
     # the first window starts at the first cycle, so updates come every interval after it
     assert controller.actuator.weights_written == (steps - 1) // interval_steps
     assert (
@@ -122,7 +121,7 @@ def test_restart_actuation_holds_while_the_application_restarts() -> None:
     assert trace.restarts == changes.size
     assert np.all(np.diff(changes) > restart_steps)
     cooldown_steps = (
-        evaluation_settings().guardrails.restart_cooldown_s / params.decision_interval_s
+        OperatorSettings.built_in().guardrails.restart_cooldown_s / params.decision_interval_s
     )
     assert np.all(np.diff(changes) >= cooldown_steps)
 

@@ -253,6 +253,13 @@ class OperatorSettings(BaseSettings):
             raise ValueError("choose bearer-token or basic auth for Prometheus, not both")
         return self
 
+    @classmethod
+    def built_in(cls) -> OperatorSettings:
+        """The defaults alone: no environment, no config file. What ``evaluate`` and the meta
+        training environment run the decision path under, so that both measure the same
+        operator whoever runs them."""
+        return cls.model_validate({})
+
     @property
     def window_s(self) -> float:
         return self.metrics_window_s or self.decision_interval_s

@@ -78,12 +78,6 @@ def _actor(root: Path, objective: str) -> NumpyMetaActor:
     return NumpyMetaActor.load(root / meta_dir(objective))
 
 
-def evaluation_settings() -> OperatorSettings:
-    """The operator's defaults, without the environment or a config file (evaluation must not
-    depend on who runs it)."""
-    return OperatorSettings.model_validate({})
-
-
 class PipelineController:
     """The :class:`~hrl_autoscaler.runtime.core.controller.Controller` face of the pipeline."""
 
@@ -99,7 +93,7 @@ class PipelineController:
         self.spec = spec
         self.policy = policy
         self.meta_actors = meta_actors
-        self.settings = settings or evaluation_settings()
+        self.settings = settings or OperatorSettings.built_in()
         self.params = params or SimParams()
         """The policy's training parameters, as the operator has them (not the simulated
         cluster's, which the operator cannot know: it measures the executor rate)."""

@@ -24,11 +24,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from hrl_autoscaler.runtime.core.annotations import (
-    LAST_SCALE_ANNOTATION,
-    WEIGHT_ANNOTATIONS,
-    AppSettings,
-)
+from hrl_autoscaler.runtime.core.annotations import AppSettings
 from hrl_autoscaler.runtime.core.application import (
     API_VERSION,
     KIND,
@@ -45,6 +41,7 @@ from hrl_autoscaler.runtime.core.ports import (
     DecisionRecord,
     PatchActuator,
     Precondition,
+    ScaleIntent,
 )
 from hrl_autoscaler.runtime.core.reporting import AppEvent
 from hrl_autoscaler.runtime.core.sampling import AppSample, Collection
@@ -130,10 +127,21 @@ class SimulatedActuator(PatchActuator):
         reason = precondition(fresh)
         if reason is not None:
             return ActuationResult(False, reason, fresh)
-        annotations = body.get("metadata", {}).get("annotations", {})
-        self.weights_written += any(a in annotations for a in WEIGHT_ANNOTATIONS)
-        self.scaled += LAST_SCALE_ANNOTATION in annotations
         return ActuationResult(True, "patched", self.app.patch(body))
+
+    def scale(
+        self, key: AppKey, intent: ScaleIntent, precondition: Precondition
+    ) -> ActuationResult:
+        result = super().scale(key, intent, precondition)
+        self.scaled += result.applied
+        return result
+
+    def set_weights(
+        self, key: AppKey, weights: Weights, precondition: Precondition
+    ) -> ActuationResult:
+        result = super().set_weights(key, weights, precondition)
+        self.weights_written += result.applied
+        return result
 
 
 def sample_from_metrics(metrics: SystemMetrics) -> AppSample:

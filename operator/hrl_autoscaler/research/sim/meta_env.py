@@ -97,7 +97,7 @@ class MetaControllerEnv(gym.Env[np.ndarray, np.ndarray]):
 
             policy = NumpyPPOPolicy.load(default_policies_dir() / PPO_DIR)
         self.policy = policy
-        self.settings = settings or OperatorSettings.model_validate({})
+        self.settings = settings or OperatorSettings.built_in()
         cadence = meta_cadence(self.settings).steps(self.params.decision_interval_s)
         self.lower_steps = lower_steps or cadence
         self.meta_steps = meta_steps
