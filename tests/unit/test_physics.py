@@ -9,7 +9,7 @@ import pytest
 
 from hrl_autoscaler.config import SimParams
 from hrl_autoscaler.research.sim.cluster import ClusterModel
-from hrl_autoscaler.research.sim.queueing import erlang_c, mean_wait_s
+from hrl_autoscaler.runtime.core.latency import erlang_c, mean_wait_s
 
 
 def _settle(params: SimParams, executors: int, load: float, steps: int = 10) -> tuple[float, float]:

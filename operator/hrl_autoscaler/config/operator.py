@@ -56,6 +56,13 @@ LATENCY_SLO_MS_MAX = 86_400_000.0
 COST_PER_EXECUTOR_HOUR_MAX = 1000.0
 """USD per executor-hour; the largest cloud GPU nodes cost about 100 USD/h."""
 
+SloClass = Literal["latency-critical", "standard", "best-effort"]
+SLO_CLASSES: dict[str, float] = {"latency-critical": 10.0, "standard": 1.0, "best-effort": 0.1}
+"""The priority of each SLO class under an ExecutorBudget: a latency-critical application's
+violation weighs ten standard ones (it gets executors first in a contention), a best-effort
+one's a tenth. ``hrl-autoscaler.io/priority`` overrides the number."""
+PRIORITY_MAX = 1000.0
+
 WEIGHT_PRESETS: tuple[str, ...] = ("balanced", "cost-first", "latency-first", "throughput-first")
 """Names of the weight presets (``hrl-autoscaler.io/weight-policy``), sorted: the keys of
 :data:`hrl_autoscaler.runtime.core.weights.PRESETS`, which holds their weights. Written here
@@ -90,7 +97,10 @@ class AnnotationDefaults(BaseModel):
     cost_per_executor_hour: float = Field(
         default=0.49, gt=0, le=COST_PER_EXECUTOR_HOUR_MAX, allow_inf_nan=False
     )
-    """USD per executor-hour (the simulator's price), used to score cost in the slow loop."""
+    """USD per executor-hour (the simulator's price), used to score cost in the slow loop and
+    to count an ExecutorBudget's ``maxCostPerHour``."""
+    slo_class: SloClass = "standard"
+    """Its class under an ExecutorBudget (see :data:`SLO_CLASSES`)."""
 
     @field_validator("weight_policy")
     @classmethod

@@ -17,10 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from hrl_autoscaler.config import SimParams
-from hrl_autoscaler.research.sim.cluster import micro_batch_latency_s
-from hrl_autoscaler.research.sim.queueing import mean_wait_s_array
 from hrl_autoscaler.research.sim.rollout import rollout
 from hrl_autoscaler.runtime.core.controller import ControlContext
+from hrl_autoscaler.runtime.core.latency import mean_wait_s_array, micro_batch_latency_s
 from hrl_autoscaler.runtime.core.metrics import SystemMetrics
 from hrl_autoscaler.runtime.core.objectives import episode_score, validate_objective
 from hrl_autoscaler.runtime.core.weights import Weights

@@ -9,31 +9,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TypeVar
-
-import numpy as np
 
 from hrl_autoscaler.config import Actuation, SimParams
-from hrl_autoscaler.research.sim.queueing import mean_wait_s
+from hrl_autoscaler.runtime.core.latency import mean_wait_s, micro_batch_latency_s
 from hrl_autoscaler.runtime.core.metrics import SystemMetrics
-
-LatencyT = TypeVar("LatencyT", float, np.ndarray)
-
-
-def micro_batch_latency_s(
-    params: SimParams, busy_fraction: LatencyT, queue_wait_s: LatencyT
-) -> LatencyT:
-    """Latency of a micro-batch with an empty backlog: half a trigger interval of waiting,
-    the batch overhead, the processing of one interval's events (``busy_fraction`` of it, at
-    most 1) and the Erlang-C queueing delay. One formula for the cluster model (floats) and
-    the oracle's planning model (arrays), so the oracle plans with the simulator's physics."""
-    latency: LatencyT = (
-        params.batch_interval_s / 2.0
-        + params.batch_overhead_s
-        + busy_fraction * params.batch_interval_s
-        + queue_wait_s
-    )
-    return latency
 
 
 @dataclass(frozen=True, slots=True)

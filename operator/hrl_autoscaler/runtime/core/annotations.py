@@ -37,8 +37,11 @@ from hrl_autoscaler.config import (
     LATENCY_SLO_MS_MAX,
     MODES,
     OBJECTIVE_NAMES,
+    PRIORITY_MAX,
+    SLO_CLASSES,
     WEIGHT_MAX,
     AnnotationDefaults,
+    SloClass,
 )
 from hrl_autoscaler.runtime.core.weights import FIXED_BASELINE, PRESETS, Weights
 
@@ -76,6 +79,14 @@ class AppSettings(BaseModel):
     actuation: Literal["restart", "in-place"]
     latency_slo_ms: float = Field(gt=0, le=LATENCY_SLO_MS_MAX, allow_inf_nan=False)
     cost_per_executor_hour: float = Field(gt=0, le=COST_PER_EXECUTOR_HOUR_MAX, allow_inf_nan=False)
+    slo_class: SloClass = "standard"
+    priority: float | None = Field(default=None, gt=0, le=PRIORITY_MAX, allow_inf_nan=False)
+
+    @property
+    def priority_weight(self) -> float:
+        """A violation's weight under an ExecutorBudget: the annotated priority, else its
+        SLO class's."""
+        return self.priority if self.priority is not None else SLO_CLASSES[self.slo_class]
 
     @field_validator("weight_policy")
     @classmethod
@@ -225,6 +236,8 @@ _FIELDS: dict[str, tuple[str, Callable[[str], Any], str]] = {
             "cost_per_executor_hour",
             _number(0, COST_PER_EXECUTOR_HOUR_MAX, above=True),
         ),
+        ("slo-class", "slo_class", _choice(tuple(SLO_CLASSES))),
+        ("priority", "priority", _number(0, PRIORITY_MAX, above=True)),
     )
 }
 
@@ -238,7 +251,7 @@ ACCEPTED[TARGET_ANNOTATION] = (
 
 def _defaults(defaults: AnnotationDefaults) -> dict[str, Any]:
     values: dict[str, Any] = defaults.model_dump()
-    values.update(alpha=None, beta=None, gamma=None)
+    values.update(alpha=None, beta=None, gamma=None, priority=None)
     return values
 
 

@@ -24,6 +24,7 @@ from hrl_autoscaler.runtime.core.annotations import (
 )
 from hrl_autoscaler.runtime.core.application import AppKey, AppSnapshot
 from hrl_autoscaler.runtime.core.appstate import AppState
+from hrl_autoscaler.runtime.core.budget.forecast import LoadHistory
 from hrl_autoscaler.runtime.core.controller import ControlContext
 from hrl_autoscaler.runtime.core.decision import DecisionOptions, DecisionStep, ExecutorPolicy
 from hrl_autoscaler.runtime.core.guardrails import GuardrailSettings
@@ -113,6 +114,12 @@ class AppRuntime:
         self.first_batch_wait_since: float | None = None
         self.meta_missing_reported = False
         self.last_recommendation: int | None = None
+        self.load = LoadHistory()
+        """Recent load, for an ExecutorBudget's forecast."""
+        self.wanted: int | None = None
+        """The last proposal before any budget cap (the application's demand)."""
+        self.budget_limited: tuple[int, int] | None = None
+        """(wanted, got) of the last BudgetLimited event (reported once per change)."""
         self.saved_revision: int | None = None
         """The state's revision when it was last saved (or found unchanged)."""
 

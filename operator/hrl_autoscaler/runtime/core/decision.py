@@ -73,6 +73,8 @@ class Decision:
     cooldown_origin: float = -math.inf
     """When the last change before this decision went through (restored when this decision's
     change is not written)."""
+    capped_from: int | None = None
+    """The target an ExecutorBudget's cap lowered (None when the cap did not bind)."""
 
     @property
     def changes(self) -> bool:
@@ -109,12 +111,19 @@ class DecisionStep:
         self.ds2 = DS2Sizer(ctx, self.rate, self.options.ds2)
 
     def decide(
-        self, metrics: SystemMetrics, weights: Weights, latency_slo_ms: float, commit: bool = True
+        self,
+        metrics: SystemMetrics,
+        weights: Weights,
+        latency_slo_ms: float,
+        commit: bool = True,
+        cap: int | None = None,
     ) -> Decision:
         """Decide for ``metrics`` (the interval that just ended) under ``weights``.
 
         ``commit=False`` (recommend mode) leaves the cooldown's origin where it was: a
-        recommendation changes nothing in the cluster.
+        recommendation changes nothing in the cluster. ``cap`` is the application's share of an
+        ExecutorBudget: the target never exceeds it, and a count above it comes down now, past
+        the cooldown (a budget is a limit, not a suggestion).
         """
         current = metrics.executors
         if metrics.restarting:
@@ -140,14 +149,22 @@ class DecisionStep:
                 controller, proposed = f"{controller}+slo-guard", rescue.executors
         cooldown_origin = self.guardrails.last_change_s
         guarded = self.guardrails.apply(proposed, current, metrics.time_s)
+        target, reasons, capped_from = guarded.target, guarded.reasons, None
+        if cap is not None and target > cap:
+            capped_from, target = target, cap
+            reasons = (*reasons, f"budget cap {cap}")
+            if target == current:
+                self.guardrails.last_change_s = cooldown_origin
+            elif guarded.target == current:
+                self.guardrails.last_change_s = metrics.time_s
         if not commit:
             self.guardrails.last_change_s = cooldown_origin
         return Decision(
             current=current,
-            target=guarded.target,
+            target=target,
             proposed=proposed,
             controller=controller,
-            reasons=guarded.reasons,
+            reasons=reasons,
             outside=tuple(outside),
             unguarded=unguarded,
             required=required,
@@ -157,6 +174,7 @@ class DecisionStep:
             guard_ended=was_guarding and not self.slo_guard.active,
             scale=scale,
             cooldown_origin=cooldown_origin,
+            capped_from=capped_from,
         )
 
     def not_applied(self, decision: Decision) -> None:

@@ -2,9 +2,10 @@
 
 The decision itself is :class:`~hrl_autoscaler.runtime.core.decision.DecisionStep` (shared with
 evaluation and training); this module adds what a cluster needs around it: the capacity
-estimate saved in the state, the meta window fed, the Kubernetes events for a fallback or an
-SLO-guard rescue, a recommendation in ``recommend`` mode, and the scaling intent written in
-``auto`` mode.
+estimate saved in the state, the meta window and the budget's load history fed, the Kubernetes
+events for a fallback, an SLO-guard rescue or a budget limit, a recommendation in ``recommend``
+mode, and in ``auto`` mode a pending scale that :meth:`FastLoop.actuate` writes once the cycle's
+scale-downs are written (the budget gate's order).
 """
 
 from __future__ import annotations
@@ -17,17 +18,40 @@ from typing import Any
 
 from hrl_autoscaler.runtime.core.application import AppSnapshot
 from hrl_autoscaler.runtime.core.appruntime import AppRuntime
+from hrl_autoscaler.runtime.core.budget.controller import BudgetView
+from hrl_autoscaler.runtime.core.budget.gate import BudgetGate
 from hrl_autoscaler.runtime.core.decision import Decision
 from hrl_autoscaler.runtime.core.metrics import SystemMetrics
 from hrl_autoscaler.runtime.core.ports import (
+    BudgetRef,
     DecisionRecord,
     LoopContext,
     ScaleIntent,
 )
 from hrl_autoscaler.runtime.core.reporting import AppEvent, Reason, decision_event, simple_event
 from hrl_autoscaler.runtime.core.sampling import AppSample, build_metrics
+from hrl_autoscaler.runtime.core.sizing import DS2Settings
+from hrl_autoscaler.runtime.core.weights import Weights
 
 log = logging.getLogger("hrl_autoscaler.pipeline")
+
+
+#: The backlog counts as load to be caught up within DS2's catch-up duration.
+CATCH_UP_S = DS2Settings().catch_up_s
+
+
+@dataclass(frozen=True)
+class PendingScale:
+    """A change decided in ``auto`` mode, written by :meth:`FastLoop.actuate`."""
+
+    runtime: AppRuntime
+    decision: Decision
+    weights: Weights
+    metrics: SystemMetrics
+
+    @property
+    def change(self) -> int:
+        return self.decision.target - self.decision.current
 
 
 @dataclass
@@ -36,15 +60,33 @@ class FastLoop:
     on_patched: Callable[[AppSnapshot], None]
     """Use the patched object until the watch delivers it."""
 
-    def decide(self, runtime: AppRuntime, sample: AppSample, now: float) -> DecisionRecord:
+    def decide(
+        self, runtime: AppRuntime, sample: AppSample, now: float, budget: BudgetView | None = None
+    ) -> tuple[DecisionRecord, PendingScale | None]:
+        """Decide (within the budget's cap); a change in ``auto`` mode comes back pending."""
         s = runtime.active_settings
         current = runtime.current_executors()
         started = time.perf_counter()
         metrics = build_metrics(sample, current, False, now)
         weights = runtime.weights()
         step = runtime.decision_step
-        decision = step.decide(metrics, weights, s.latency_slo_ms, commit=s.mode == "auto")
+        cap = budget.cap if budget is not None and not budget.gate_only else None
+        decision = step.decide(metrics, weights, s.latency_slo_ms, commit=s.mode == "auto", cap=cap)
         runtime.state.set_rate(runtime.rate.executor_rate_eps)
+        runtime.wanted = decision.proposed
+        if not metrics.restarting:
+            needed = metrics.input_rate_eps + metrics.backlog_events / CATCH_UP_S
+            runtime.load.add(now, needed, metrics.latency_ms <= s.latency_slo_ms)
+        if decision.capped_from is not None and budget is not None:
+            self.budget_limited(
+                runtime,
+                budget.budget,
+                decision.capped_from,
+                decision.target,
+                f"its cap under the budget is {budget.cap}",
+            )
+        elif decision.target <= current:
+            runtime.budget_limited = None  # wants no more than it has: nothing is limited
         if s.weight_policy == "meta" and runtime.meta is not None:
             runtime.meta.add(metrics)
         self._report_transitions(runtime, metrics, decision)
@@ -67,20 +109,9 @@ class FastLoop:
                 decision.proposed,
                 f"; {'; '.join(decision.reasons)}" if decision.reasons else "",
             )
-            return record
-        event = decision_event(
-            Reason.SCALING_DECISION if s.mode == "auto" else Reason.SCALING_RECOMMENDATION,
-            current,
-            decision.target,
-            decision.proposed,
-            decision.controller,
-            s.mode,
-            s.actuation,
-            weights,
-            metrics,
-            decision.reasons,
-        )
+            return record, None
         if s.mode == "recommend":
+            event = self._event(runtime, decision, decision.target, weights, metrics)
             if runtime.last_recommendation != decision.target:
                 log.info(
                     "%s: recommend %d -> %d (%s)",
@@ -92,9 +123,53 @@ class FastLoop:
                 self.ctx.events.emit(runtime.snapshot, event)
                 remember_decision(runtime, now, event, self.ctx.settings.history_size)
             runtime.last_recommendation = decision.target
-            return record
-        self._actuate(runtime, decision, event, now)
-        return record
+            return record, None
+        return record, PendingScale(runtime, decision, weights, metrics)
+
+    def _event(
+        self,
+        runtime: AppRuntime,
+        decision: Decision,
+        target: int,
+        weights: Weights,
+        metrics: SystemMetrics,
+    ) -> AppEvent:
+        s = runtime.active_settings
+        return decision_event(
+            Reason.SCALING_DECISION if s.mode == "auto" else Reason.SCALING_RECOMMENDATION,
+            decision.current,
+            target,
+            decision.proposed,
+            decision.controller,
+            s.mode,
+            s.actuation,
+            weights,
+            metrics,
+            decision.reasons,
+        )
+
+    def budget_limited(
+        self, runtime: AppRuntime, budget: BudgetRef | None, wanted: int, got: int, why: str
+    ) -> None:
+        """Fewer executors than wanted because of a budget: one event per (wanted, got)."""
+        if budget is None or runtime.budget_limited == (wanted, got):
+            return
+        runtime.budget_limited = (wanted, got)
+        log.info(
+            "%s: budget %s limits it to %d executors (wanted %d): %s",
+            runtime.key,
+            budget,
+            got,
+            wanted,
+            why,
+        )
+        self.ctx.budget_sink.limited(budget, runtime.key, wanted, got)
+        self.ctx.events.emit(
+            runtime.snapshot,
+            simple_event(
+                Reason.BUDGET_LIMITED, budget=str(budget), wanted=str(wanted), got=str(got), why=why
+            ),
+        )
 
     def _report_transitions(
         self, runtime: AppRuntime, metrics: SystemMetrics, decision: Decision
@@ -154,11 +229,28 @@ class FastLoop:
         event = simple_event(Reason.FALLBACK, controller=controller, fields=fields, detail=detail)
         self.ctx.events.emit(runtime.snapshot, event)
 
-    def _actuate(
-        self, runtime: AppRuntime, decision: Decision, event: AppEvent, now: float
-    ) -> None:
+    def actuate(self, pending: PendingScale, gate: BudgetGate, now: float) -> None:
+        """Write a pending change, a scale-up only as far as the budget's headroom allows."""
+        runtime, decision = pending.runtime, pending.decision
         s = runtime.active_settings
-        current, target = decision.current, decision.target
+        current = decision.current
+        admission = gate.admit(runtime, current, decision.target)
+        target = admission.target
+        if admission.reason is not None:
+            self.budget_limited(
+                runtime, admission.budget, decision.target, target, admission.reason
+            )
+            if target == current:
+                runtime.decision_step.not_applied(decision)
+                log.info(
+                    "%s: scaling %d -> %d waits: %s",
+                    runtime.key,
+                    current,
+                    decision.target,
+                    admission.reason,
+                )
+                return
+        event = self._event(runtime, decision, target, pending.weights, pending.metrics)
         result = self.ctx.actuator.scale(
             runtime.key, ScaleIntent(target, s.actuation, now), runtime.precondition(current)
         )
@@ -176,6 +268,7 @@ class FastLoop:
                     "%s: scaling %d -> %d skipped: %s", runtime.key, current, target, result.detail
                 )
             return
+        gate.applied(runtime, current, target)
         runtime.state.last_change_at = now
         runtime.state.last_target = target
         self.ctx.telemetry.scaled(runtime.key, current, target, s.actuation)

@@ -7,8 +7,11 @@ application's surprise cannot stop the others:
 - ``prepare``: its runtime and settings (:mod:`~hrl_autoscaler.runtime.core.appruntime`);
 - ``report``: its telemetry;
 - ``collect``: the batched metrics, for everyone (a failure makes every application hold);
+- ``budget``: the ExecutorBudgets' caps, on their own slower interval
+  (:mod:`~hrl_autoscaler.runtime.core.budget`);
 - ``decide``: availability holds (:mod:`~hrl_autoscaler.runtime.core.holds`), then the one
-  decision step and its intent (:mod:`~hrl_autoscaler.runtime.core.fastloop`);
+  decision step within the cap (:mod:`~hrl_autoscaler.runtime.core.fastloop`), then the
+  changes written, scale-downs first and scale-ups into the budget's headroom;
 - ``meta``: the weights every ``meta_interval_s`` (:mod:`~hrl_autoscaler.runtime.core.slowloop`);
 - ``persist``: the state that survives restarts.
 
@@ -30,17 +33,23 @@ from hrl_autoscaler.config import OperatorSettings, SimParams
 from hrl_autoscaler.runtime.core.application import AppKey, AppSnapshot
 from hrl_autoscaler.runtime.core.appruntime import AppRuntime, SettingsResolver
 from hrl_autoscaler.runtime.core.appstate import AppState
+from hrl_autoscaler.runtime.core.budget.controller import BudgetController, BudgetView
+from hrl_autoscaler.runtime.core.budget.gate import BudgetGate
+from hrl_autoscaler.runtime.core.budget.policies import policy_factory
 from hrl_autoscaler.runtime.core.decision import ExecutorPolicy
-from hrl_autoscaler.runtime.core.fastloop import FastLoop
+from hrl_autoscaler.runtime.core.fastloop import FastLoop, PendingScale
 from hrl_autoscaler.runtime.core.holds import AvailabilityHolds
 from hrl_autoscaler.runtime.core.ports import (
     Actuator,
+    BudgetSink,
+    BudgetSource,
     Clock,
     CycleSummary,
     EventSink,
     LoopContext,
     MetaActor,
     MetricsSource,
+    NullBudgetSink,
     StateStore,
     StateStoreError,
     SystemClock,
@@ -55,7 +64,7 @@ log = logging.getLogger("hrl_autoscaler.pipeline")
 _T = TypeVar("_T")
 
 #: The steps of a cycle, as counted in ``hrl_autoscaler_cycle_failures_total{stage}``.
-STAGES = ("prepare", "report", "collect", "decide", "meta", "persist")
+STAGES = ("prepare", "report", "collect", "budget", "decide", "meta", "persist")
 
 
 # -- the loop ---------------------------------------------------------------------------------
@@ -81,6 +90,8 @@ class Autoscaler:
         clock: Clock | None = None,
         params: SimParams | None = None,
         meta_errors: Mapping[str, str] | None = None,
+        budget_sink: BudgetSink | None = None,
+        budget_source: BudgetSource | None = None,
     ) -> None:
         self.settings = settings
         self.source = source
@@ -90,7 +101,18 @@ class Autoscaler:
         self.clock = clock or SystemClock()
         self.params = params or SimParams()
         self.resolver = SettingsResolver(settings, self.params, policy, events)
-        self.ctx = LoopContext(settings, self.params, actuator, events, telemetry)
+        self.ctx = LoopContext(
+            settings, self.params, actuator, events, telemetry, budget_sink or NullBudgetSink()
+        )
+        self.budget_source = budget_source
+        self.budgets = BudgetController(
+            self.params,
+            self.ctx.budget_sink,
+            policy_factory(self.params),
+            horizon_s=self.params.startup_delay_s,
+            synced=budget_source is None,
+        )
+        self._views: dict[AppKey, BudgetView] = {}
         self.holds = AvailabilityHolds(self.ctx)
         self.fast = FastLoop(self.ctx, self._replace_if_newer)
         self.slow = SlowLoop(
@@ -192,20 +214,31 @@ class Autoscaler:
             if runtime.active_settings.mode != "paused":
                 managed.append(runtime)
         collection = self._collect(managed, failed)
+        views = self._budget_views(runtimes, now, failed)
+        gate = BudgetGate(views, runtimes, self.budgets.synced)
+        pending: list[PendingScale] = []
         decided = changed = unavailable = 0
         for runtime in managed:
             try:
                 sample = self.holds.sample(runtime, collection, now)
-                record = None if sample is None else self.fast.decide(runtime, sample, now)
+                if sample is None:
+                    unavailable += runtime.unavailable is not None
+                    self._recovered(runtime.key, "decide")
+                    continue
+                record, scale = self.fast.decide(runtime, sample, now, views.get(runtime.key))
             except Exception as exc:  # one application's surprise must not stop the others
                 self._failed(runtime.snapshot, "decide", exc, failed)
                 continue
-            self._recovered(runtime.key, "decide")
-            if record is None:
-                unavailable += runtime.unavailable is not None
-                continue
             decided += 1
             changed += record.target != record.current and record.mode == "auto"
+            if scale is None:
+                self._recovered(runtime.key, "decide")
+            else:  # recovered once written
+                pending.append(scale)
+        for scale in sorted(pending, key=lambda p: p.change):  # scale-downs make room first
+            self._step(
+                scale.runtime.snapshot, "decide", failed, self.fast.actuate, scale, gate, now
+            )
         for runtime in managed:
             self._step(runtime.snapshot, "meta", failed, self.slow.step, runtime, now)
         for runtime in runtimes:
@@ -285,6 +318,20 @@ class Autoscaler:
             failed["collect"] = failed.get("collect", 0) + 1
             log.error("collecting metrics failed; every application holds", exc_info=exc)
             return Collection.failed(f"collector failed: {type(exc).__name__}: {exc}"[:500])
+
+    def _budget_views(
+        self, runtimes: list[AppRuntime], now: float, failed: dict[str, int]
+    ) -> dict[AppKey, BudgetView]:
+        """This cycle's caps; a budget step that raises keeps the last ones (and the gate still
+        holds every write to the budgets' limits)."""
+        if self.budget_source is not None:
+            self.budgets.ensure_synced(self.budget_source)
+        try:
+            self._views = self.budgets.step(runtimes, now)
+        except Exception as exc:
+            failed["budget"] = failed.get("budget", 0) + 1
+            log.error("the budget step failed; keeping the last caps", exc_info=exc)
+        return self._views
 
     def _report_seen(self, runtime: AppRuntime) -> None:
         self.telemetry.app_seen(

@@ -132,6 +132,51 @@ class EventSink(Protocol):
         ...
 
 
+class BudgetSink(Protocol):
+    """Where an ExecutorBudget's status and events go (the Kubernetes adapter patches the
+    ``status`` subresource and posts Events; never raises)."""
+
+    def status(self, budget: BudgetRef, status: Mapping[str, Any]) -> None: ...
+
+    def event(self, budget: BudgetRef, event: AppEvent) -> None: ...
+
+    def limited(self, budget: BudgetRef, app: AppKey, wanted: int, got: int) -> None:
+        """An application got fewer executors than it wanted (counted in the metrics)."""
+        ...
+
+
+class NullBudgetSink:
+    """For loops without budgets (evaluation of one application, tests)."""
+
+    def status(self, budget: BudgetRef, status: Mapping[str, Any]) -> None:
+        pass
+
+    def event(self, budget: BudgetRef, event: AppEvent) -> None:
+        pass
+
+    def limited(self, budget: BudgetRef, app: AppKey, wanted: int, got: int) -> None:
+        pass
+
+
+class BudgetSource(Protocol):
+    def list(self) -> list[Mapping[str, Any]] | None:
+        """Every ExecutorBudget object, or None when its CRD is not installed (no budgets);
+        raise when they cannot be listed now (scale-ups then wait)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetRef:
+    """The ExecutorBudget object a status or event is about."""
+
+    namespace: str
+    name: str
+    uid: str
+
+    def __str__(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
 @dataclass(frozen=True)
 class DecisionRecord:
     """One application's decision in one cycle (also for holds)."""
@@ -214,3 +259,4 @@ class LoopContext:
     actuator: Actuator
     events: EventSink
     telemetry: Telemetry
+    budget_sink: BudgetSink = field(default_factory=NullBudgetSink)

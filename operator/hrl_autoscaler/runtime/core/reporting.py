@@ -42,6 +42,21 @@ class Reason(StrEnum):
     STEP_FAILED = "StepFailed"
     """One step of the cycle failed for this application (a bug or an input the operator does
     not survive): it holds, the other applications go on; repeated only when the error changes."""
+    BUDGET_LIMITED = "BudgetLimited"
+    """An ExecutorBudget gave the application fewer executors than it wanted (which budget,
+    wanted, got, why)."""
+    BUDGET_ALLOCATED = "BudgetAllocated"
+    """On an ExecutorBudget: its caps changed (policy, limit, each application's cap)."""
+    BUDGET_INVALID = "BudgetInvalid"
+    """On an ExecutorBudget: a field was rejected (named, with what is accepted); the last good
+    spec stays in force."""
+    BUDGET_OVERLAP = "BudgetOverlap"
+    """On an ExecutorBudget: it covers an application an older budget already covers; it is not
+    enforced until the overlap is gone."""
+    BUDGET_INFEASIBLE = "BudgetInfeasible"
+    """On an ExecutorBudget: the covered applications' minimums alone exceed it."""
+    BUDGET_EMPTY = "BudgetEmpty"
+    """On an ExecutorBudget: its namespaces and selector match no enabled application."""
 
 
 WARNINGS = frozenset(
@@ -53,6 +68,10 @@ WARNINGS = frozenset(
         Reason.FIRST_BATCH_OVERDUE,
         Reason.WEIGHTS_NOT_APPLIED,
         Reason.STEP_FAILED,
+        Reason.BUDGET_INVALID,
+        Reason.BUDGET_OVERLAP,
+        Reason.BUDGET_INFEASIBLE,
+        Reason.BUDGET_EMPTY,
     }
 )
 

@@ -1,8 +1,34 @@
-"""Erlang-C (M/M/c) waiting time: why latency explodes as a cluster nears saturation."""
+"""The cluster model's latency law: Erlang-C (M/M/c) waiting and a micro-batch's latency.
+
+Pure arithmetic shared by the simulator (``research/sim/cluster``), the oracle's planning model
+and the budget's value model (``runtime/core/budget``): whoever predicts latency predicts it
+with the physics the policies were trained on.
+"""
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import numpy as np
+
+from hrl_autoscaler.config import SimParams
+
+LatencyT = TypeVar("LatencyT", float, np.ndarray)
+
+
+def micro_batch_latency_s(
+    params: SimParams, busy_fraction: LatencyT, queue_wait_s: LatencyT
+) -> LatencyT:
+    """Latency of a micro-batch with an empty backlog: half a trigger interval of waiting,
+    the batch overhead, the processing of one interval's events (``busy_fraction`` of it, at
+    most 1) and the Erlang-C queueing delay. One formula for floats and arrays."""
+    latency: LatencyT = (
+        params.batch_interval_s / 2.0
+        + params.batch_overhead_s
+        + busy_fraction * params.batch_interval_s
+        + queue_wait_s
+    )
+    return latency
 
 
 def erlang_c(servers: int, offered_load: float) -> float:
