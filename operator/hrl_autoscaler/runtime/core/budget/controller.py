@@ -143,13 +143,16 @@ class BudgetController:
                 caps = stored_caps(parsed.status)
                 if caps is not None:
                     known.allocation, known.allocated_at = caps
+                    known.covered = tuple(sorted(known.allocation.caps))
                     log.info("budget %s: resuming from its stored allocation", parsed.key)
             known.parsed = parsed
             if parsed.spec is not None and parsed.spec != known.good:
                 if known.good is None or parsed.spec.policy != known.good.policy:
                     known.policy = self.policies(parsed.spec.policy)
+                resumed = known.good is None and _observed(parsed) == parsed.generation
                 known.good = parsed.spec
-                known.allocated_at = None  # a changed budget is allocated at once
+                if not resumed:  # a changed budget is allocated at once
+                    known.allocated_at = None
 
     # -- one cycle ---------------------------------------------------------------------------
 
@@ -355,6 +358,14 @@ def claim_for(runtime: AppRuntime, now: float, horizon_s: float, params: SimPara
         price_per_hour=s.cost_per_executor_hour,
         violation_rate=violations,
     )
+
+
+def _observed(parsed: ParsedBudget) -> int | None:
+    """The generation the stored status was written for (None without one)."""
+    try:
+        return int((parsed.status or {})["observedGeneration"])
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _selector_text(spec: BudgetSpec) -> str:
