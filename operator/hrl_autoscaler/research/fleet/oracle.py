@@ -143,7 +143,9 @@ def _hand_out(
     """Give the executors the DP left unused to the applications most at risk, in place."""
     truthful = [replace(c, executor_rate_eps=params.executor_rate_eps) for c in claims]
     served = sustainable_load_eps(truthful, params)
-    peak = np.array([float(np.max(f)) if np.size(f) else c.load_eps for c, f in zip(claims, future)])
+    peak = np.array(
+        [float(np.max(f)) if np.size(f) else c.load_eps for c, f in zip(claims, future)]
+    )
     priority = np.array([c.priority for c in claims], dtype=float)
     held = [max(c.current, c.wanted) for c in claims]
     for _ in range(budget - sum(caps)):

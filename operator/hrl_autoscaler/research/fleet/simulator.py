@@ -229,7 +229,9 @@ def run_fleet(
     caps = np.full(shape, p.max_executors, dtype=np.int16)
     loads = np.stack([a.load_eps for a in apps], axis=1)
     for i, model in enumerate(models):  # warm-up interval, as the single-app environment does
-        source.metrics[apps[i].key] = model.metrics(model.advance(float(loads[0, i]), p.decision_interval_s))
+        source.metrics[apps[i].key] = model.metrics(
+            model.advance(float(loads[0, i]), p.decision_interval_s)
+        )
     exceed = model_exceed = 0
     for t in range(steps):
         clock.time_s = models[0].time_s
