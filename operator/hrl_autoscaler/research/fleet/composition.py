@@ -44,7 +44,7 @@ class FleetApp:
 
     @property
     def priority(self) -> float:
-        return SLO_CLASSES[self.slo_class]  # type: ignore[index]
+        return SLO_CLASSES[self.slo_class]
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ def compose_fleet(
     summed peaks (never below their summed minimums, so the budget is always feasible)."""
     if apps < 1:
         raise ValueError(f"a fleet needs at least one application, got {apps}")
-    if not 0 < budget_share:
+    if not budget_share > 0:
         raise ValueError(f"the budget share must be above 0, got {budget_share}")
     p = params or SimParams()
     names = list(scenarios or sorted(SCENARIOS))
@@ -108,7 +108,7 @@ def compose_fleet(
             )
         )
     summed = sum(a.peak_executors for a in members)
-    budget = max(int(round(budget_share * summed)), apps * p.min_executors)
+    budget = max(round(budget_share * summed), apps * p.min_executors)
     return Fleet(tuple(members), budget, seed)
 
 

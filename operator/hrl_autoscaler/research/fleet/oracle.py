@@ -144,7 +144,10 @@ def _hand_out(
     truthful = [replace(c, executor_rate_eps=params.executor_rate_eps) for c in claims]
     served = sustainable_load_eps(truthful, params)
     peak = np.array(
-        [float(np.max(f)) if np.size(f) else c.load_eps for c, f in zip(claims, future)]
+        [
+            float(np.max(f)) if np.size(f) else c.load_eps
+            for c, f in zip(claims, future, strict=True)
+        ]
     )
     priority = np.array([c.priority for c in claims], dtype=float)
     held = [max(c.current, c.wanted) for c in claims]

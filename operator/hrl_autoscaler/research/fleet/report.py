@@ -110,10 +110,10 @@ def write_csv(result: FleetResult, rows_path: Path, runs_path: Path) -> None:
     """The aggregate rows, and every run (with its violations per application)."""
     rows_path.parent.mkdir(parents=True, exist_ok=True)
     with rows_path.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=list(result.rows[0].to_dict()))
-        writer.writeheader()
+        rows = csv.DictWriter(f, fieldnames=list(result.rows[0].to_dict()))
+        rows.writeheader()
         for r in result.rows:
-            writer.writerow(r.to_dict())
+            rows.writerow(r.to_dict())
     with runs_path.open("w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(

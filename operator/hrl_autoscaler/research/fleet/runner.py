@@ -69,7 +69,7 @@ class FleetSpec:
         ):
             if value < low:
                 raise ValueError(f"--{name} must be >= {low}, got {value}")
-        if not 0 < self.budget_share:
+        if not self.budget_share > 0:
             raise ValueError(f"--budget-share must be above 0, got {self.budget_share}")
         if self.first_seed < 0:
             raise ValueError(f"--first-seed must be >= 0, got {self.first_seed}")

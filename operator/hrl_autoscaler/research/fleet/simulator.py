@@ -155,7 +155,7 @@ def make_policy(
 ) -> ArbitrationPolicy | OraclePolicy:
     """The budget's policy for ``name`` (``none`` has none: it is not called)."""
     if name == "oracle":
-        horizon = int(math.ceil((interval_s + params.startup_delay_s) / params.decision_interval_s))
+        horizon = math.ceil((interval_s + params.startup_delay_s) / params.decision_interval_s)
         loads = {a.key: a.load_eps for a in fleet.apps}
         return OraclePolicy(loads, params, horizon)
     return policy_factory(params)(name)
@@ -210,12 +210,12 @@ def run_fleet(
         inner = make_policy(policy, fleet, p, interval_s)
         oracle = inner if isinstance(inner, OraclePolicy) else None
         recorder = RecordingPolicy(inner)
-        autoscaler.budgets.policies = lambda _name: recorder  # type: ignore[assignment,return-value]
+        autoscaler.budgets.policies = lambda _name: recorder
         spec_policy = "whittle" if policy == "oracle" else policy
         autoscaler.budgets.sync([budget_body(budget, spec_policy, interval_s)])
 
     models = []
-    for i, a in enumerate(apps):
+    for a in apps:
         model = ClusterModel(p)
         model.reset(sims[a.key].snapshot().current_executors(True))
         models.append(model)
@@ -235,7 +235,7 @@ def run_fleet(
     exceed = model_exceed = 0
     for t in range(steps):
         clock.time_s = models[0].time_s
-        for i, a in enumerate(apps):
+        for a in apps:
             sim = sims[a.key]
             sim.set_running(not source.metrics[a.key].restarting)
             autoscaler.upsert(sim.snapshot())
