@@ -85,8 +85,9 @@ def targets(result: FleetResult) -> list[str]:
         miss_b = 1.0 - best.fleet_slo_score
         lines.append(
             f"whittle vs best simple ({best.policy}): score {gain:+.2%} "
-            f"({'met' if gain >= 0.15 else 'missed'}: +15% required); weighted violation share "
-            f"{miss_w:.4f} vs {miss_b:.4f} ({(miss_b - miss_w) / max(miss_b, 1e-12):+.0%} less)"
+            f"({'met' if gain >= 0.15 else 'missed'}: +15% required); priority-weighted "
+            f"violation share {miss_w:.4f} vs {miss_b:.4f} (whittle's is "
+            f"{(miss_w - miss_b) / max(miss_b, 1e-12):+.0%} relative)"
         )
     oracle = rows.get("oracle")
     if whittle is not None and oracle is not None:
