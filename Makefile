@@ -68,6 +68,7 @@ bench: install system-deps binaries  ## benchmarks quoted in the notes
 	$(BIN)/hrl-autoscaler bench pipeline --json reports/bench/pipeline.json
 	$(BIN)/hrl-autoscaler bench evaluate --json reports/bench/evaluate.json
 	$(BIN)/hrl-autoscaler bench operator --apps 200 --json reports/bench/operator.json
+	$(BIN)/hrl-autoscaler bench budget --apps 1000 --json reports/bench/budget.json
 	$(BIN)/python bench/fuzz_inputs.py --examples 10000 --json reports/bench/fuzz.json
 
 train: install  ## retrain the committed policies (PPO, then one TD3 meta-controller per objective)

@@ -19,6 +19,7 @@ def test_the_table_keeps_todays_subcommands() -> None:
     assert sorted(NAMES) == sorted(
         [
             "evaluate",
+            "evaluate-fleet",
             "ablation",
             "loadgen",
             "calibrate",

@@ -38,6 +38,11 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
         "compare controllers (baselines, RL agents, the oracle) on the simulator",
     ),
     Subcommand(
+        "evaluate-fleet",
+        "evaluate_fleet",
+        "many applications under one ExecutorBudget: arbitration policies vs the oracle bound",
+    ),
+    Subcommand(
         "ablation",
         "ablation",
         "the seed's ablation: fixed vs meta-learned weights, every scenario and objective",

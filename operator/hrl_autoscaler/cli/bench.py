@@ -15,10 +15,11 @@ from hrl_autoscaler.tools.argtypes import integer
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "target",
-        choices=["sim", "policy", "pipeline", "evaluate", "operator"],
+        choices=["sim", "policy", "pipeline", "evaluate", "operator", "budget"],
         help="sim: simulator steps/s; policy: one decision's latency; pipeline: the operator's "
         "pipeline on the simulated cluster, decisions/s on one core beside ds2; evaluate: five "
-        "baselines + hrl + ppo-fixed, 5 seeds x 2,880 steps; operator: the live loop",
+        "baselines + hrl + ppo-fixed, 5 seeds x 2,880 steps; operator: the live loop; budget: one "
+        "ExecutorBudget allocation per policy for --apps applications (default 1,000 here)",
     )
     parser.add_argument(
         "--steps", type=integer(1), default=100_000, help="steps to time (default %(default)s)"
@@ -27,8 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--apps",
         type=integer(1),
-        default=200,
-        help="operator only: SparkApplications to manage (default %(default)s)",
+        default=None,
+        help="operator: SparkApplications to manage (default 200); budget: applications to "
+        "allocate for (default 1000)",
     )
     parser.add_argument(
         "--cycles",
@@ -42,7 +44,9 @@ def run(args: argparse.Namespace) -> int:
     if args.target == "operator":
         from hrl_autoscaler.tools.bench.operator_loop import run_operator_bench
 
-        return run_operator_bench(args.apps, args.json, args.cycles)
+        return run_operator_bench(args.apps or 200, args.json, args.cycles)
+    if args.target == "budget":
+        return _budget(args)
     if args.target == "sim":
         from hrl_autoscaler.tools.bench.sim import bench_sim
 
@@ -68,3 +72,31 @@ def run(args: argparse.Namespace) -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
     return 0
+
+
+def _budget(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from hrl_autoscaler.tools.bench.budget import bench_budget
+
+    apps = args.apps or 1000
+    console.print(f"timing one budget allocation for {apps:,} applications per policy ...")
+    result = bench_budget(apps=apps)
+    table = Table(
+        title=f"one allocation, {apps:,} applications, budget {result.budget_executors:,} "
+        f"executors, {result.repeats} repeats (target <= {result.target_ms:g} ms)"
+    )
+    for col in ("policy", "p50 ms", "p99 ms", "max ms", "within target"):
+        table.add_column(col, justify="left" if col == "policy" else "right")
+    for t in result.timings:
+        table.add_row(
+            t.policy, f"{t.p50_ms:.2f}", f"{t.p99_ms:.2f}", f"{t.max_ms:.2f}", str(t.within_target)
+        )
+    out.print(table)
+    if result.skipped:
+        console.print(f"skipped (module not there yet): {', '.join(result.skipped)}")
+    payload = asdict(result)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    return 0 if all(t.within_target for t in result.timings) else 1

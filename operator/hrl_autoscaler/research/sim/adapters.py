@@ -66,7 +66,12 @@ class SimulatedApplication:
     """One SparkApplication as the API server would store it."""
 
     def __init__(
-        self, key: AppKey, annotations: Mapping[str, str], executors: int, app_id: str = "sim-1"
+        self,
+        key: AppKey,
+        annotations: Mapping[str, str],
+        executors: int,
+        app_id: str = "sim-1",
+        labels: Mapping[str, str] | None = None,
     ) -> None:
         self.body: dict[str, Any] = {
             "apiVersion": API_VERSION,
@@ -76,7 +81,7 @@ class SimulatedApplication:
                 "name": key.name,
                 "uid": f"uid-{key.namespace}-{key.name}",
                 "resourceVersion": "1",
-                "labels": {"hrl-autoscaler.io/enabled": "true"},
+                "labels": {"hrl-autoscaler.io/enabled": "true", **(labels or {})},
                 "annotations": dict(annotations),
             },
             "spec": {"executor": {"instances": executors}},
@@ -239,3 +244,39 @@ class NullTelemetry:
 
     def forget(self, key: AppKey) -> None:
         pass
+
+
+class FleetMetrics:
+    """Prometheus for many simulated applications: each one's last interval, one query batch.
+
+    The fleet simulator sets :attr:`metrics` for every application before each cycle; an
+    application without metrics yet is simply absent from the answer (as a new one would be).
+    """
+
+    def __init__(self) -> None:
+        self.metrics: dict[AppKey, SystemMetrics] = {}
+
+    def collect(self, apps: Sequence[AppSnapshot]) -> Collection:
+        samples = {
+            a.key: sample_from_metrics(self.metrics[a.key]) for a in apps if a.key in self.metrics
+        }
+        return Collection(samples, queries=1 if samples else 0)
+
+
+class FleetActuator(SimulatedActuator):
+    """The actuator of many simulated applications: each intent goes to its own object, with
+    the same patches and preconditions as :class:`SimulatedActuator` (which it counts alike)."""
+
+    def __init__(self, apps: Mapping[AppKey, SimulatedApplication]) -> None:
+        super().__init__(next(iter(apps.values())))
+        self.apps = dict(apps)
+
+    def patch(
+        self, key: AppKey, body: dict[str, Any], precondition: Precondition
+    ) -> ActuationResult:
+        app = self.apps[key]
+        fresh = app.snapshot()
+        reason = precondition(fresh)
+        if reason is not None:
+            return ActuationResult(False, reason, fresh)
+        return ActuationResult(True, "patched", app.patch(body))

@@ -93,7 +93,16 @@ def _demand(claims: Sequence[Claim]) -> np.ndarray:
 
 @dataclass
 class WhittlePolicy:
-    """Executors to the applications whose Whittle index (:mod:`.value`) is highest."""
+    """Executors to the applications whose Whittle index (:mod:`.value`) is highest.
+
+    The executors the index does not pay for (index <= 0) are still handed out, as every
+    policy hands the whole budget out, but not in index order: past the need, the index is just
+    minus each application's cost weight, so the cheapest-minded application would take every
+    spare executor up to its maximum while the others are cut below what they hold. Caps are
+    ceilings, and a cap below what an application holds or asks for forces a scale-down its
+    fast loop must undo late (its forecast misses bursts and backlog). So the spare executors
+    go first up to what each holds or asks for, in proportion to it, then equally.
+    """
 
     params: SimParams
     name: str = "whittle"
@@ -101,8 +110,15 @@ class WhittlePolicy:
     def allocate(self, claims: Sequence[Claim], limit: BudgetLimit) -> Allocation:
         if not claims:
             return Allocation({})
-        scores = concave_marginals(value_table(claims, self.params))
-        return greedy_caps(claims, limit, scores)
+        gains = concave_marginals(value_table(claims, self.params))
+        held = np.array(
+            [min(max(c.current, c.wanted, c.min_executors), c.max_executors) for c in claims],
+            dtype=float,
+        )
+        levels = _levels(claims)
+        spare = np.where(levels <= held[:, None], -1.0 - levels / held[:, None], -3.0 - levels)
+        scores = np.where(gains > 0, gains, spare)
+        return greedy_caps(claims, limit, np.minimum.accumulate(scores, axis=1))
 
 
 @dataclass
