@@ -59,7 +59,7 @@ def test_the_check_would_fail_if_the_budget_were_ignored(tight_fleet) -> None:  
 def test_summary_counts_violations_cost_and_fairness(tight_fleet) -> None:  # type: ignore[no-untyped-def]
     trace = run_fleet(tight_fleet, "equal-share")
     s = summarise_fleet(trace, SimParams(), tight_fleet.budget_executors)
-    assert 0.0 <= s.fleet_slo_score <= 1.0
+    assert 0.0 <= s.attainment <= 1.0
     assert s.violations == sum(s.violations_by_app)
     assert s.executor_hours == pytest.approx(trace.written.sum() * 30 / 3600)
     assert 0.0 < s.utilisation <= 1.0

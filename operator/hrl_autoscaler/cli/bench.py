@@ -93,8 +93,6 @@ def _budget(args: argparse.Namespace) -> int:
             t.policy, f"{t.p50_ms:.2f}", f"{t.p99_ms:.2f}", f"{t.max_ms:.2f}", str(t.within_target)
         )
     out.print(table)
-    if result.skipped:
-        console.print(f"skipped (module not there yet): {', '.join(result.skipped)}")
     payload = asdict(result)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

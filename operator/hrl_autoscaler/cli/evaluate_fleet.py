@@ -27,10 +27,11 @@ DESCRIPTION = (
     "ExecutorBudget of --budget-share x the summed peaks (an application's peak: the executors "
     "it needs at its highest load). Each policy arbitrates the budget on the same fleets; "
     "'oracle' allocates knowing the future load (an upper bound) and 'none' runs without a "
-    "budget (the reference). Reports the priority-weighted fleet SLO score, the slo objective, "
+    "budget (the reference). Reports the priority-weighted fleet SLO score (the project's slo "
+    "score) and SLO attainment, "
     "violations, executor-hours, budget utilisation, Jain fairness of allocation over demand "
     "and budget exceedances (written targets above the budget, checked at every step: must be "
-    "0), with 95%% t-intervals over seeds. Report on held-out seeds (0-9 by default); tune, if "
+    "0), with 95% t-intervals over seeds. Report on held-out seeds (0-9 by default); tune, if "
     "at all, on seeds >= 300."
 )
 
@@ -49,8 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--policies",
         default=None,
-        help=f"comma-separated; accepted: {', '.join(POLICIES)} (default: all; learned-whittle "
-        "only when its module exists)",
+        help=f"comma-separated; accepted: {', '.join(POLICIES)} (default: all)",
     )
     parser.add_argument(
         "--seeds", type=integer(1), default=10, help="fleets per policy (default %(default)s)"
@@ -93,7 +93,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def parse_policies(text: str | None) -> tuple[str, ...]:
-    from hrl_autoscaler.research.fleet.runner import LEARNED, default_policies, learned_available
+    from hrl_autoscaler.research.fleet.runner import default_policies
 
     if text is None:
         return default_policies()
@@ -101,9 +101,6 @@ def parse_policies(text: str | None) -> tuple[str, ...]:
     unknown = [p for p in names if p not in POLICIES]
     if unknown or not names:
         raise ValueError(f"unknown policies {unknown}; accepted: {', '.join(POLICIES)}")
-    if LEARNED in names and not learned_available():
-        console.print("learned-whittle: runtime/core/budget/learned.py is not there yet; skipped")
-        names = tuple(p for p in names if p != LEARNED)
     return names
 
 

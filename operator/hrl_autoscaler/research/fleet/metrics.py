@@ -1,10 +1,11 @@
 """What a fleet run scores: SLO met where it matters most, what it cost, how fairly it shared.
 
-- **fleet SLO score**: each application's share of decision steps within its latency SLO,
-  averaged with its priority as the weight (a latency-critical application's violations weigh
-  100 times a best-effort one's, as they do in the budget's own value model);
-- **slo objective**: the project's per-application ``slo`` score
-  (:func:`~hrl_autoscaler.runtime.core.objectives.slo_score`), priority-weighted the same way;
+- **fleet SLO score**: the project's ``slo`` score of each application
+  (:func:`~hrl_autoscaler.runtime.core.objectives.slo_score`: cheapest while 99% of its decision
+  intervals meet its latency SLO), averaged with its priority as the weight (a latency-critical
+  application weighs 100 times a best-effort one, as in the budget's own value model);
+- **attainment**: each application's share of decision steps within its latency SLO,
+  priority-weighted the same way (near 1 for every policy: the score above is where they differ);
 - **violations**: steps above the SLO, per application and in total;
 - **cost**: executor-hours of the written targets;
 - **utilisation**: the written targets' sum over the budget, averaged over steps;
@@ -34,8 +35,8 @@ class FleetSummary:
     steps: int
     apps: int
     budget: int | None
+    attainment: float
     fleet_slo_score: float
-    slo_objective: float
     violations: int
     violations_by_app: tuple[int, ...]
     executor_hours: float
@@ -88,8 +89,8 @@ def summarise_fleet(trace: FleetTrace, params: SimParams, budget: int) -> FleetS
         steps=trace.steps,
         apps=len(apps),
         budget=trace.budget,
-        fleet_slo_score=fleet_score,
-        slo_objective=float((priority * per_app_slo).sum() / priority.sum()),
+        attainment=fleet_score,
+        fleet_slo_score=float((priority * per_app_slo).sum() / priority.sum()),
         violations=int(violations.sum()),
         violations_by_app=tuple(int(v) for v in violations),
         executor_hours=float(trace.written.sum() * hours),
@@ -108,10 +109,10 @@ class FleetRow:
 
     policy: str
     seeds: int
+    attainment: float
+    attainment_ci95: float
     fleet_slo_score: float
     fleet_slo_score_ci95: float
-    slo_objective: float
-    slo_objective_ci95: float
     violations: float
     violations_ci95: float
     executor_hours: float
@@ -137,10 +138,10 @@ def aggregate_fleet(policy: str, runs: list[FleetSummary]) -> FleetRow:
     return FleetRow(
         policy=policy,
         seeds=len(runs),
+        attainment=mean("attainment"),
+        attainment_ci95=ci95(values("attainment")),
         fleet_slo_score=mean("fleet_slo_score"),
         fleet_slo_score_ci95=ci95(values("fleet_slo_score")),
-        slo_objective=mean("slo_objective"),
-        slo_objective_ci95=ci95(values("slo_objective")),
         violations=mean("violations"),
         violations_ci95=ci95(values("violations")),
         executor_hours=mean("executor_hours"),

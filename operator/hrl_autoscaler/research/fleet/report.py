@@ -20,7 +20,7 @@ SIMPLE = ("equal-share", "proportional", "first-come")
 COLUMNS = (
     "policy",
     "fleet SLO score (±95%)",
-    "slo objective (±95%)",
+    "attainment (±95%)",
     "violations (±95%)",
     "executor-h (±95%)",
     "utilisation",
@@ -34,8 +34,8 @@ COLUMNS = (
 def _cells(r: FleetRow) -> list[str]:
     return [
         r.policy,
-        f"{r.fleet_slo_score:.4f} ± {r.fleet_slo_score_ci95:.4f}",
-        f"{r.slo_objective:.3f} ± {r.slo_objective_ci95:.3f}",
+        f"{r.fleet_slo_score:.3f} ± {r.fleet_slo_score_ci95:.3f}",
+        f"{r.attainment:.4f} ± {r.attainment_ci95:.4f}",
         f"{r.violations:.0f} ± {r.violations_ci95:.0f}",
         f"{r.executor_hours:.0f} ± {r.executor_hours_ci95:.0f}",
         f"{r.utilisation:.3f}",
@@ -80,22 +80,30 @@ def targets(result: FleetResult) -> list[str]:
     simple = [rows[p] for p in SIMPLE if p in rows]
     if whittle is not None and simple:
         best = max(simple, key=lambda r: r.fleet_slo_score)
-        gain = whittle.fleet_slo_score / best.fleet_slo_score - 1.0
-        miss_w = 1.0 - whittle.fleet_slo_score
-        miss_b = 1.0 - best.fleet_slo_score
+        gain = _relative(whittle.fleet_slo_score, best.fleet_slo_score)
+        miss_w = 1.0 - whittle.attainment
+        miss_b = 1.0 - best.attainment
         lines.append(
-            f"whittle vs best simple ({best.policy}): score {gain:+.2%} "
-            f"({'met' if gain >= 0.15 else 'missed'}: +15% required); priority-weighted "
-            f"violation share {miss_w:.4f} vs {miss_b:.4f} (whittle's is "
-            f"{(miss_w - miss_b) / max(miss_b, 1e-12):+.0%} relative)"
+            f"whittle vs best simple ({best.policy}): fleet SLO score {whittle.fleet_slo_score:.3f}"
+            f" vs {best.fleet_slo_score:.3f}, {gain:+.1%} ({'met' if gain >= 0.15 else 'missed'}:"
+            f" +15% required); priority-weighted violation share {miss_w:.4f} vs {miss_b:.4f}"
+            f" ({(miss_w - miss_b) / max(miss_b, 1e-12):+.0%} relative)"
         )
     oracle = rows.get("oracle")
     if whittle is not None and oracle is not None:
-        ratio = whittle.fleet_slo_score / oracle.fleet_slo_score
+        ratio = _relative(whittle.fleet_slo_score, oracle.fleet_slo_score) + 1.0
         lines.append(
             f"whittle / oracle: {ratio:.2%} ({'met' if ratio >= 0.85 else 'missed'}: 85% required)"
         )
     return lines
+
+
+def _relative(value: float, reference: float) -> float:
+    """``value / reference - 1`` for positive references; a score can be negative, where a
+    ratio means nothing, so then the difference in units of the reference's magnitude."""
+    if reference > 0:
+        return value / reference - 1.0
+    return (value - reference) / max(abs(reference), 1e-9)
 
 
 def write_markdown(result: FleetResult, path: Path) -> None:
@@ -122,8 +130,8 @@ def write_csv(result: FleetResult, rows_path: Path, runs_path: Path) -> None:
                 "policy",
                 "seed",
                 "budget",
+                "attainment",
                 "fleet_slo_score",
-                "slo_objective",
                 "violations",
                 "violations_by_app",
                 "executor_hours",
@@ -140,8 +148,8 @@ def write_csv(result: FleetResult, rows_path: Path, runs_path: Path) -> None:
                     run.policy,
                     run.seed,
                     run.budget if run.budget is not None else "",
+                    f"{run.attainment:.6f}",
                     f"{run.fleet_slo_score:.6f}",
-                    f"{run.slo_objective:.6f}",
                     run.violations,
                     " ".join(str(v) for v in run.violations_by_app),
                     f"{run.executor_hours:.2f}",

@@ -6,7 +6,6 @@ and Python; 8 applications x 2,880 steps take a few seconds).
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -30,16 +29,10 @@ from hrl_autoscaler.research.fleet.simulator import (
 )
 
 ALL_POLICIES = (*OPERATOR_POLICIES, *REFERENCE_POLICIES)
-LEARNED = "learned-whittle"
-
-
-def learned_available() -> bool:
-    """``learned-whittle`` is another change's module: compared only once it exists."""
-    return importlib.util.find_spec("hrl_autoscaler.runtime.core.budget.learned") is not None
 
 
 def default_policies() -> tuple[str, ...]:
-    return tuple(p for p in ALL_POLICIES if p != LEARNED or learned_available())
+    return ALL_POLICIES
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,7 @@ from hrl_autoscaler.runtime.core.budget.claims import Allocation, BudgetLimit, C
 from hrl_autoscaler.runtime.core.budget.policies import ArbitrationPolicy, policy_factory
 from hrl_autoscaler.runtime.core.pipeline import Autoscaler
 
-#: The ExecutorBudget policies the operator accepts (learned-whittle only when it is built).
+#: The ExecutorBudget policies the operator accepts.
 OPERATOR_POLICIES = (
     "whittle",
     "learned-whittle",

@@ -9,7 +9,6 @@ they ask, so the greedy engine has to choose.
 
 from __future__ import annotations
 
-import importlib.util
 import time
 from dataclasses import dataclass
 
@@ -48,8 +47,6 @@ class BudgetBenchResult:
     budget_executors: int
     target_ms: float
     timings: tuple[PolicyTiming, ...]
-    skipped: tuple[str, ...]
-    """Policies whose module is not there (learned-whittle until it lands)."""
 
 
 def random_claims(apps: int, seed: int = 0, params: SimParams | None = None) -> list[Claim]:
@@ -84,12 +81,8 @@ def bench_budget(apps: int = 1000, repeats: int = 20, seed: int = 0) -> BudgetBe
     budget = int(0.6 * sum(c.wanted for c in claims))
     limit = BudgetLimit(max_executors=budget)
     make = policy_factory(params)
-    learned = importlib.util.find_spec("hrl_autoscaler.runtime.core.budget.learned") is not None
-    timings, skipped = [], []
+    timings = []
     for name in POLICIES:
-        if name == "learned-whittle" and not learned:
-            skipped.append(name)
-            continue
         policy = make(name)
         allocation = policy.allocate(claims, limit)  # warm-up (caches, imports)
         assert allocation.total() <= budget or allocation.gate_only
@@ -108,4 +101,4 @@ def bench_budget(apps: int = 1000, repeats: int = 20, seed: int = 0) -> BudgetBe
                 within_target=bool(samples.max() <= TARGET_MS),
             )
         )
-    return BudgetBenchResult(apps, repeats, budget, TARGET_MS, tuple(timings), tuple(skipped))
+    return BudgetBenchResult(apps, repeats, budget, TARGET_MS, tuple(timings))

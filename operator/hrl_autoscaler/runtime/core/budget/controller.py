@@ -157,7 +157,13 @@ class BudgetController:
     # -- one cycle ---------------------------------------------------------------------------
 
     def step(self, runtimes: Sequence[AppRuntime], now: float) -> dict[AppKey, BudgetView]:
-        """Allocate the budgets that are due; every covered application's view."""
+        """Allocate the budgets that are due; every covered application's view.
+
+        With no application known at all (an operator's first cycles, before the watch has
+        delivered any), nothing is allocated or reported: a resumed allocation is kept.
+        """
+        if not runtimes:
+            return {}
         with self._lock:
             budgets = sorted(self._budgets.values(), key=lambda b: b.order)
         covered = self._coverage(budgets, runtimes, now)
