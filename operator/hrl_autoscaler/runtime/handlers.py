@@ -1,7 +1,8 @@
 """The thin kopf layer: watch SparkApplications, feed the decision loop, run beside it.
 
 kopf provides what it is good at: watching with re-listing and back-off, login, peering between
-replicas. The handlers only keep an in-memory view of the applications up to date; the decision
+replicas. The handlers only keep an in-memory view of the applications (and of the
+ExecutorBudgets over them) up to date; the decision
 loop (:mod:`hrl_autoscaler.runtime.service.loop`) is one cluster-wide task that decides for all
 of them per cycle with batched queries, which per-object kopf timers could not do.
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
@@ -23,6 +25,12 @@ from kubernetes import client as k8s_client
 
 from hrl_autoscaler.config import OperatorSettings
 from hrl_autoscaler.runtime.core.application import GROUP, PLURAL, VERSION, snapshot_from_body
+from hrl_autoscaler.runtime.core.budget.spec import (
+    BUDGET_GROUP,
+    BUDGET_PLURAL,
+    BUDGET_VERSION,
+    BudgetKey,
+)
 from hrl_autoscaler.runtime.core.pipeline import Autoscaler
 from hrl_autoscaler.runtime.service.http import HttpServer
 from hrl_autoscaler.runtime.service.loop import DecisionLoop
@@ -53,7 +61,10 @@ def connection_info(api: k8s_client.ApiClient) -> kopf.ConnectionInfo:
 
 
 def build_registry(
-    autoscaler: Autoscaler, api: k8s_client.ApiClient, settings: OperatorSettings
+    autoscaler: Autoscaler,
+    api: k8s_client.ApiClient,
+    settings: OperatorSettings,
+    on_budget_deleted: Callable[[BudgetKey], None] | None = None,
 ) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
     lifetime = settings.peering_lifetime_s
@@ -78,6 +89,20 @@ def build_registry(
         else:
             autoscaler.upsert(snapshot)
 
+    @kopf.on.event(BUDGET_GROUP, BUDGET_VERSION, BUDGET_PLURAL, registry=registry)
+    def on_budget_event(event: kopf.RawEvent, **_: Any) -> None:
+        """ExecutorBudgets: the controller parses and reports them (a bad one gets a Warning
+        event from it, not an exception here); the decision loop allocates."""
+        body = event["object"]
+        if event.get("type") == "DELETED":
+            meta = body.get("metadata") or {}
+            key = BudgetKey(str(meta.get("namespace") or "default"), str(meta.get("name") or ""))
+            autoscaler.budgets.remove(key)
+            if on_budget_deleted is not None:
+                on_budget_deleted(key)
+        else:
+            autoscaler.budgets.upsert(body)
+
     return registry
 
 
@@ -95,7 +120,10 @@ async def run_async(operator: Operator, port_file: Path | None = None) -> None:
         await asyncio.to_thread(operator.peering.ensure)
     stop = asyncio.Event()
     loop_task = asyncio.create_task(loop.run(stop), name="decision loop")
-    registry = build_registry(operator.autoscaler, operator.api, settings)
+    metrics = operator.budget_metrics
+    registry = build_registry(
+        operator.autoscaler, operator.api, settings, metrics.forget if metrics else None
+    )
     log.info(
         "operator %s watching SparkApplications labelled hrl-autoscaler.io/enabled=true in %s; %s",
         operator.identity,
