@@ -96,8 +96,10 @@ def test_the_schema_types_every_field_and_leaves_the_values_to_the_operator() ->
             node
         ), node
     for name, field in spec["properties"].items():
-        assert field.get("type") and field.get("description"), name
-    assert "Warning" in root["description"] and "last good spec" in root["description"]
+        assert field.get("type"), name
+        assert field.get("description"), name
+    assert "Warning" in root["description"]
+    assert "last good spec" in root["description"]
 
 
 def test_the_status_schema_declares_every_field_the_operator_writes() -> None:
