@@ -24,6 +24,7 @@ import kopf
 from kubernetes import client as k8s_client
 
 from hrl_autoscaler.config import OperatorSettings
+from hrl_autoscaler.runtime.core.annotations import ENABLED_LABEL
 from hrl_autoscaler.runtime.core.application import GROUP, PLURAL, VERSION, snapshot_from_body
 from hrl_autoscaler.runtime.core.budget.spec import (
     BUDGET_GROUP,
@@ -32,6 +33,7 @@ from hrl_autoscaler.runtime.core.budget.spec import (
     BudgetKey,
 )
 from hrl_autoscaler.runtime.core.pipeline import Autoscaler
+from hrl_autoscaler.runtime.k8s.client import read_json
 from hrl_autoscaler.runtime.service.http import HttpServer
 from hrl_autoscaler.runtime.service.loop import DecisionLoop
 from hrl_autoscaler.runtime.service.wiring import Operator, build_operator
@@ -106,6 +108,37 @@ def build_registry(
     return registry
 
 
+def prime(autoscaler: Autoscaler, api: k8s_client.ApiClient, settings: OperatorSettings) -> int:
+    """List the enabled SparkApplications once before the decision loop starts.
+
+    kopf delivers them only after the loop's first cycles; an ExecutorBudget allocated then
+    would look empty to a restarted operator (its stored caps replaced by none, a BudgetEmpty
+    Warning) although its applications exist. A failed listing is logged: the watch delivers
+    them a moment later anyway. Returns how many were listed.
+    """
+    objects = k8s_client.CustomObjectsApi(api)
+    selector = f"{ENABLED_LABEL}=true"
+    bodies: list[Any] = []
+    try:
+        for namespace in settings.namespaces or (None,):
+            if namespace is None:
+                response = objects.list_cluster_custom_object(
+                    GROUP, VERSION, PLURAL, label_selector=selector, _preload_content=False
+                )
+            else:
+                response = objects.list_namespaced_custom_object(
+                    GROUP, VERSION, namespace, PLURAL, label_selector=selector,
+                    _preload_content=False,
+                )  # fmt: skip
+            bodies += read_json(response).get("items") or []
+    except Exception as exc:
+        log.warning("SparkApplications not listed before the first cycle (the watch will): %s", exc)
+        return 0
+    for body in bodies:
+        autoscaler.upsert(snapshot_from_body(body))
+    return len(bodies)
+
+
 async def run_async(operator: Operator, port_file: Path | None = None) -> None:
     """Run kopf, the decision loop and the HTTP endpoints until SIGTERM/SIGINT."""
     settings = operator.settings
@@ -118,6 +151,7 @@ async def run_async(operator: Operator, port_file: Path | None = None) -> None:
         port_file.write_text(str(port))
     if operator.peering is not None:
         await asyncio.to_thread(operator.peering.ensure)
+    await asyncio.to_thread(prime, operator.autoscaler, operator.api, settings)
     stop = asyncio.Event()
     loop_task = asyncio.create_task(loop.run(stop), name="decision loop")
     metrics = operator.budget_metrics
