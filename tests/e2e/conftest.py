@@ -3,8 +3,9 @@
 The ``devenv`` fixture starts etcd, kube-apiserver and Prometheus once per test session (a few
 seconds) and installs the upstream Spark Operator CRD from ``<repo>/../shared/crds`` when it is
 there, so every object and patch the tests write is validated against what real clusters run;
-without it, the project's own CRD (``manifests/crds``) is installed instead. Binaries are built
-on first use if the Makefile did not build them already (that takes minutes, once). With
+without it, the project's own CRD (``manifests/crds``) is installed instead. The operator's own
+ExecutorBudget CRD (``manifests/crds/executorbudgets.yaml``) is installed either way. Binaries
+are built on first use if the Makefile did not build them already (that takes minutes, once). With
 ``--kubeconfig`` (tests/conftest.py) the session uses that cluster instead of starting one.
 """
 
@@ -17,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from hrl_autoscaler.tools.devenv.binaries import ensure_binaries
-from hrl_autoscaler.tools.devenv.crds import project_crd_dir, upstream_crd_dir
+from hrl_autoscaler.tools.devenv.crds import default_crd_paths, upstream_crd_dir
 from hrl_autoscaler.tools.devenv.stack import LocalStack, StackOptions
 from hrl_autoscaler.tools.devenv.testing import DevEnvHandle, assert_stopped
 
@@ -38,11 +39,11 @@ def devenv(
     """
     cluster: Path | None = pytestconfig.getoption("--kubeconfig")
     upstream = upstream_crd_dir()
-    crd_dir = upstream or project_crd_dir()
-    assert crd_dir is not None, "neither ../shared/crds nor manifests/crds found"
+    crds = default_crd_paths()
+    assert crds, "neither ../shared/crds nor manifests/crds found"
     options = StackOptions(
         work_dir=tmp_path_factory.mktemp("devenv"),
-        crds=[crd_dir],
+        crds=crds,
         cluster_kubeconfig=cluster,
         binaries=ensure_binaries(_progress) if cluster is None else None,
         emulator=False,

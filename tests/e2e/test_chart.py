@@ -571,8 +571,8 @@ def test_install_upgrade_and_uninstall_on_the_api_server(tools: Tools, tmp_path:
         ]
         service = tools.get("service", "-n", namespace, name)
         assert service["spec"]["ports"][0]["targetPort"] == "http-metrics"
-        # the kopf peering CRDs come with the chart (crds/), served and established
-        for crd in ("clusterkopfpeerings.kopf.dev", "kopfpeerings.kopf.dev"):
+        # the kopf peering and ExecutorBudget CRDs come with the chart (crds/), established
+        for crd in ("clusterkopfpeerings.kopf.dev", "kopfpeerings.kopf.dev", BUDGETS):
             conditions = tools.get("crd", crd)["status"]["conditions"]
             assert {"type": "Established", "status": "True"} in [
                 {"type": c["type"], "status": c["status"]} for c in conditions
@@ -728,6 +728,7 @@ def installs(tools: Tools, devenv: DevEnvHandle) -> Iterator[dict[str, Install]]
 
 
 SPARK = "sparkapplications.sparkoperator.k8s.io"
+BUDGETS = "executorbudgets.hrl-autoscaler.io"
 
 
 def expected_matrix(install: Install) -> list[tuple[str, str, str | None, bool]]:
@@ -738,6 +739,13 @@ def expected_matrix(install: Install) -> list[tuple[str, str, str | None, bool]]
         rows += [(verb, SPARK, ns, True) for verb in ("get", "list", "watch", "patch")]
         rows += [("create", "events", ns, True)]
         rows += [(verb, "configmaps", ns, True) for verb in ("list", "create", "patch")]
+        # ExecutorBudgets: read and watched; only the status is written
+        rows += [(verb, BUDGETS, ns, True) for verb in ("get", "list", "watch")]
+        rows += [(verb, f"{BUDGETS}:status", ns, True) for verb in ("get", "patch")]
+        rows += [
+            (verb, BUDGETS, ns, False)
+            for verb in ("create", "patch", "update", "delete", "deletecollection")
+        ]
         rows += [
             ("delete", SPARK, ns, False),
             ("create", SPARK, ns, False),
@@ -807,6 +815,9 @@ def expected_matrix(install: Install) -> list[tuple[str, str, str | None, bool]]
             ("create", "events", OUTSIDE, False),
             ("create", "configmaps", OUTSIDE, False),
             ("list", "configmaps", install.namespace, False),  # not even its own namespace
+            ("list", BUDGETS, None, False),
+            ("list", BUDGETS, OUTSIDE, False),
+            ("patch", f"{BUDGETS}:status", OUTSIDE, False),
             ("list", "kopfpeerings.kopf.dev", OUTSIDE, False),
         ]
     else:
@@ -814,6 +825,8 @@ def expected_matrix(install: Install) -> list[tuple[str, str, str | None, bool]]
             ("list", SPARK, None, True),
             ("watch", SPARK, None, True),
             ("list", "configmaps", None, True),
+            ("list", BUDGETS, None, True),
+            ("watch", BUDGETS, None, True),
             ("list", "namespaces", None, False),  # kopf lists namespaces only when namespaced
         ]
     return rows

@@ -4,11 +4,11 @@ The demo's three applications (smart-hospital in-place with latency-first weight
 smart-metering with restart actuation, traffic-sensors under the meta-controller) run on the
 emulated data plane at 30x with the operator as its own process (``hrl-autoscaler run``) and a
 4 s meta interval, while Prometheus scrapes the emulator and the operator's /metrics, as in a
-cluster. Once a scaling action and a weight update have happened, the dashboard's variables
-are resolved from Prometheus (label_values, as Grafana does) and every panel query and
-annotation query must return at least one series with data; the PNG is rendered and checked;
-and ``hrl-autoscaler dashboard check`` must pass on the same data and fail for an application
-that does not exist.
+cluster, and one roomy ExecutorBudget covers the three (the Budget row's data). Once a scaling
+action and a weight update have happened, the dashboard's variables are resolved from
+Prometheus (label_values, as Grafana does) and every panel query and annotation query must
+return at least one series with data; the PNG is rendered and checked; and ``hrl-autoscaler
+dashboard check`` must pass on the same data and fail for an application that does not exist.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from hrl_autoscaler.tools.dashboard.snapshot import Snapshot, snapshot
 from hrl_autoscaler.tools.dashboard.units import NAMED_COLORS
 from hrl_autoscaler.tools.demo.apps import demo_application
 from hrl_autoscaler.tools.demo.scenario import DEMO_APPS, traffic_rate
+from hrl_autoscaler.tools.devenv.budgets import Budgets, executor_budget
 from hrl_autoscaler.tools.devenv.components import OperatorProcess
 from hrl_autoscaler.tools.devenv.prometheus import query
 from hrl_autoscaler.tools.devenv.sparkapps import Cluster, wait_for
@@ -76,6 +77,10 @@ def run(devenv: DevEnvHandle, tmp_path_factory: pytest.TempPathFactory) -> Itera
     with LocalStack(options) as stack:  # exit fails unless the operator exits 0 on SIGTERM
         assert stack.operator is not None
         cluster = Cluster(devenv.api_client)
+        budgets = Budgets(devenv.api_client)
+        # a budget over the three (room for all of them at their maximum: it must not change
+        # the demo) so that the Budget row has data
+        budgets.create(NAMESPACE, executor_budget("demo", 60, interval_s=10))
         for app in DEMO_APPS:
             cluster.create(NAMESPACE, demo_application(app))
         url = devenv.prometheus_url
@@ -96,7 +101,10 @@ def run(devenv: DevEnvHandle, tmp_path_factory: pytest.TempPathFactory) -> Itera
             every_s=1.0,
         )
         time.sleep(5.0)  # one more $__rate_interval (4 s at a 1 s scrape) of data after them
-        yield Run(url, started, work, stack.operator)
+        try:
+            yield Run(url, started, work, stack.operator)
+        finally:
+            budgets.delete_all(NAMESPACE)
 
 
 @pytest.fixture(scope="module")

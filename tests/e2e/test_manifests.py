@@ -5,7 +5,8 @@ validates them against the SparkApplication CRD the session installed (the upstr
 ``../shared/crds`` is there), into a namespace of their own (on a kind cluster the real
 ``spark-apps`` already runs them). Their annotations must be accepted by the operator's parser,
 their arguments by the IoT job's and the load generator's command lines, and their drivers'
-RBAC must allow exactly what the in-place agent needs.
+RBAC must allow exactly what the in-place agent needs. The example ExecutorBudget is applied
+with them (the session installs its CRD) and must be valid and cover the three.
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ from hrl_autoscaler.runtime.core.annotations import (
     PREFIX,
     resolve_settings,
 )
+from hrl_autoscaler.runtime.core.budget.spec import BUDGET_API_VERSION, BUDGET_KIND, parse_budget
 from hrl_autoscaler.tools.devenv.binaries import ensure_binaries
+from hrl_autoscaler.tools.devenv.budgets import Budgets
 from hrl_autoscaler.tools.devenv.components import EMULATOR_PATHS
 from hrl_autoscaler.tools.devenv.sparkapps import Cluster
 from hrl_autoscaler.tools.devenv.testing import DevEnvHandle
@@ -68,6 +71,10 @@ def apps() -> list[dict[str, Any]]:
 
 def annotations(app: dict[str, Any]) -> dict[str, str]:
     return dict(app["metadata"].get("annotations") or {})
+
+
+def budgets() -> list[dict[str, Any]]:
+    return [d for d in example_docs() if d["kind"] == BUDGET_KIND]
 
 
 def moved(doc: dict[str, Any], namespace: str) -> dict[str, Any]:
@@ -148,6 +155,27 @@ def test_each_example_runs_the_iot_job_from_the_spark_job_image() -> None:
         assert any(options.input_dir.is_relative_to(m) for m in mounts), mounts
 
 
+def test_the_example_budget_is_valid_and_covers_the_three_examples() -> None:
+    [budget] = budgets()
+    assert budget["apiVersion"] == BUDGET_API_VERSION
+    assert budget["metadata"]["namespace"] == NAMESPACE
+    parsed = parse_budget(budget)
+    assert parsed.errors == (), [str(e) for e in parsed.errors]
+    spec = parsed.spec
+    assert spec is not None
+    covered = [
+        a["metadata"]["name"]
+        for a in apps()
+        if spec.covers_namespace(NAMESPACE, a["metadata"]["namespace"])
+        and spec.selector.matches(a["metadata"]["labels"])
+    ]
+    assert sorted(covered) == sorted(EXPECTED)
+    # a budget that can bind: less than the examples' maxima together, more than their minima
+    assert spec.max_executors is not None
+    assert sum(e[4] for e in EXPECTED.values()) < spec.max_executors
+    assert spec.max_executors < sum(e[5] for e in EXPECTED.values())
+
+
 # -- on the API server --------------------------------------------------------------------------
 
 
@@ -182,6 +210,7 @@ def applied(kubectl: Any, devenv: DevEnvHandle) -> Iterator[list[dict[str, Any]]
     finally:
         # the emulators and operators of other tests must not find these applications
         cluster.delete_all(TEST_NAMESPACE)
+        Budgets(devenv.api_client).delete_all(TEST_NAMESPACE)
         kubectl("delete", "pvc", "--all", "-n", TEST_NAMESPACE, "--wait=false")
 
 
@@ -200,6 +229,11 @@ def test_every_example_is_accepted_by_the_crd_with_strict_validation(
         assert annotations(app) == annotations(doc) | {
             k: v for k, v in annotations(app).items() if k.startswith("kubectl.kubernetes.io/")
         }
+    for doc in applied:
+        if doc["kind"] == BUDGET_KIND:
+            budget = Budgets(devenv.api_client).get(TEST_NAMESPACE, doc["metadata"]["name"])
+            assert budget is not None
+            assert budget["spec"] == doc["spec"]  # nothing pruned
 
 
 def test_strict_validation_rejects_a_misspelt_field(kubectl: Any) -> None:

@@ -170,7 +170,7 @@ def test_the_upstream_crd_validates_every_write(devenv: DevEnvHandle) -> None:
         [shipped] = load_crds([upstream])
         own_dir = project_crd_dir()
         assert own_dir is not None
-        [own] = load_crds([own_dir])
+        [own] = load_crds([own_dir / "sparkapplications.yaml"])
         served = _spec_fields(served_crd)
         assert served == _spec_fields(shipped)  # the upstream schema is the one served
         assert served > _spec_fields(own), "the session serves our own CRD, not upstream's"

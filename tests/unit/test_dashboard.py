@@ -148,7 +148,7 @@ def test_every_referenced_variable_is_declared(board: Dashboard) -> None:
 
 def test_rows_and_layout_do_not_overlap_even_when_repeated(board: Dashboard) -> None:
     titles = [s.title for s in board.sections()]
-    assert titles == ["Application: $application", "Operator health"]
+    assert titles == ["Application: $application", "Operator health", "Budget"]
     app_row = board.sections()[0].row
     assert app_row is not None
     assert app_row.repeat == "application"
@@ -162,7 +162,8 @@ def test_rows_and_layout_do_not_overlap_even_when_repeated(board: Dashboard) -> 
         for a, b in combinations(placed, 2):
             assert not a.grid.overlaps(b.grid), (a.panel.title, a.scope, b.panel.title, b.scope)
         section = board.sections()[0].height
-        assert height == section * len(apps) + board.sections()[1].height
+        rest = sum(s.height for s in board.sections()[1:])
+        assert height == section * len(apps) + rest
         scopes = [p.scope for p in placed if p.panel.title == "Latency vs SLO"]
         assert scopes == [{"application": a} for a in apps]
 
@@ -203,8 +204,9 @@ def _exported_metric_names() -> set[str]:
     from hrl_autoscaler.runtime.core.annotations import resolve_settings
     from hrl_autoscaler.runtime.core.application import AppKey
     from hrl_autoscaler.runtime.core.metrics import SystemMetrics
-    from hrl_autoscaler.runtime.core.ports import CycleSummary, DecisionRecord
+    from hrl_autoscaler.runtime.core.ports import BudgetRef, CycleSummary, DecisionRecord
     from hrl_autoscaler.runtime.core.weights import Weights
+    from hrl_autoscaler.runtime.service.budget_metrics import BudgetMetrics
 
     m = OperatorMetrics()
     key = AppKey("ns", "app")
@@ -215,6 +217,12 @@ def _exported_metric_names() -> set[str]:
     m.meta(key, "slo", 0.5)
     m.cycle(CycleSummary(1, 1, 1, 1, 0, 10, 0.1))
     m.leader.set(1)
+    budgets = BudgetMetrics(m.registry)
+    ref = BudgetRef("ns", "budget", "uid")
+    row = {"application": "ns/app", "cap": 3, "executors": 2, "wanted": 4, "index": 0.5}
+    status = {"usedExecutors": 2, "limitExecutors": 4, "allocatedExecutors": 3}
+    budgets.status(ref, {**status, "utilisation": 0.5, "policy": "whittle", "allocations": [row]})
+    budgets.limited(ref, key, 4, 3)
     text = generate_latest(m.registry).decode()
     return {s.name for f in text_string_to_metric_families(text) for s in f.samples}
 

@@ -161,7 +161,8 @@ The rules the operator needs wherever it watches (ClusterRole or one Role per na
 - apiGroups: ["sparkoperator.k8s.io"]
   resources: ["sparkapplications"]
   verbs: ["get", "list", "watch", "patch"]
-# One Event per decision on the SparkApplication.
+# One Event per decision on the SparkApplication, and on an ExecutorBudget when its caps
+# change or it is rejected.
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create"]
@@ -170,4 +171,12 @@ The rules the operator needs wherever it watches (ClusterRole or one Role per na
 - apiGroups: [""]
   resources: ["configmaps"]
   verbs: ["list", "create", "patch"]
+# ExecutorBudgets: listed at start and watched; only their status is written (a merge patch of
+# the caps, usage and Ready condition). Their spec is the user's.
+- apiGroups: ["hrl-autoscaler.io"]
+  resources: ["executorbudgets"]
+  verbs: ["get", "list", "watch"]
+- apiGroups: ["hrl-autoscaler.io"]
+  resources: ["executorbudgets/status"]
+  verbs: ["get", "patch"]
 {{- end -}}

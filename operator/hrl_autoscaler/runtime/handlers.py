@@ -1,7 +1,8 @@
 """The thin kopf layer: watch SparkApplications, feed the decision loop, run beside it.
 
 kopf provides what it is good at: watching with re-listing and back-off, login, peering between
-replicas. The handlers only keep an in-memory view of the applications up to date; the decision
+replicas. The handlers only keep an in-memory view of the applications (and of the
+ExecutorBudgets over them) up to date; the decision
 loop (:mod:`hrl_autoscaler.runtime.service.loop`) is one cluster-wide task that decides for all
 of them per cycle with batched queries, which per-object kopf timers could not do.
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
@@ -22,8 +24,16 @@ import kopf
 from kubernetes import client as k8s_client
 
 from hrl_autoscaler.config import OperatorSettings
+from hrl_autoscaler.runtime.core.annotations import ENABLED_LABEL
 from hrl_autoscaler.runtime.core.application import GROUP, PLURAL, VERSION, snapshot_from_body
+from hrl_autoscaler.runtime.core.budget.spec import (
+    BUDGET_GROUP,
+    BUDGET_PLURAL,
+    BUDGET_VERSION,
+    BudgetKey,
+)
 from hrl_autoscaler.runtime.core.pipeline import Autoscaler
+from hrl_autoscaler.runtime.k8s.client import read_json
 from hrl_autoscaler.runtime.service.http import HttpServer
 from hrl_autoscaler.runtime.service.loop import DecisionLoop
 from hrl_autoscaler.runtime.service.wiring import Operator, build_operator
@@ -53,7 +63,10 @@ def connection_info(api: k8s_client.ApiClient) -> kopf.ConnectionInfo:
 
 
 def build_registry(
-    autoscaler: Autoscaler, api: k8s_client.ApiClient, settings: OperatorSettings
+    autoscaler: Autoscaler,
+    api: k8s_client.ApiClient,
+    settings: OperatorSettings,
+    on_budget_deleted: Callable[[BudgetKey], None] | None = None,
 ) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
     lifetime = settings.peering_lifetime_s
@@ -78,7 +91,52 @@ def build_registry(
         else:
             autoscaler.upsert(snapshot)
 
+    @kopf.on.event(BUDGET_GROUP, BUDGET_VERSION, BUDGET_PLURAL, registry=registry)
+    def on_budget_event(event: kopf.RawEvent, **_: Any) -> None:
+        """ExecutorBudgets: the controller parses and reports them (a bad one gets a Warning
+        event from it, not an exception here); the decision loop allocates."""
+        body = event["object"]
+        if event.get("type") == "DELETED":
+            meta = body.get("metadata") or {}
+            key = BudgetKey(str(meta.get("namespace") or "default"), str(meta.get("name") or ""))
+            autoscaler.budgets.remove(key)
+            if on_budget_deleted is not None:
+                on_budget_deleted(key)
+        else:
+            autoscaler.budgets.upsert(body)
+
     return registry
+
+
+def prime(autoscaler: Autoscaler, api: k8s_client.ApiClient, settings: OperatorSettings) -> int:
+    """List the enabled SparkApplications once before the decision loop starts.
+
+    kopf delivers them only after the loop's first cycles; an ExecutorBudget allocated then
+    would look empty to a restarted operator (its stored caps replaced by none, a BudgetEmpty
+    Warning) although its applications exist. A failed listing is logged: the watch delivers
+    them a moment later anyway. Returns how many were listed.
+    """
+    objects = k8s_client.CustomObjectsApi(api)
+    selector = f"{ENABLED_LABEL}=true"
+    bodies: list[Any] = []
+    try:
+        for namespace in settings.namespaces or (None,):
+            if namespace is None:
+                response = objects.list_cluster_custom_object(
+                    GROUP, VERSION, PLURAL, label_selector=selector, _preload_content=False
+                )
+            else:
+                response = objects.list_namespaced_custom_object(
+                    GROUP, VERSION, namespace, PLURAL, label_selector=selector,
+                    _preload_content=False,
+                )  # fmt: skip
+            bodies += read_json(response).get("items") or []
+    except Exception as exc:
+        log.warning("SparkApplications not listed before the first cycle (the watch will): %s", exc)
+        return 0
+    for body in bodies:
+        autoscaler.upsert(snapshot_from_body(body))
+    return len(bodies)
 
 
 async def run_async(operator: Operator, port_file: Path | None = None) -> None:
@@ -93,9 +151,13 @@ async def run_async(operator: Operator, port_file: Path | None = None) -> None:
         port_file.write_text(str(port))
     if operator.peering is not None:
         await asyncio.to_thread(operator.peering.ensure)
+    await asyncio.to_thread(prime, operator.autoscaler, operator.api, settings)
     stop = asyncio.Event()
     loop_task = asyncio.create_task(loop.run(stop), name="decision loop")
-    registry = build_registry(operator.autoscaler, operator.api, settings)
+    metrics = operator.budget_metrics
+    registry = build_registry(
+        operator.autoscaler, operator.api, settings, metrics.forget if metrics else None
+    )
     log.info(
         "operator %s watching SparkApplications labelled hrl-autoscaler.io/enabled=true in %s; %s",
         operator.identity,

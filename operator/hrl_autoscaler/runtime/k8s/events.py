@@ -1,8 +1,9 @@
-"""Kubernetes Events on SparkApplications, posted from a background thread.
+"""Kubernetes Events on SparkApplications and ExecutorBudgets, posted from a background thread.
 
 Posting takes a round trip per event; with hundreds of applications a cycle must not wait for
-them, so :meth:`KubernetesEventSink.emit` only queues and one thread posts in order. A full
-queue drops the event (counted, and logged) rather than slowing decisions down.
+them, so :meth:`KubernetesEventSink.emit` (and :meth:`~KubernetesEventSink.emit_about`, for any
+other object such as an ExecutorBudget) only queues and one thread posts in order. A full queue
+drops the event (counted, and logged) rather than slowing decisions down.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,24 +31,49 @@ MAX_MESSAGE = 1024
 QUEUE_SIZE = 10_000
 
 
-def event_body(app: AppSnapshot, event: AppEvent, instance: str, now: datetime) -> dict[str, Any]:
-    """A core/v1 Event about ``app`` (what ``kubectl describe sparkapp`` shows)."""
+@dataclass(frozen=True, slots=True)
+class InvolvedObject:
+    """The object an Event is about (what ``kubectl describe`` lists it under)."""
+
+    api_version: str
+    kind: str
+    namespace: str
+    name: str
+    uid: str
+    resource_version: str | None = None
+
+    @classmethod
+    def of_app(cls, app: AppSnapshot) -> InvolvedObject:
+        return cls(
+            API_VERSION, KIND, app.key.namespace, app.key.name, app.uid, app.resource_version
+        )
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.namespace}/{self.name}"
+
+
+def object_event_body(
+    obj: InvolvedObject, event: AppEvent, instance: str, now: datetime
+) -> dict[str, Any]:
+    """A core/v1 Event about ``obj``."""
     stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
     message = event.message
     if len(message) > MAX_MESSAGE:
         message = message[: MAX_MESSAGE - 3] + "..."
+    involved: dict[str, Any] = {
+        "apiVersion": obj.api_version,
+        "kind": obj.kind,
+        "name": obj.name,
+        "namespace": obj.namespace,
+        "uid": obj.uid,
+    }
+    if obj.resource_version is not None:
+        involved["resourceVersion"] = obj.resource_version
     return {
         "apiVersion": "v1",
         "kind": "Event",
-        "metadata": {"generateName": f"{app.key.name}.", "namespace": app.key.namespace},
-        "involvedObject": {
-            "apiVersion": API_VERSION,
-            "kind": KIND,
-            "name": app.key.name,
-            "namespace": app.key.namespace,
-            "uid": app.uid,
-            "resourceVersion": app.resource_version,
-        },
+        "metadata": {"generateName": f"{obj.name}.", "namespace": obj.namespace},
+        "involvedObject": involved,
         "reason": event.reason.value,
         "message": message,
         "type": event.type,
@@ -59,8 +86,14 @@ def event_body(app: AppSnapshot, event: AppEvent, instance: str, now: datetime) 
     }
 
 
+def event_body(app: AppSnapshot, event: AppEvent, instance: str, now: datetime) -> dict[str, Any]:
+    """A core/v1 Event about ``app`` (what ``kubectl describe sparkapp`` shows)."""
+    return object_event_body(InvolvedObject.of_app(app), event, instance, now)
+
+
 class KubernetesEventSink:
-    """Implements :class:`hrl_autoscaler.runtime.core.ports.EventSink`."""
+    """Implements :class:`hrl_autoscaler.runtime.core.ports.EventSink`; :meth:`emit_about`
+    posts about any other object through the same queue and thread."""
 
     def __init__(
         self,
@@ -73,15 +106,18 @@ class KubernetesEventSink:
         self.instance = instance
         self.on_drop = on_drop
         self.timeout_s = timeout_s
-        self._queue: queue.Queue[tuple[AppSnapshot, AppEvent] | None] = queue.Queue(QUEUE_SIZE)
+        self._queue: queue.Queue[tuple[InvolvedObject, AppEvent] | None] = queue.Queue(QUEUE_SIZE)
         self._thread = threading.Thread(target=self._run, name="event-poster", daemon=True)
         self._thread.start()
 
     def emit(self, app: AppSnapshot, event: AppEvent) -> None:
+        self.emit_about(InvolvedObject.of_app(app), event)
+
+    def emit_about(self, obj: InvolvedObject, event: AppEvent) -> None:
         try:
-            self._queue.put_nowait((app, event))
+            self._queue.put_nowait((obj, event))
         except queue.Full:
-            log.warning("event queue full: dropped %s for %s", event.reason.value, app.key)
+            log.warning("event queue full: dropped %s for %s", event.reason.value, obj)
             if self.on_drop is not None:
                 self.on_drop()
 
@@ -95,18 +131,16 @@ class KubernetesEventSink:
             finally:
                 self._queue.task_done()
 
-    def _post(self, app: AppSnapshot, event: AppEvent) -> None:
-        body: Any = event_body(app, event, self.instance, datetime.now(UTC))
+    def _post(self, obj: InvolvedObject, event: AppEvent) -> None:
+        body: Any = object_event_body(obj, event, self.instance, datetime.now(UTC))
         try:
             self.core.create_namespaced_event(
-                app.key.namespace, body, _preload_content=False, _request_timeout=self.timeout_s
+                obj.namespace, body, _preload_content=False, _request_timeout=self.timeout_s
             )
         except ApiException as exc:
-            log.warning(
-                "event %s on %s not posted: %s", event.reason.value, app.key, api_error(exc)
-            )
+            log.warning("event %s on %s not posted: %s", event.reason.value, obj, api_error(exc))
         except Exception as exc:  # network errors: the decision stands, the event is lost
-            log.warning("event %s on %s not posted: %s", event.reason.value, app.key, exc)
+            log.warning("event %s on %s not posted: %s", event.reason.value, obj, exc)
 
     def flush(self, timeout_s: float = 10.0) -> bool:
         """Wait until every queued event is posted (True) or the timeout passes (False)."""

@@ -19,6 +19,7 @@ from hrl_autoscaler.config import OBJECTIVE_NAMES, OperatorSettings
 from hrl_autoscaler.runtime.core.pipeline import Autoscaler
 from hrl_autoscaler.runtime.core.ports import MetaActor
 from hrl_autoscaler.runtime.k8s.actuator import SparkApplicationActuator
+from hrl_autoscaler.runtime.k8s.budgets import KubernetesBudgetSink, KubernetesBudgetSource
 from hrl_autoscaler.runtime.k8s.client import api_client, close_client
 from hrl_autoscaler.runtime.k8s.events import KubernetesEventSink
 from hrl_autoscaler.runtime.k8s.peering import PeeringReader
@@ -34,6 +35,7 @@ from hrl_autoscaler.runtime.policies.artifacts import (
 )
 from hrl_autoscaler.runtime.policies.meta import NumpyMetaActor
 from hrl_autoscaler.runtime.policies.ppo import NumpyPPOPolicy
+from hrl_autoscaler.runtime.service.budget_metrics import BudgetMetrics
 from hrl_autoscaler.runtime.service.telemetry import OperatorMetrics
 
 log = logging.getLogger("hrl_autoscaler.operator")
@@ -90,8 +92,12 @@ class Operator:
     identity: str
     priority: int
     peering: PeeringReader | None
+    budgets: KubernetesBudgetSink | None = None
+    budget_metrics: BudgetMetrics | None = None
 
     def close(self) -> None:
+        if self.budgets is not None:
+            self.budgets.close()
         self.events.close()
         self.collector.close()
         close_client(self.api)
@@ -108,6 +114,8 @@ def build_operator(settings: OperatorSettings) -> Operator:
         priority = random.SystemRandom().randint(1, 1_000_000)
     events = KubernetesEventSink(api, identity, on_drop=metrics.event_dropped)
     collector = PrometheusCollector(settings)
+    budget_metrics = BudgetMetrics(metrics.registry)
+    budgets = KubernetesBudgetSink(api, events, budget_metrics)
     autoscaler = Autoscaler(
         settings,
         policies.ppo,
@@ -118,10 +126,22 @@ def build_operator(settings: OperatorSettings) -> Operator:
         events,
         metrics,
         meta_errors=policies.meta_errors,
+        budget_sink=budgets,
+        budget_source=KubernetesBudgetSource(api, settings.namespaces),
     )
     peering = None
     if settings.peering:
         peering = PeeringReader(api, settings.peering_name, identity, priority, settings.namespaces)
     return Operator(
-        settings, api, autoscaler, collector, events, metrics, identity, priority, peering
+        settings,
+        api,
+        autoscaler,
+        collector,
+        events,
+        metrics,
+        identity,
+        priority,
+        peering,
+        budgets,
+        budget_metrics,
     )

@@ -145,6 +145,28 @@ def upstream_crd_dir() -> Path | None:
     return shared if any(shared.glob("*.yaml")) else None
 
 
+#: The project's own API (not the SparkApplication stand-in), in ``manifests/crds``.
+OWN_CRD_FILES = ("executorbudgets.yaml",)
+
+
+def own_crd_files() -> list[Path]:
+    """The CRDs of the operator's own API (ExecutorBudget), when running from a checkout."""
+    crds = project_crd_dir()
+    if crds is None:
+        return []
+    return [crds / name for name in OWN_CRD_FILES if (crds / name).is_file()]
+
+
+def default_crd_paths() -> list[Path]:
+    """What a local control plane installs: the SparkApplication CRD (upstream's beside the
+    repository, else the project's stand-in) and the operator's own CRDs (ExecutorBudget).
+    Empty when neither is found (an installed package without a checkout)."""
+    upstream, project = upstream_crd_dir(), project_crd_dir()
+    if upstream is not None:
+        return [upstream, *own_crd_files()]
+    return [project] if project is not None else []
+
+
 def apply_missing_crds(
     api_client: k8s_client.ApiClient,
     paths: Iterable[Path],

@@ -35,7 +35,7 @@ from kubernetes import client as k8s_client
 from hrl_autoscaler.tools.devenv import binaries as bins
 from hrl_autoscaler.tools.devenv.components import Emulator, OperatorProcess, operator_config
 from hrl_autoscaler.tools.devenv.controlplane import close_api_client
-from hrl_autoscaler.tools.devenv.crds import project_crd_dir, upstream_crd_dir
+from hrl_autoscaler.tools.devenv.crds import default_crd_paths
 from hrl_autoscaler.tools.devenv.prometheus import ScrapeTarget
 from hrl_autoscaler.tools.devenv.session import DevEnv
 from hrl_autoscaler.tools.devenv.sparkapps import Cluster
@@ -49,11 +49,12 @@ def _quiet(_: str) -> None:
 
 
 def default_crds() -> tuple[Path, ...]:
-    """The upstream SparkApplication CRD beside the repository, else the project's own."""
-    crds = upstream_crd_dir() or project_crd_dir()
-    if crds is None:
+    """The upstream SparkApplication CRD beside the repository, else the project's own, and
+    the operator's own CRDs (ExecutorBudget)."""
+    crds = default_crd_paths()
+    if not crds:
         raise FileNotFoundError("no SparkApplication CRD found (../shared/crds, manifests/crds)")
-    return (crds,)
+    return tuple(crds)
 
 
 @dataclass(frozen=True)
