@@ -159,11 +159,9 @@ class BudgetController:
     def step(self, runtimes: Sequence[AppRuntime], now: float) -> dict[AppKey, BudgetView]:
         """Allocate the budgets that are due; every covered application's view.
 
-        With no application known at all (an operator's first cycles, before the watch has
-        delivered any), nothing is allocated or reported: a resumed allocation is kept.
+        The applications must be known first: the operator lists them before its first cycle
+        (``handlers.prime``), or a restarted operator would see its budgets empty.
         """
-        if not runtimes:
-            return {}
         with self._lock:
             budgets = sorted(self._budgets.values(), key=lambda b: b.order)
         covered = self._coverage(budgets, runtimes, now)
