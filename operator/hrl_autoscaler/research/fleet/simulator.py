@@ -107,6 +107,9 @@ class FleetTrace:
     allocations: int
     allocation_seconds: float
     seconds: float
+    slow_step_seconds: tuple[float, ...] = ()
+    """The budget controller's whole step (coverage, claims, allocation, status) at each cycle
+    where it allocated: what a slow step adds to the operator's cycle."""
 
     @property
     def steps(self) -> int:
@@ -213,6 +216,7 @@ def run_fleet(
         autoscaler.budgets.policies = lambda _name: recorder
         spec_policy = "whittle" if policy == "oracle" else policy
         autoscaler.budgets.sync([budget_body(budget, spec_policy, interval_s)])
+    slow_steps: list[float] = []
 
     models = []
     for a in apps:
@@ -241,7 +245,10 @@ def run_fleet(
             autoscaler.upsert(sim.snapshot())
         if oracle is not None:
             oracle.step = t
+        calls = recorder.calls if recorder is not None else 0
         autoscaler.run_cycle()
+        if recorder is not None and recorder.calls > calls:
+            slow_steps.append(autoscaler.last_budget_step_s)
         targets = [sims[a.key].snapshot().current_executors(True) for a in apps]
         written[t] = targets
         if budget is not None and sum(targets) > budget:
@@ -273,4 +280,5 @@ def run_fleet(
         allocations=recorder.calls if recorder else 0,
         allocation_seconds=recorder.seconds if recorder else 0.0,
         seconds=time.perf_counter() - started,
+        slow_step_seconds=tuple(slow_steps),
     )

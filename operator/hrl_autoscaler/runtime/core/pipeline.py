@@ -113,6 +113,8 @@ class Autoscaler:
             synced=budget_source is None,
         )
         self._views: dict[AppKey, BudgetView] = {}
+        self.last_budget_step_s = 0.0
+        """How long the last cycle's budget step took (benchmarks read it)."""
         self.holds = AvailabilityHolds(self.ctx)
         self.fast = FastLoop(self.ctx, self._replace_if_newer)
         self.slow = SlowLoop(
@@ -326,11 +328,13 @@ class Autoscaler:
         holds every write to the budgets' limits)."""
         if self.budget_source is not None:
             self.budgets.ensure_synced(self.budget_source)
+        started = time.perf_counter()
         try:
             self._views = self.budgets.step(runtimes, now)
         except Exception as exc:
             failed["budget"] = failed.get("budget", 0) + 1
             log.error("the budget step failed; keeping the last caps", exc_info=exc)
+        self.last_budget_step_s = time.perf_counter() - started
         return self._views
 
     def _report_seen(self, runtime: AppRuntime) -> None:

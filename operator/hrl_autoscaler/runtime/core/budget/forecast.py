@@ -38,30 +38,40 @@ class LoadHistory:
         return len(self._samples)
 
     def forecast(self, now_s: float, horizon_s: float) -> LoadForecast | None:
-        """The mean load over the next ``horizon_s`` and its spread; None without samples."""
-        recent = [s for s in self._samples if s[0] >= now_s - self.window_s]
-        if not recent:
+        """The mean load over the next ``horizon_s`` and its spread; None without samples.
+
+        One pass of running sums (a slow step forecasts for every application it covers)."""
+        start = now_s - self.window_s
+        n = 0
+        missed = 0
+        st = sr = stt = str_ = srr = 0.0
+        low, high = math.inf, -math.inf
+        for time_s, rate, met in self._samples:
+            if time_s < start:
+                continue
+            t = time_s - now_s
+            n += 1
+            missed += not met
+            st += t
+            sr += rate
+            stt += t * t
+            str_ += t * rate
+            srr += rate * rate
+            low, high = min(low, rate), max(high, rate)
+        if n == 0:
             return None
-        n = len(recent)
-        violations = sum(1 for s in recent if not s[2]) / n
-        rates = [s[1] for s in recent]
-        mean = sum(rates) / n
+        mean = sr / n
+        violations = missed / n
         if n < 3:
-            return LoadForecast(mean, max(rates) - min(rates), violations)
-        times = [s[0] - now_s for s in recent]
-        t_mean = sum(times) / n
-        sxx = sum((t - t_mean) ** 2 for t in times)
-        slope = (
-            sum((t - t_mean) * (r - mean) for t, r in zip(times, rates, strict=True)) / sxx
-            if sxx > 0
-            else 0.0
-        )
-        level_now = mean + slope * (0.0 - t_mean)
+            return LoadForecast(mean, high - low, violations)
+        t_mean = st / n
+        sxx = stt - n * t_mean * t_mean
+        sxy = str_ - n * t_mean * mean
+        syy = srr - n * mean * mean
+        slope = sxy / sxx if sxx > 1e-9 else 0.0
+        level_now = mean - slope * t_mean
         ahead = level_now + slope * horizon_s / 2.0
-        residual = math.sqrt(
-            sum((r - (mean + slope * (t - t_mean))) ** 2 for t, r in zip(times, rates, strict=True))
-            / (n - 2)
-        )
+        residual = math.sqrt(max(syy - slope * sxy, 0.0) / (n - 2))
         trend_sd = abs(slope) * horizon_s / 2.0
         # A falling trend is not trusted to keep falling: size for the level now.
         mean_ahead = ahead if slope >= 0 else level_now
