@@ -10,6 +10,7 @@ a table and as JSON; and refuse an unknown or unmanaged application with exit co
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -50,8 +51,7 @@ def operator(
     )
     with LocalStack(options) as local:
         assert local.operator is not None
-        yield local.operator
-        Cluster(devenv.api_client).delete_all(NAMESPACE)
+        yield local.operator  # the stack deletes the namespace's applications at exit
 
 
 def _explain(
@@ -140,6 +140,8 @@ def test_explain_shows_origins_decisions_and_refuses_unknown_apps(
 
     # the chart's ConfigMap as the operator-config source
     core: Any = k8s_client.CoreV1Api(devenv.api_client)
+    with contextlib.suppress(k8s_client.ApiException):  # left by an earlier run
+        core.delete_namespaced_config_map("hrl-autoscaler-config", NAMESPACE)
     core.create_namespaced_config_map(
         NAMESPACE,
         {

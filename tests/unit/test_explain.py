@@ -188,6 +188,23 @@ def test_a_rejected_annotation_keeps_the_last_good_value_from_the_state() -> Non
     assert e.rejected[0].kept == "last-good"
 
 
+def test_an_unknown_annotation_is_flagged_with_the_closest_known_one() -> None:
+    e = explained({"min-executor": "3", "max-executors": "8"})
+    [unknown] = e.rejected
+    assert (unknown.annotation, unknown.value, unknown.kept) == (
+        PREFIX + "min-executor",
+        "3",
+        "ignored",
+    )
+    assert unknown.accepted.startswith(f"did you mean {PREFIX}min-executors?")
+    assert e.setting("min_executors").origin == "default"
+    assert e.setting("max_executors").origin == "annotation"
+    # the operator's own annotations are known; other prefixes are not ours to judge
+    own = explained({"target-executors": "4", "last-scale": "1.0/4"})
+    assert own.rejected == ()
+    assert explained().rejected == ()
+
+
 def test_min_above_max_rejects_both_together() -> None:
     e = explained({"min-executors": "10", "max-executors": "5"})
     assert e.rejected
@@ -276,10 +293,17 @@ def test_events_split_into_holds_fallbacks_and_newer_decisions() -> None:
             direction="up",
             controller="ds2",
         ),
+        k8s_event(
+            Reason.SCALING_FAILED,
+            "2020-01-01T00:00:00Z",  # older than the state's decisions, yet never in the state
+            executors="3->5",
+            controller="ppo",
+            error="409 Conflict",
+        ),
         k8s_event(Reason.INVALID_ANNOTATION, "2027-01-15T08:03:00Z", annotation="x"),
         k8s_event(Reason.FALLBACK, "2027-01-15T08:04:00Z", uid="old-uid", controller="ds2"),
     ]
-    events[3]["source"] = {"component": "someone-else"}  # not the operator's: not shown
+    events[4]["source"] = {"component": "someone-else"}  # not the operator's: not shown
     found = Gathered(app=app(), state_json=state().to_json())
     found.events = [e for e in events if gather_module.is_operators(e, UID)]
     e = explain(found, opconfig.built_in())
@@ -290,7 +314,9 @@ def test_events_split_into_holds_fallbacks_and_newer_decisions() -> None:
     assert e.other_events == ()
     newest = e.decisions[0]
     assert (newest.executors, newest.source, newest.controller) == ("4->6", "event", "ds2")
-    assert len(e.decisions) == 3
+    assert len(e.decisions) == 4
+    failed = e.decisions[-1]
+    assert (failed.reason, failed.notes) == ("ScalingFailed", "error: 409 Conflict")
 
 
 def test_no_state_is_a_note_and_a_namesakes_state_is_ignored() -> None:

@@ -106,7 +106,7 @@ def explain(found: Gathered, operator: OperatorDefaults) -> Explanation:
         settings=provenance.setting_rows(
             annotations, operator, resolution, last_good, meta_weights
         ),
-        rejected=provenance.rejected_rows(resolution, last_good),
+        rejected=provenance.rejected_rows(resolution, last_good, annotations),
         weights=provenance.weights_in_force(
             settings, state.weights if state else None, meta_weights
         ),

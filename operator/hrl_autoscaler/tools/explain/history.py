@@ -147,14 +147,17 @@ def split_events(
 def decisions(
     stored: Sequence[Mapping[str, Any]], decision_events: Sequence[EventRow]
 ) -> list[DecisionRow]:
-    """The state's decisions, newest first, and the decision Events newer than its newest
-    (the state is saved after the event is posted, so the very last may only be an Event)."""
+    """The state's decisions, newest first, with the decision Events newer than its newest
+    (the state is saved after the event is posted, so the very last may only be an Event) and
+    every ScalingFailed Event (a failed change is not remembered in the state)."""
     rows = state_decisions(stored)
     newest = max((r.at for r in rows if r.at is not None), default=None)
     extra = [
         decision_row({"reason": e.reason, **e.fields}, e.at, "event")
         for e in decision_events
         # Event timestamps have whole seconds; the state's have milliseconds
-        if newest is None or (e.at is not None and e.at > newest + 1.0)
+        if newest is None
+        or e.reason == Reason.SCALING_FAILED
+        or (e.at is not None and e.at > newest + 1.0)
     ]
     return sorted([*rows, *extra], key=lambda r: r.at or 0.0, reverse=True)

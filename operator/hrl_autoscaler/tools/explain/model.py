@@ -50,7 +50,8 @@ class RejectedAnnotation:
     value: str
     accepted: str
     kept: str
-    """What stays in force: ``last-good`` or the default/config value."""
+    """What stays in force: ``last-good``, ``default`` (the operator's default: see the
+    setting's origin), or ``ignored`` for an annotation the operator does not read."""
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ operator's rules; this module only adds, per field, *why* that value.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
 from typing import Any
 
@@ -60,9 +61,8 @@ def last_good_settings(stored: Mapping[str, Any] | None) -> AppSettings | None:
 def _alone(annotation: str, text: str, operator: OperatorDefaults) -> tuple[bool, Any]:
     """Whether one annotation parses on its own, and to what."""
     values, errors = parse_annotations({annotation: text}, operator.defaults)
-    return not any(annotation in e.annotation.split(", ") for e in errors), values[
-        field_of(annotation)
-    ]
+    ok = not any(annotation in e.annotation.split(", ") for e in errors)
+    return ok, values.get(field_of(annotation))
 
 
 def _operator_origin(name: str, operator: OperatorDefaults) -> tuple[Origin, str]:
@@ -101,6 +101,8 @@ def setting_rows(
     rows: list[SettingRow] = []
     for annotation in USER_ANNOTATIONS:
         name = field_of(annotation)
+        if name not in settings:  # an annotation that is not a plain settings field
+            continue
         value = settings[name]
         text = annotations.get(annotation)
         origin: Origin
@@ -145,13 +147,33 @@ def _extra_note(
     return note
 
 
+def unknown_annotations(annotations: Mapping[str, str]) -> tuple[RejectedAnnotation, ...]:
+    """``hrl-autoscaler.io/`` annotations the operator does not read: a misspelt key is
+    silently ignored by the operator (it cannot tell a typo from another tool's annotation),
+    which is exactly what a user asking "why is my setting not applied?" needs to see."""
+    rows = []
+    for key, value in sorted(annotations.items()):
+        if not key.startswith(PREFIX) or key in ACCEPTED:
+            continue
+        close = difflib.get_close_matches(key, list(ACCEPTED), n=1, cutoff=0.75)
+        hint = f"did you mean {close[0]}? " if close else ""
+        rows.append(
+            RejectedAnnotation(
+                key, value, f"{hint}not an annotation hrl-autoscaler reads", "ignored"
+            )
+        )
+    return tuple(rows)
+
+
 def rejected_rows(
-    resolution: Resolution, last_good: AppSettings | None
+    resolution: Resolution, last_good: AppSettings | None, annotations: Mapping[str, str]
 ) -> tuple[RejectedAnnotation, ...]:
+    """The annotations rejected by the operator's rules, then those it does not know."""
     kept = "last-good" if last_good is not None else "default"
-    return tuple(
+    rejected = tuple(
         RejectedAnnotation(e.annotation, e.value, e.accepted, kept) for e in resolution.errors
     )
+    return rejected + unknown_annotations(annotations)
 
 
 def weights_in_force(
