@@ -79,7 +79,7 @@ def _header(e: Explanation, now: float | None) -> Table:
     if a.last_target is not None:
         table.add_row("last change", f"to {a.last_target} at {when(a.last_change_at, now)}")
     if a.executor_rate_eps is not None:
-        table.add_row("executor rate", f"{a.executor_rate_eps:g} events/s (measured)")
+        table.add_row("executor rate", f"{a.executor_rate_eps:g} events/s per executor (estimate)")
     table.add_row("operator settings", escape(e.operator_config))
     w = e.weights
     weights = f"alpha {w.alpha:.3f}  beta {w.beta:.3f}  gamma {w.gamma:.3f}"
