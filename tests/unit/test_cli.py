@@ -27,6 +27,7 @@ def test_the_table_keeps_todays_subcommands() -> None:
             "scenarios",
             "bench",
             "run",
+            "explain",
             "demo",
             "dev",
             "dashboard",

@@ -71,6 +71,11 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
     ),
     Subcommand("run", "run", "the operator: autoscale labelled SparkApplications (kopf)"),
     Subcommand(
+        "explain",
+        "explain",
+        "one application's settings and their origins, its decisions, weights, holds, budget",
+    ),
+    Subcommand(
         "demo",
         "demo",
         "the main job: the operator live on a local control plane with emulated Spark",
