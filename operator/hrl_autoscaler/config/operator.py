@@ -22,6 +22,7 @@ from pydantic_settings import (
 )
 
 from hrl_autoscaler.config.metrics import PrometheusQueries
+from hrl_autoscaler.config.periods import parse_periods
 from hrl_autoscaler.config.sim import MAX_EXECUTORS, MIN_EXECUTORS, Actuation
 
 # =============================================================================================
@@ -103,9 +104,15 @@ class AnnotationDefaults(BaseModel):
     """Its class under an ExecutorBudget (see :data:`SLO_CLASSES`)."""
     excluded_periods: str = Field(default="", max_length=2000)
     """Maintenance windows in which ``auto`` only recommends (``hrl-autoscaler.io/
-    excluded-periods``; syntax in :mod:`hrl_autoscaler.runtime.core.periods`, checked when the
+    excluded-periods``; syntax in :mod:`hrl_autoscaler.config.periods`, checked when the
     operator starts); ``""`` = none. A fleet-wide freeze belongs here, one application's in its
     annotation."""
+
+    @field_validator("excluded_periods")
+    @classmethod
+    def _excluded_periods(cls, value: str) -> str:
+        parse_periods(value)  # a typo stops the operator at start, naming the period
+        return value.strip()
 
     @field_validator("weight_policy")
     @classmethod

@@ -30,7 +30,6 @@ from hrl_autoscaler.runtime.core.decision import DecisionOptions, DecisionStep, 
 from hrl_autoscaler.runtime.core.guardrails import GuardrailSettings
 from hrl_autoscaler.runtime.core.meta import MetaCadence, MetaStep
 from hrl_autoscaler.runtime.core.modifiers import MODIFIER_ANNOTATIONS, ModifierState
-from hrl_autoscaler.runtime.core.periods import parse_periods
 from hrl_autoscaler.runtime.core.ports import EventSink, Precondition
 from hrl_autoscaler.runtime.core.reporting import Reason, simple_event
 from hrl_autoscaler.runtime.core.sizing import RateEstimate
@@ -196,10 +195,6 @@ class SettingsResolver:
         self.policy = policy
         self.events = events
         self.options = decision_options(settings)
-        try:  # the chart's default periods: a typo stops the operator at start, named
-            parse_periods(settings.defaults.excluded_periods)
-        except ValueError as exc:
-            raise ValueError(f"defaults.excluded_periods: {exc}") from None
 
     def new_runtime(self, snapshot: AppSnapshot, stored: AppState | None, now: float) -> AppRuntime:
         state = stored or AppState()

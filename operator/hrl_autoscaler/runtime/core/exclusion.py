@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import logging
 
+from hrl_autoscaler.config.periods import clock_text, next_change
 from hrl_autoscaler.runtime.core.appruntime import AppRuntime
 from hrl_autoscaler.runtime.core.decision import Decision
-from hrl_autoscaler.runtime.core.periods import clock_text, next_change
 from hrl_autoscaler.runtime.core.ports import LoopContext
 from hrl_autoscaler.runtime.core.reporting import Reason, simple_event
 

@@ -3,7 +3,7 @@
 What users of Flink's autoscaler and KEDA expect to find (issue 15), as annotations:
 
 - ``excluded-periods``: maintenance windows (Flink's ``excluded.periods``) in which an ``auto``
-  application only recommends (:mod:`~hrl_autoscaler.runtime.core.periods` has the syntax);
+  application only recommends (:mod:`~hrl_autoscaler.config.periods` has the syntax);
 - ``paused-scale-in`` / ``paused-scale-out``: no scale-down / no scale-up (KEDA's annotations of
   the same names); ``paused-executors: N``: move to N, then hold there (KEDA's
   ``paused-replicas``). Decisions are still made and reported, only the direction is vetoed;
@@ -26,8 +26,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from hrl_autoscaler.config import EXECUTORS_LIMIT
-from hrl_autoscaler.runtime.core.periods import ACCEPTED as PERIODS_ACCEPTED
-from hrl_autoscaler.runtime.core.periods import ExcludedPeriods, parse_periods
+from hrl_autoscaler.config.periods import ACCEPTED as PERIODS_ACCEPTED
+from hrl_autoscaler.config.periods import ExcludedPeriods, parse_periods
 
 CONFIRMATIONS_MAX = 1000
 """Most scale-down confirmations: 1000 decisions of 30 s are over 8 hours."""
