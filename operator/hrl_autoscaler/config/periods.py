@@ -49,6 +49,11 @@ _CRON_FIELD = re.compile(r"[0-9*,/-]+")
 #: (lowest, highest) of each cron field: minute, hour, day of month, month, day of week.
 _CRON_BOUNDS = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
 
+
+class PeriodError(ValueError):
+    """What is wrong with one period, in words fit for an InvalidAnnotation event."""
+
+
 ACCEPTED = (
     "periods separated by ';', each '[DAYS] HH:MM-HH:MM [ZONE]' (e.g. 'Mon-Fri 22:00-02:00 "
     "Europe/Berlin') or a 5-field cron 'MIN HOUR DOM MONTH DOW [ZONE]' matched minute by minute "
@@ -138,13 +143,13 @@ def _days(text: str) -> frozenset[int]:
 def _daily(days: frozenset[int], text: str) -> DailyRange:
     match = _RANGE.fullmatch(text)
     if match is None:
-        raise ValueError(f"{text!r} is not HH:MM-HH:MM")
+        raise PeriodError(f"{text!r} is not HH:MM-HH:MM")
     h1, m1, h2, m2 = (int(g) for g in match.groups())
     if h1 > 23 or m1 > 59 or m2 > 59 or h2 > 24 or (h2 == 24 and m2 != 0):
-        raise ValueError(f"{text!r} is not a time range of a day (00:00 to 24:00)")
+        raise PeriodError(f"{text!r} is not a time range of a day (00:00 to 24:00)")
     start, end = h1 * 60 + m1, h2 * 60 + m2
     if end == start:
-        raise ValueError(f"{text!r} is empty")
+        raise PeriodError(f"{text!r} is empty")
     return DailyRange(days, time(h1, m1), end if end > start else end + 1440)
 
 
@@ -154,31 +159,31 @@ def _cron_values(text: str, lowest: int, highest: int) -> frozenset[int]:
         span, _, step_text = part.partition("/")
         step = int(step_text) if step_text.isdigit() else (1 if not step_text else 0)
         if step < 1:
-            raise ValueError(f"{part!r}: a step is a positive integer")
+            raise PeriodError(f"{part!r}: a step is a positive integer")
         if span == "*":
             a, b = lowest, highest
         else:
             first, _, last = span.partition("-")
             if not first.isdigit() or (last and not last.isdigit()):
-                raise ValueError(f"{part!r} is not N, A-B, */S or A-B/S")
+                raise PeriodError(f"{part!r} is not N, A-B, */S or A-B/S")
             a, b = int(first), int(last) if last else int(first)
         if not lowest <= a <= b <= highest:
-            raise ValueError(f"{part!r} is outside {lowest}-{highest}")
+            raise PeriodError(f"{part!r} is outside {lowest}-{highest}")
         values.update(range(a, b + 1, step))
     return frozenset(values)
 
 
 def parse_period(text: str) -> Period:
-    """One period; ValueError saying what is wrong with it."""
+    """One period; :class:`PeriodError` saying what is wrong with it."""
     tokens = text.split()
     if not tokens:
-        raise ValueError("an empty period")
+        raise PeriodError("an empty period")
     zone = ZoneInfo("UTC")
     last = tokens[-1]
     if not _DAYS.fullmatch(last) and not _RANGE.fullmatch(last) and not _CRON_FIELD.fullmatch(last):
         found = _zone(last)
         if found is None:
-            raise ValueError(f"{last!r} is not a known time zone")
+            raise PeriodError(f"{last!r} is not a known time zone")
         zone, tokens = found, tokens[:-1]
     rule: DailyRange | CronMatch
     if len(tokens) == 5 and all(_CRON_FIELD.fullmatch(t) for t in tokens):
@@ -191,20 +196,21 @@ def parse_period(text: str) -> Period:
     elif len(tokens) == 1:
         rule = _daily(frozenset(range(7)), tokens[0])
     else:
-        raise ValueError(f"{text.strip()!r} is neither '[DAYS] HH:MM-HH:MM' nor 5 cron fields")
+        raise PeriodError(f"{text.strip()!r} is neither '[DAYS] HH:MM-HH:MM' nor 5 cron fields")
     return Period(" ".join(text.split()), rule, zone)
 
 
 @lru_cache(maxsize=256)
 def parse_periods(text: str) -> ExcludedPeriods:
-    """Every period of an annotation (``""`` = none); ValueError naming the first bad one.
+    """Every period of an annotation (``""`` = none); :class:`PeriodError` naming the first
+    bad one.
 
     Cached: the same text is read for every application and every cycle."""
     if len(text) > MAX_TEXT:
-        raise ValueError(f"longer than {MAX_TEXT} characters")
+        raise PeriodError(f"longer than {MAX_TEXT} characters")
     parts = [p for p in text.split(";") if p.strip()]
     if len(parts) > MAX_PERIODS:
-        raise ValueError(f"more than {MAX_PERIODS} periods")
+        raise PeriodError(f"more than {MAX_PERIODS} periods")
     return ExcludedPeriods(tuple(parse_period(p) for p in parts))
 
 

@@ -42,6 +42,7 @@ from hrl_autoscaler.config import (
     AnnotationDefaults,
     SloClass,
 )
+from hrl_autoscaler.config.periods import PeriodError
 from hrl_autoscaler.runtime.core.modifiers import MODIFIER_DEFAULTS, ModifierSettings, modifier_rows
 from hrl_autoscaler.runtime.core.weights import FIXED_BASELINE, PRESETS, Weights
 
@@ -276,8 +277,9 @@ def parse_annotations(
             continue
         try:
             values[field] = parse(text)
-        except ValueError:
-            errors.append(AnnotationError(PREFIX + suffix, text, accepted))
+        except ValueError as exc:  # a period's syntax error also says what is wrong
+            shown = f"{accepted}; here {exc}" if isinstance(exc, PeriodError) else accepted
+            errors.append(AnnotationError(PREFIX + suffix, text, shown))
             values[field] = keep[field]
     if values["min_executors"] > values["max_executors"]:
         errors.append(
