@@ -148,7 +148,9 @@ def test_paused_scale_out_holds_and_paused_executors_moves_then_holds(stack: Sta
     assert paused["pause"] == "paused-scale-out"
     assert paused["reason"].startswith("paused-scale-out: scale-up to ")
     wait_for("pause-n at 3 executors", lambda: stack.executors("pause-n") == 3, 20.0)
-    [moved] = stack.fields("pause-n", "ScalingDecision")
+    [moved] = wait_for(  # the event is written after the patch it reports
+        "the move's event", lambda: stack.fields("pause-n", "ScalingDecision"), 10.0
+    )
     assert (moved["executors"], moved["notes"]) == ("2->3", "paused-executors: moving to 3")
     [held] = wait_for(
         "ScalingPaused (executors)", lambda: stack.fields("pause-n", "ScalingPaused"), 20.0
