@@ -266,9 +266,12 @@ def test_paused_scale_out_holds_and_says_so_once() -> None:
     assert fields["pause"] == "paused-scale-out"
     assert fields["reason"] == "paused-scale-out: scale-up to 6 held at 2"
     assert (fields["executors"], fields["proposed"]) == ("2", "6")
+    runtime = h.autoscaler.runtime(KEY)
+    assert runtime is not None and runtime.wanted == 2  # no budget room kept for a held count
     h.annotate(paused_scale_out="false")
     h.cycle()
     assert h.cluster.spec_patches() == [6]
+    assert runtime.wanted == 6
 
 
 def test_paused_scale_in_holds_a_confirmed_scale_down_but_not_a_scale_up() -> None:

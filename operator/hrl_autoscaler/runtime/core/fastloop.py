@@ -77,7 +77,9 @@ class FastLoop:
             metrics, weights, s.latency_slo_ms, commit=mode == "auto", cap=cap, pause=s.pause
         )
         runtime.state.set_rate(runtime.rate.executor_rate_eps)
-        runtime.wanted = decision.proposed
+        # a paused application demands what it is held at: a budget keeps no room for more
+        held = decision.capped_from or decision.target
+        runtime.wanted = decision.proposed if decision.paused is None else held
         if not metrics.restarting:
             needed = metrics.input_rate_eps + metrics.backlog_events / CATCH_UP_S
             runtime.load.add(now, needed, metrics.latency_ms <= s.latency_slo_ms)
