@@ -156,6 +156,15 @@ def test_a_bad_period_says_what_is_wrong_with_it() -> None:
     assert error.accepted.endswith("; here 'Europe/Berln' is not a known time zone")
 
 
+def test_each_modifier_field_is_named_after_its_annotation() -> None:
+    """The annotations' rule (tools read it): ``a-b-c`` sets the settings field ``a_b_c``."""
+    fields = set(_resolve().settings.model_dump())
+    for annotation in ACCEPTED:
+        suffix = annotation.removeprefix(PREFIX)
+        if suffix not in ("last-scale", "target-executors"):
+            assert suffix.replace("-", "_") in fields, annotation
+
+
 def test_a_bad_modifier_keeps_its_last_good_value() -> None:
     good = _resolve(paused_scale_out="true", excluded_periods="Sat 00:00-24:00").settings
     body = {PREFIX + "paused-scale-out": "maybe", PREFIX + "excluded-periods": "Sat 25:00-26:00"}
@@ -167,7 +176,7 @@ def test_a_bad_modifier_keeps_its_last_good_value() -> None:
 
 def test_settings_stored_before_the_modifiers_still_load() -> None:
     stored = _resolve().settings.model_dump()
-    for name in ("excluded_periods", "paused_scale_in", "paused_executors", "cooldown_s"):
+    for name in ("excluded_periods", "paused_scale_in", "paused_executors", "cooldown_seconds"):
         del stored[name]
     assert type(_resolve().settings).model_validate(stored) == _resolve().settings
 
@@ -267,7 +276,8 @@ def test_paused_scale_out_holds_and_says_so_once() -> None:
     assert fields["reason"] == "paused-scale-out: scale-up to 6 held at 2"
     assert (fields["executors"], fields["proposed"]) == ("2", "6")
     runtime = h.autoscaler.runtime(KEY)
-    assert runtime is not None and runtime.wanted == 2  # no budget room kept for a held count
+    assert runtime is not None
+    assert runtime.wanted == 2  # no budget room kept for a held count
     h.annotate(paused_scale_out="false")
     h.cycle()
     assert h.cluster.spec_patches() == [6]

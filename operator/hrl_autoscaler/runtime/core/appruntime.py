@@ -71,7 +71,7 @@ def guardrail_settings(app: AppSettings, settings: OperatorSettings) -> Guardrai
         min_executors=app.min_executors,
         max_executors=app.max_executors,
         max_step=g.max_step,
-        cooldown_s=app.cooldown_s if app.cooldown_s is not None else cooldown_s,
+        cooldown_s=app.cooldown_seconds if app.cooldown_seconds is not None else cooldown_s,
         scale_down_confirmations=app.scale_down_confirmations or g.scale_down_confirmations,
         deadband=g.deadband,
         max_step_down=app.scale_down_max_step or g.scale_down_max_step,

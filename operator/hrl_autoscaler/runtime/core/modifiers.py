@@ -63,7 +63,10 @@ class ModifierSettings(BaseModel):
     scale_down_confirmations: int | None = Field(default=None, ge=1, le=CONFIRMATIONS_MAX)
     scale_down_max_step: int | None = Field(default=None, ge=1, le=EXECUTORS_LIMIT)
     scale_down_max_factor: float | None = Field(default=None, gt=0, le=1, allow_inf_nan=False)
-    cooldown_s: float | None = Field(default=None, ge=0, le=COOLDOWN_MAX_S, allow_inf_nan=False)
+    cooldown_seconds: float | None = Field(
+        default=None, ge=0, le=COOLDOWN_MAX_S, allow_inf_nan=False
+    )
+    """The cooldown of this application (both directions), over the actuation's default."""
 
     @field_validator("excluded_periods")
     @classmethod
@@ -81,7 +84,7 @@ class ModifierSettings(BaseModel):
             self.scale_down_confirmations,
             self.scale_down_max_step,
             self.scale_down_max_factor,
-            self.cooldown_s,
+            self.cooldown_seconds,
         )
 
     def describe_modifiers(self) -> str:
@@ -162,7 +165,7 @@ def modifier_rows(
         ),
         ("scale-down-max-step", "scale_down_max_step", integer(1, EXECUTORS_LIMIT)),
         ("scale-down-max-factor", "scale_down_max_factor", number(0, 1.0, above=True)),
-        ("cooldown-seconds", "cooldown_s", number(0, COOLDOWN_MAX_S, above=False)),
+        ("cooldown-seconds", "cooldown_seconds", number(0, COOLDOWN_MAX_S, above=False)),
     )
 
 
