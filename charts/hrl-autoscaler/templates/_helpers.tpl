@@ -120,11 +120,14 @@ The settings the chart derives from its values, as YAML (keys = OperatorSettings
     "min_executors" $v.defaults.minExecutors
     "max_executors" $v.defaults.maxExecutors
     "latency_slo_ms" $v.defaults.latencySloMs
-    "cost_per_executor_hour" $v.defaults.costPerExecutorHour)
+    "cost_per_executor_hour" $v.defaults.costPerExecutorHour
+    "excluded_periods" $v.defaults.excludedPeriods)
   "guardrails" (dict
     "restart_cooldown_s" $v.guardrails.restartCooldownSeconds
     "in_place_cooldown_s" $v.guardrails.inPlaceCooldownSeconds
     "max_step" $v.guardrails.maxStep
+    "scale_down_max_step" $v.guardrails.scaleDownMaxStep
+    "scale_down_max_factor" $v.guardrails.scaleDownMaxFactor
     "scale_down_confirmations" $v.guardrails.scaleDownConfirmations
     "deadband" $v.guardrails.deadband
     "slo_guard" $v.guardrails.sloGuard

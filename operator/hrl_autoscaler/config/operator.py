@@ -22,6 +22,7 @@ from pydantic_settings import (
 )
 
 from hrl_autoscaler.config.metrics import PrometheusQueries
+from hrl_autoscaler.config.periods import parse_periods
 from hrl_autoscaler.config.sim import MAX_EXECUTORS, MIN_EXECUTORS, Actuation
 
 # =============================================================================================
@@ -101,6 +102,17 @@ class AnnotationDefaults(BaseModel):
     to count an ExecutorBudget's ``maxCostPerHour``."""
     slo_class: SloClass = "standard"
     """Its class under an ExecutorBudget (see :data:`SLO_CLASSES`)."""
+    excluded_periods: str = Field(default="", max_length=2000)
+    """Maintenance windows in which ``auto`` only recommends (``hrl-autoscaler.io/
+    excluded-periods``; syntax in :mod:`hrl_autoscaler.config.periods`, checked when the
+    operator starts); ``""`` = none. A fleet-wide freeze belongs here, one application's in its
+    annotation."""
+
+    @field_validator("excluded_periods")
+    @classmethod
+    def _excluded_periods(cls, value: str) -> str:
+        parse_periods(value)  # a typo stops the operator at start, naming the period
+        return value.strip()
 
     @field_validator("weight_policy")
     @classmethod
@@ -140,6 +152,12 @@ class GuardrailDefaults(BaseModel):
     then to the highest of those proposals: HPA's 300 s stabilisation window at 30 s decisions.
     Scale-ups go through at once: being late costs the SLO, being early costs a few cents.
     Measured on the simulator: 10 instead of 4 halves the scaling actions at equal SLO score."""
+    scale_down_max_step: int | None = Field(default=None, ge=1)
+    """At most this many executors removed per decision (``hrl-autoscaler.io/
+    scale-down-max-step`` per application); None = ``max_step``, as up."""
+    scale_down_max_factor: float = Field(default=1.0, gt=0, le=1)
+    """Flink's ``scale-down.max-factor``: one scale-down removes at most this fraction of the
+    executors (0.5: 10 -> 5 at least), and at least one; 1 = no limit (the evaluation's)."""
     deadband: int = Field(default=0, ge=0)
     """Proposals within this many executors of the current count are ignored (hysteresis); 0 =
     every change of the proposal counts."""

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import (
-    BaseModel,
     ConfigDict,
     Field,
     ValidationError,
@@ -43,6 +42,8 @@ from hrl_autoscaler.config import (
     AnnotationDefaults,
     SloClass,
 )
+from hrl_autoscaler.config.periods import PeriodError
+from hrl_autoscaler.runtime.core.modifiers import MODIFIER_DEFAULTS, ModifierSettings, modifier_rows
 from hrl_autoscaler.runtime.core.weights import FIXED_BASELINE, PRESETS, Weights
 
 PREFIX = "hrl-autoscaler.io/"
@@ -59,7 +60,7 @@ WEIGHT_POLICIES = ("meta", "fixed", *sorted(PRESETS))
 ANNOTATED_WEIGHTS = ("meta", "fixed")
 
 
-class AppSettings(BaseModel):
+class AppSettings(ModifierSettings):
     """The settings one application runs under (after defaults and validation).
 
     The field constraints are the annotations' accepted ranges: an instance is always safe to
@@ -123,16 +124,16 @@ class AppSettings(BaseModel):
             return PRESETS[self.weight_policy]
         return self.annotated_weights() or FIXED_BASELINE
 
-    def guardrail_key(self) -> tuple[int, int, str]:
+    def guardrail_key(self) -> tuple[object, ...]:
         """What the guardrails depend on: a change rebuilds them (keeping their history)."""
-        return (self.min_executors, self.max_executors, self.actuation)
+        return (self.min_executors, self.max_executors, self.actuation, *self.damping_key())
 
     def describe(self) -> str:
         """One line for events and logs."""
         return (
             f"weight-policy={self.weight_policy} mode={self.mode} actuation={self.actuation} "
             f"executors=[{self.min_executors},{self.max_executors}]"
-        )
+        ) + (f" {m}" if (m := self.describe_modifiers()) else "")
 
 
 @dataclass(frozen=True)
@@ -238,6 +239,7 @@ _FIELDS: dict[str, tuple[str, Callable[[str], Any], str]] = {
         ),
         ("slo-class", "slo_class", _choice(tuple(SLO_CLASSES))),
         ("priority", "priority", _number(0, PRIORITY_MAX, above=True)),
+        *modifier_rows(_integer, _number),
     )
 }
 
@@ -250,7 +252,7 @@ ACCEPTED[TARGET_ANNOTATION] = (
 
 
 def _defaults(defaults: AnnotationDefaults) -> dict[str, Any]:
-    values: dict[str, Any] = defaults.model_dump()
+    values: dict[str, Any] = {**MODIFIER_DEFAULTS, **defaults.model_dump()}
     values.update(alpha=None, beta=None, gamma=None, priority=None)
     return values
 
@@ -275,8 +277,9 @@ def parse_annotations(
             continue
         try:
             values[field] = parse(text)
-        except ValueError:
-            errors.append(AnnotationError(PREFIX + suffix, text, accepted))
+        except ValueError as exc:  # a period's syntax error also says what is wrong
+            shown = f"{accepted}; here {exc}" if isinstance(exc, PeriodError) else accepted
+            errors.append(AnnotationError(PREFIX + suffix, text, shown))
             values[field] = keep[field]
     if values["min_executors"] > values["max_executors"]:
         errors.append(

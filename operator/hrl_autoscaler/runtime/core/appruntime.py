@@ -29,6 +29,7 @@ from hrl_autoscaler.runtime.core.controller import ControlContext
 from hrl_autoscaler.runtime.core.decision import DecisionOptions, DecisionStep, ExecutorPolicy
 from hrl_autoscaler.runtime.core.guardrails import GuardrailSettings
 from hrl_autoscaler.runtime.core.meta import MetaCadence, MetaStep
+from hrl_autoscaler.runtime.core.modifiers import MODIFIER_ANNOTATIONS, ModifierState
 from hrl_autoscaler.runtime.core.ports import EventSink, Precondition
 from hrl_autoscaler.runtime.core.reporting import Reason, simple_event
 from hrl_autoscaler.runtime.core.sizing import RateEstimate
@@ -39,7 +40,9 @@ log = logging.getLogger("hrl_autoscaler.pipeline")
 
 #: The annotations a scaling or weights decision depends on: the precondition compares them as
 #: written (no re-parse) with those the decision was made under.
-DECISION_ANNOTATIONS = tuple(PREFIX + n for n in ("mode", "actuation", "weight-policy"))
+DECISION_ANNOTATIONS = tuple(
+    PREFIX + n for n in ("mode", "actuation", "weight-policy", *MODIFIER_ANNOTATIONS)
+)
 
 #: Slack when comparing the scale record with the stored state (it is written to 1 ms) and
 #: with the clock (a record from the future is not ours to trust: it would block scaling).
@@ -61,14 +64,18 @@ def meta_cadence(settings: OperatorSettings) -> MetaCadence:
 
 
 def guardrail_settings(app: AppSettings, settings: OperatorSettings) -> GuardrailSettings:
+    """The operator's guardrails, with this application's damping annotations over them."""
     g = settings.guardrails
+    cooldown_s = g.restart_cooldown_s if app.actuation == "restart" else g.in_place_cooldown_s
     return GuardrailSettings(
         min_executors=app.min_executors,
         max_executors=app.max_executors,
         max_step=g.max_step,
-        cooldown_s=g.restart_cooldown_s if app.actuation == "restart" else g.in_place_cooldown_s,
-        scale_down_confirmations=g.scale_down_confirmations,
+        cooldown_s=app.cooldown_seconds if app.cooldown_seconds is not None else cooldown_s,
+        scale_down_confirmations=app.scale_down_confirmations or g.scale_down_confirmations,
         deadband=g.deadband,
+        max_step_down=app.scale_down_max_step or g.scale_down_max_step,
+        scale_down_max_factor=app.scale_down_max_factor or g.scale_down_max_factor,
     )
 
 
@@ -122,6 +129,8 @@ class AppRuntime:
         """(wanted, got) of the last BudgetLimited event (reported once per change)."""
         self.saved_revision: int | None = None
         """The state's revision when it was last saved (or found unchanged)."""
+        self.modifiers = ModifierState()
+        """The excluded period in force and the pause last reported."""
 
     @property
     def key(self) -> AppKey:

@@ -9,7 +9,7 @@ the same code. Where they must differ it is a named field of :class:`DecisionOpt
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -75,6 +75,8 @@ class Decision:
     change is not written)."""
     capped_from: int | None = None
     """The target an ExecutorBudget's cap lowered (None when the cap did not bind)."""
+    paused: str | None = None
+    """Why a pause annotation changed the target (None when none bound)."""
 
     @property
     def changes(self) -> bool:
@@ -117,13 +119,16 @@ class DecisionStep:
         latency_slo_ms: float,
         commit: bool = True,
         cap: int | None = None,
+        pause: Callable[[int, int], tuple[int, str | None]] | None = None,
     ) -> Decision:
         """Decide for ``metrics`` (the interval that just ended) under ``weights``.
 
         ``commit=False`` (recommend mode) leaves the cooldown's origin where it was: a
         recommendation changes nothing in the cluster. ``cap`` is the application's share of an
         ExecutorBudget: the target never exceeds it, and a count above it comes down now, past
-        the cooldown (a budget is a limit, not a suggestion).
+        the cooldown (a budget is a limit, not a suggestion). ``pause`` (the application's
+        pause annotations: target, current -> target, why) vetoes a direction or sets the
+        count after the guardrails and before the cap.
         """
         current = metrics.executors
         if metrics.restarting:
@@ -150,13 +155,15 @@ class DecisionStep:
         cooldown_origin = self.guardrails.last_change_s
         guarded = self.guardrails.apply(proposed, current, metrics.time_s)
         target, reasons, capped_from = guarded.target, guarded.reasons, None
+        paused = None
+        if pause is not None:
+            target, paused = pause(target, current)
+            reasons = (*reasons, paused) if paused else reasons
         if cap is not None and target > cap:
             capped_from, target = target, cap
             reasons = (*reasons, f"budget cap {cap}")
-            if target == current:
-                self.guardrails.last_change_s = cooldown_origin
-            elif guarded.target == current:
-                self.guardrails.last_change_s = metrics.time_s
+        if target != guarded.target:  # the cooldown starts only with a change that happens
+            self.guardrails.last_change_s = cooldown_origin if target == current else metrics.time_s
         if not commit:
             self.guardrails.last_change_s = cooldown_origin
         return Decision(
@@ -175,6 +182,7 @@ class DecisionStep:
             scale=scale,
             cooldown_origin=cooldown_origin,
             capped_from=capped_from,
+            paused=paused,
         )
 
     def not_applied(self, decision: Decision) -> None:

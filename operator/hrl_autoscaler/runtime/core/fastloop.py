@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from hrl_autoscaler.runtime.core.application import AppSnapshot
@@ -21,6 +21,7 @@ from hrl_autoscaler.runtime.core.appruntime import AppRuntime
 from hrl_autoscaler.runtime.core.budget.controller import BudgetView
 from hrl_autoscaler.runtime.core.budget.gate import BudgetGate
 from hrl_autoscaler.runtime.core.decision import Decision
+from hrl_autoscaler.runtime.core.exclusion import effective_mode, report_pause
 from hrl_autoscaler.runtime.core.metrics import SystemMetrics
 from hrl_autoscaler.runtime.core.ports import (
     BudgetRef,
@@ -71,9 +72,14 @@ class FastLoop:
         weights = runtime.weights()
         step = runtime.decision_step
         cap = budget.cap if budget is not None and not budget.gate_only else None
-        decision = step.decide(metrics, weights, s.latency_slo_ms, commit=s.mode == "auto", cap=cap)
+        mode, excluded = effective_mode(self.ctx, runtime, now)
+        decision = step.decide(
+            metrics, weights, s.latency_slo_ms, commit=mode == "auto", cap=cap, pause=s.pause
+        )
         runtime.state.set_rate(runtime.rate.executor_rate_eps)
-        runtime.wanted = decision.proposed
+        # a paused application demands what it is held at: a budget keeps no room for more
+        held = decision.capped_from or decision.target
+        runtime.wanted = decision.proposed if decision.paused is None else held
         if not metrics.restarting:
             needed = metrics.input_rate_eps + metrics.backlog_events / CATCH_UP_S
             runtime.load.add(now, needed, metrics.latency_ms <= s.latency_slo_ms)
@@ -90,14 +96,16 @@ class FastLoop:
         if s.weight_policy == "meta" and runtime.meta is not None:
             runtime.meta.add(metrics)
         self._report_transitions(runtime, metrics, decision)
+        report_pause(self.ctx, runtime, decision)
         record = DecisionRecord(
             current,
             decision.target,
             decision.proposed,
             decision.controller,
-            s.mode,
+            mode,
             time.perf_counter() - started,
             metrics,
+            excluded=excluded is not None,
         )
         self.ctx.telemetry.decision(runtime.key, record)
         if not decision.changes:
@@ -110,8 +118,10 @@ class FastLoop:
                 f"; {'; '.join(decision.reasons)}" if decision.reasons else "",
             )
             return record, None
-        if s.mode == "recommend":
-            event = self._event(runtime, decision, decision.target, weights, metrics)
+        if mode == "recommend":
+            if excluded is not None:
+                decision = replace(decision, reasons=(*decision.reasons, f"excluded: {excluded}"))
+            event = self._event(runtime, decision, decision.target, weights, metrics, mode)
             if runtime.last_recommendation != decision.target:
                 log.info(
                     "%s: recommend %d -> %d (%s)",
@@ -133,15 +143,19 @@ class FastLoop:
         target: int,
         weights: Weights,
         metrics: SystemMetrics,
+        mode: str | None = None,
     ) -> AppEvent:
+        """The decision's event; ``mode`` when this cycle's differs from the settings' (an
+        excluded period recommends)."""
         s = runtime.active_settings
+        mode = mode or s.mode
         return decision_event(
-            Reason.SCALING_DECISION if s.mode == "auto" else Reason.SCALING_RECOMMENDATION,
+            Reason.SCALING_DECISION if mode == "auto" else Reason.SCALING_RECOMMENDATION,
             decision.current,
             target,
             decision.proposed,
             decision.controller,
-            s.mode,
+            mode,
             s.actuation,
             weights,
             metrics,

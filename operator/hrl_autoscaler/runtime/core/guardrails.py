@@ -6,6 +6,7 @@ explainable. These rules are the same in evaluation and in the operator.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass
 
@@ -25,6 +26,21 @@ class GuardrailSettings:
     Measured on the simulator: 10 instead of 4 halves the scaling actions at equal SLO score."""
     deadband: int = 0
     """Ignore proposals within this many executors of the current count."""
+    max_step_down: int | None = None
+    """At most this many executors removed per decision; None = ``max_step``."""
+    scale_down_max_factor: float = 1.0
+    """A scale-down removes at most this fraction of the executors, and at least one (Flink's
+    ``scale-down.max-factor``); 1 = no limit."""
+
+    def scale_down_floor(self, current: int) -> int:
+        """The fewest executors one scale-down from ``current`` may leave (0 = no floor)."""
+        floor = 0
+        if self.max_step_down is not None:
+            floor = current - self.max_step_down
+        if self.scale_down_max_factor < 1:
+            kept = math.ceil(current * (1 - self.scale_down_max_factor) - 1e-9)
+            floor = max(floor, min(kept, current - 1))
+        return floor
 
 
 @dataclass(frozen=True)
@@ -85,6 +101,10 @@ class Guardrails:
         if abs(target - current) > s.max_step:
             target = current + s.max_step * (1 if target > current else -1)
             reasons.append(f"step limited to {s.max_step}")
+        floor = s.scale_down_floor(current)
+        if target < floor:
+            target = floor
+            reasons.append(f"scale-down limited to {floor} (scale-down max step / max factor)")
         if target != current:
             self._last_change_s = now_s
             self._lower.clear()

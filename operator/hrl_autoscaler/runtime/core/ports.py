@@ -189,6 +189,8 @@ class DecisionRecord:
     seconds: float
     metrics: SystemMetrics | None = None
     """What the decision was made on (None for records without an observation)."""
+    excluded: bool = False
+    """Made inside an excluded period (``auto`` only recommended)."""
 
     @property
     def direction(self) -> str:

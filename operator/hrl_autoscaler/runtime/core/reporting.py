@@ -57,6 +57,13 @@ class Reason(StrEnum):
     """On an ExecutorBudget: the covered applications' minimums alone exceed it."""
     BUDGET_EMPTY = "BudgetEmpty"
     """On an ExecutorBudget: its namespaces and selector match no enabled application."""
+    EXCLUDED_PERIOD_STARTED = "ExcludedPeriodStarted"
+    """An ``excluded-periods`` window began: decisions are only recommended until it ends."""
+    EXCLUDED_PERIOD_ENDED = "ExcludedPeriodEnded"
+    """The excluded period ended: the application's own mode applies again."""
+    SCALING_PAUSED = "ScalingPaused"
+    """A pause annotation (``paused-scale-in``, ``paused-scale-out``, ``paused-executors``)
+    held back a change the decision wanted; once per pause until it is lifted."""
 
 
 WARNINGS = frozenset(

@@ -29,6 +29,7 @@ from hrl_autoscaler.runtime.core.metrics import SystemMetrics
 from hrl_autoscaler.runtime.core.pipeline import STAGES
 from hrl_autoscaler.runtime.core.ports import CycleSummary, DecisionRecord
 from hrl_autoscaler.runtime.core.weights import Weights
+from hrl_autoscaler.runtime.service.modifier_metrics import ModifierMetrics
 
 APP = ["namespace", "application"]
 CYCLE_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -227,6 +228,7 @@ class OperatorMetrics:
             "metrics (Prometheus down, series missing or stale)",
             registry=r,
         )
+        self.modifiers = ModifierMetrics(r)
         for stage in (*STAGES, "cycle"):
             self.cycle_failures.labels(stage)
         for query in ("all", *QUERY_NAMES):  # a panel over errors shows 0, not "No data"
@@ -250,6 +252,7 @@ class OperatorMetrics:
         self.metrics_unavailable.labels(ns, name)
         self.fallbacks.labels(ns, name)
         self.actuation_errors.labels(ns, name)
+        self.modifiers.seen(key, settings)
         for way in DIRECTIONS:
             self._scaling(key, way, settings.actuation)
         if settings.weight_policy == "meta":
@@ -272,6 +275,7 @@ class OperatorMetrics:
         self.decisions.labels(ns, name, *labels).inc()
         self._decided.setdefault(key, set()).add(labels)
         self.decision_seconds.observe(record.seconds)
+        self.modifiers.decided(key, record.excluded)
         if record.metrics is not None:
             self._observed(ns, name, record.metrics)
 
@@ -353,6 +357,7 @@ class OperatorMetrics:
 
     def forget(self, key: AppKey) -> None:
         ns, name = self._app(key)
+        self.modifiers.forget(key)
         for gauge in (
             self.current,
             self.target,
