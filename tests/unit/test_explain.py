@@ -120,7 +120,7 @@ def test_an_annotation_is_marked_annotation_and_the_rest_default() -> None:
     assert e.setting("actuation").origin == "default"
     assert e.rejected == ()
     # every user annotation has a row, the operator's own two have none
-    assert len(e.settings) == 13
+    assert len(e.settings) == 21
     assert "target-executors" not in {r.annotation.split("/")[1] for r in e.settings}
 
 
