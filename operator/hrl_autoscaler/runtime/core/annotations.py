@@ -81,6 +81,10 @@ class AppSettings(BaseModel):
     cost_per_executor_hour: float = Field(gt=0, le=COST_PER_EXECUTOR_HOUR_MAX, allow_inf_nan=False)
     slo_class: SloClass = "standard"
     priority: float | None = Field(default=None, gt=0, le=PRIORITY_MAX, allow_inf_nan=False)
+    restart_time_tracking: bool = True
+    ineffective_scaling_detection: bool = True
+    ineffective_scaling_threshold: float = Field(default=0.1, gt=0, le=1, allow_inf_nan=False)
+    """Defaults here too: settings stored before these fields existed still validate."""
 
     @property
     def priority_weight(self) -> float:
@@ -207,6 +211,16 @@ def _number(lowest: float, highest: float, *, above: bool) -> tuple[Callable[[st
     return parse, f"a number {low} and <= {highest:g}"
 
 
+def _boolean() -> tuple[Callable[[str], Any], str]:
+    def parse(text: str) -> bool:
+        value = text.strip()
+        if value not in ("true", "false"):
+            raise ValueError
+        return value == "true"
+
+    return parse, "true or false"
+
+
 def _choice(values: tuple[str, ...]) -> tuple[Callable[[str], Any], str]:
     def parse(text: str) -> str:
         value = text.strip()
@@ -238,6 +252,13 @@ _FIELDS: dict[str, tuple[str, Callable[[str], Any], str]] = {
         ),
         ("slo-class", "slo_class", _choice(tuple(SLO_CLASSES))),
         ("priority", "priority", _number(0, PRIORITY_MAX, above=True)),
+        ("restart-time-tracking", "restart_time_tracking", _boolean()),
+        ("ineffective-scaling-detection", "ineffective_scaling_detection", _boolean()),
+        (
+            "ineffective-scaling-threshold",
+            "ineffective_scaling_threshold",
+            _number(0, 1, above=True),
+        ),
     )
 }
 

@@ -1,4 +1,5 @@
-"""The one decision step: policy -> DS2 fallback -> SLO guard -> guardrails -> an intent.
+"""The one decision step: policy -> DS2 fallback -> SLO guard -> ineffective-scaling hold ->
+guardrails -> budget cap -> an intent.
 
 The operator's fast loop, the ``hrl``/``ppo-fixed`` evaluation (which runs the operator's own
 pipeline on the simulated cluster) and the meta-controller's training environment all call
@@ -16,6 +17,11 @@ from typing import Protocol
 import numpy as np
 
 from hrl_autoscaler.runtime.core.controller import ControlContext
+from hrl_autoscaler.runtime.core.effectiveness import (
+    EffectivenessDetector,
+    EffectivenessSettings,
+    IneffectiveScaling,
+)
 from hrl_autoscaler.runtime.core.guardrails import Guardrails, GuardrailSettings
 from hrl_autoscaler.runtime.core.metrics import SystemMetrics
 from hrl_autoscaler.runtime.core.observation import (
@@ -75,6 +81,12 @@ class Decision:
     change is not written)."""
     capped_from: int | None = None
     """The target an ExecutorBudget's cap lowered (None when the cap did not bind)."""
+    held_from: int | None = None
+    """The proposal an ineffective-scaling block lowered (None when it did not bind)."""
+    ineffective: IneffectiveScaling | None = None
+    """A scale-up found ineffective at this decision (the IneffectiveScaling event)."""
+    released: IneffectiveScaling | None = None
+    """The ineffective-scaling block this decision lifted (the load changed)."""
 
     @property
     def changes(self) -> bool:
@@ -93,6 +105,7 @@ class DecisionStep:
         ctx: ControlContext,
         rate: RateEstimate,
         options: DecisionOptions | None = None,
+        effectiveness: EffectivenessSettings | None = None,
     ) -> None:
         self.policy = policy
         self.options = options or DecisionOptions()
@@ -101,14 +114,25 @@ class DecisionStep:
         self.ds2 = DS2Sizer(ctx, rate, self.options.ds2)
         self.slo_guard = SloGuard(self.options.slo_guard)
         self.in_fallback = False
+        self.effectiveness = EffectivenessDetector(
+            effectiveness or EffectivenessSettings(enabled=False), rate.params.scaling_contention
+        )
 
-    def reconfigure(self, guardrails: GuardrailSettings, ctx: ControlContext) -> None:
-        """New bounds or actuation: rebuild the guardrails and DS2, keeping the cooldown and
-        pending scale-down confirmations."""
+    def reconfigure(
+        self,
+        guardrails: GuardrailSettings,
+        ctx: ControlContext,
+        effectiveness: EffectivenessSettings | None = None,
+    ) -> None:
+        """New bounds, actuation or learned restart time: rebuild the guardrails and DS2,
+        keeping the cooldown, pending scale-down confirmations and what the
+        ineffective-scaling detector measured."""
         rebuilt = Guardrails(guardrails)
         rebuilt.carry_over(self.guardrails)
         self.guardrails = rebuilt
         self.ds2 = DS2Sizer(ctx, self.rate, self.options.ds2)
+        if effectiveness is not None:
+            self.effectiveness.reconfigure(effectiveness)
 
     def decide(
         self,
@@ -129,6 +153,7 @@ class DecisionStep:
         if metrics.restarting:
             return Decision(current, current, current, "hold", ("restarting",))
         self.rate.observe(metrics)
+        ineffective, released = self.effectiveness.observe(metrics, latency_slo_ms)
         scale = self.rate.scale()
         outside: Sequence[str] = ()
         if self.options.fallback:
@@ -147,9 +172,14 @@ class DecisionStep:
             if rescue.raised:
                 required = rescue.executors
                 controller, proposed = f"{controller}+slo-guard", rescue.executors
+        held_from, ceiling = None, self.effectiveness.ceiling()
+        if ceiling is not None and proposed > max(current, ceiling):
+            held_from, proposed = proposed, max(current, ceiling)
         cooldown_origin = self.guardrails.last_change_s
         guarded = self.guardrails.apply(proposed, current, metrics.time_s)
         target, reasons, capped_from = guarded.target, guarded.reasons, None
+        if held_from is not None:
+            reasons = (f"scale-up held above {ceiling}: ineffective scaling", *reasons)
         if cap is not None and target > cap:
             capped_from, target = target, cap
             reasons = (*reasons, f"budget cap {cap}")
@@ -175,6 +205,9 @@ class DecisionStep:
             scale=scale,
             cooldown_origin=cooldown_origin,
             capped_from=capped_from,
+            held_from=held_from,
+            ineffective=ineffective,
+            released=released,
         )
 
     def not_applied(self, decision: Decision) -> None:

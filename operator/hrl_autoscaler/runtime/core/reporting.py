@@ -57,6 +57,14 @@ class Reason(StrEnum):
     """On an ExecutorBudget: the covered applications' minimums alone exceed it."""
     BUDGET_EMPTY = "BudgetEmpty"
     """On an ExecutorBudget: its namespaces and selector match no enabled application."""
+    INEFFECTIVE_SCALING = "IneffectiveScaling"
+    """A scale-up added less than the threshold share of the capacity it was expected to add
+    (Flink's event): scale-ups are held until the input rate changes materially."""
+    INEFFECTIVE_SCALING_CLEARED = "IneffectiveScalingCleared"
+    """The input rate moved materially since an IneffectiveScaling: scale-ups are allowed again."""
+    RESTART_TIME_LEARNED = "RestartTimeLearned"
+    """The learned restart (or in-place start-up) time changed materially; the restart cooldown
+    and DS2's catch-up plan with it."""
 
 
 WARNINGS = frozenset(
@@ -72,6 +80,7 @@ WARNINGS = frozenset(
         Reason.BUDGET_OVERLAP,
         Reason.BUDGET_INFEASIBLE,
         Reason.BUDGET_EMPTY,
+        Reason.INEFFECTIVE_SCALING,
     }
 )
 

@@ -29,6 +29,7 @@ from hrl_autoscaler.runtime.core.metrics import SystemMetrics
 from hrl_autoscaler.runtime.core.pipeline import STAGES
 from hrl_autoscaler.runtime.core.ports import CycleSummary, DecisionRecord
 from hrl_autoscaler.runtime.core.weights import Weights
+from hrl_autoscaler.runtime.service.adaptive_metrics import AdaptiveMetrics
 
 APP = ["namespace", "application"]
 CYCLE_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -43,6 +44,7 @@ class OperatorMetrics:
         disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = registry or CollectorRegistry(auto_describe=True)
         r = self.registry
+        self.adaptive = AdaptiveMetrics(r)
         self.current = Gauge(
             "hrl_autoscaler_current_executors",
             "executors in force (spec or in-place target)",
@@ -352,6 +354,7 @@ class OperatorMetrics:
         self.events_dropped.inc()
 
     def forget(self, key: AppKey) -> None:
+        self.adaptive.forget(key)
         ns, name = self._app(key)
         for gauge in (
             self.current,
