@@ -24,8 +24,15 @@ from rich.console import Console
 from rich.table import Table
 
 from hrl_autoscaler.config import ACTUATIONS, EVALUATION, OperatorSettings, SimParams
-from hrl_autoscaler.research.baselines.registry import Factory, register_controller
-from hrl_autoscaler.research.evaluation.pipeline_controller import pipeline_controller
+from hrl_autoscaler.research.baselines.registry import (
+    Factory,
+    build_controller,
+    register_controller,
+)
+from hrl_autoscaler.research.evaluation.pipeline_controller import (
+    PipelineController,
+    pipeline_controller,
+)
 from hrl_autoscaler.research.evaluation.runner import (
     EvaluationSpec,
     episode_load,
@@ -43,11 +50,15 @@ FEATURES = {
 }
 
 
-def _settings(feature: str) -> OperatorSettings:
-    """The operator's defaults with ``feature`` switched off for every application."""
+def _settings(feature: str, on: bool, samples: int | None) -> OperatorSettings:
+    """The operator's defaults with ``feature`` on or off for every application (and the
+    capacity samples an ineffective-scaling verdict averages, when given)."""
     s = OperatorSettings.built_in()
-    defaults = s.defaults.model_copy(update={FEATURES[feature]: False})
-    return s.model_copy(update={"defaults": defaults})
+    defaults = s.defaults.model_copy(update={FEATURES[feature]: on})
+    guardrails = s.guardrails
+    if samples is not None:
+        guardrails = guardrails.model_copy(update={"ineffective_scaling_samples": samples})
+    return s.model_copy(update={"defaults": defaults, "guardrails": guardrails})
 
 
 def _factory(kind: str, name: str, settings: OperatorSettings) -> Factory:
@@ -57,28 +68,29 @@ def _factory(kind: str, name: str, settings: OperatorSettings) -> Factory:
     return build
 
 
-def _register(feature: str) -> tuple[str, ...]:
-    off = _settings(feature)
+def _register(feature: str, samples: int | None) -> tuple[str, ...]:
     names: list[str] = []
     for kind in ("hrl", "ppo-fixed"):
-        name = f"{kind}-no-{feature}"
-        register_controller(name, _factory(kind, name, off))
-        names += [kind, name]
+        for on in (True, False):
+            name = f"{kind}{'+' if on else '-no-'}{feature}"
+            register_controller(name, _factory(kind, name, _settings(feature, on, samples)))
+            names.append(name)
     return tuple(names)
 
 
 def _events(spec: EvaluationSpec, seed: int) -> dict[str, int]:
-    """The IneffectiveScaling and RestartTimeLearned events of one episode per shipped
-    controller (rerun in this process: the evaluation's workers keep theirs)."""
+    """The IneffectiveScaling and RestartTimeLearned events of one episode per controller
+    (rerun in this process: the evaluation's workers keep theirs)."""
     load = episode_load(spec, seed)
     p = spec.params
     initial = p.executors_for_rate(float(load[0]), EVALUATION.target_utilisation)
     counts: dict[str, int] = {}
-    for kind in ("hrl", "ppo-fixed"):
-        controller = pipeline_controller(kind, spec.objective, spec.slo_ms)
+    for name in spec.controllers:
+        controller = build_controller(name, spec.objective, spec.slo_ms)
+        assert isinstance(controller, PipelineController)
         rollout(controller, load, p, spec.weights, seed, initial)
         for reason in (Reason.INEFFECTIVE_SCALING, Reason.RESTART_TIME_LEARNED):
-            counts[f"{kind} {reason.value}"] = controller.events.reasons[reason.value]
+            counts[f"{name} {reason.value}"] = controller.events.reasons[reason.value]
     return counts
 
 
@@ -92,6 +104,10 @@ def main() -> None:
     parser.add_argument("--calibration", type=Path)
     parser.add_argument("--contention", type=float, help="override scaling_contention")
     parser.add_argument("--restart-downtime", type=float, help="override restart_downtime_s")
+    parser.add_argument(
+        "--latency-slo-ms", type=float, help="SLO for every scenario (default: each one's own)"
+    )
+    parser.add_argument("--samples", type=int, help="override ineffective_scaling_samples")
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
@@ -104,7 +120,7 @@ def main() -> None:
     if args.restart_downtime is not None:
         overrides["restart_downtime_s"] = args.restart_downtime
     params = params.with_overrides(**overrides)
-    controllers = _register(args.feature)
+    controllers = _register(args.feature, args.samples)
     table = Table(title=f"{args.feature} on/off (objective slo, mean over {args.seeds} seeds)")
     for column in ("scenario", "controller", "slo score", "violations %", "$/h", "actions/h"):
         table.add_column(column)
@@ -117,12 +133,13 @@ def main() -> None:
             seeds=args.seeds,
             params=params,
             peak_rate_eps=peak,
+            latency_slo_ms=args.latency_slo_ms,
             **({"episode_steps": args.episode_steps} if args.episode_steps else {}),
         )
         rows = run_evaluation(spec, workers=args.workers).rows
         out[name] = [row.to_dict() for row in rows]
         events = _events(spec, spec.first_seed)
-        Console().print(f"{name} seed {spec.first_seed} events: {events}")
+        Console(width=200).print(f"{name} seed {spec.first_seed} events: {events}")
         out[name].append({"events_first_seed": events})
         for row in rows:
             table.add_row(
@@ -133,7 +150,7 @@ def main() -> None:
                 f"{row.cost_per_hour:.3f}",
                 f"{row.scaling_actions_per_hour:.2f}",
             )
-    Console().print(table)
+    Console(width=200).print(table)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(out, indent=2) + "\n")
