@@ -14,6 +14,12 @@ from prometheus_client import generate_latest
 from hrl_autoscaler.config import SimParams, load_operator_settings
 from hrl_autoscaler.runtime.core.annotations import PREFIX, TARGET_ANNOTATION, AppSettings
 from hrl_autoscaler.runtime.core.appstate import AppState
+from hrl_autoscaler.runtime.core.effectiveness import (
+    EffectivenessDetector,
+    EffectivenessSettings,
+    contention_gain,
+)
+from hrl_autoscaler.runtime.core.metrics import SystemMetrics
 from hrl_autoscaler.runtime.core.reporting import Reason, parse_message
 from hrl_autoscaler.runtime.core.restarttime import RestartTimer, learned_seconds
 from hrl_autoscaler.runtime.service.telemetry import OperatorMetrics
@@ -328,3 +334,28 @@ def test_the_emulator_takes_per_application_parameters() -> None:
     assert app.params.scaling_contention == 1.0
     assert app.params.restart_downtime_s == SimParams().restart_downtime_s  # "x" is ignored
     assert app.params.capacity_eps(8) == pytest.approx(app.params.capacity_eps(1))
+
+
+def test_the_detector_needs_a_measured_before_and_lifts_its_block_when_switched_off() -> None:
+    detector = EffectivenessDetector(EffectivenessSettings(samples=2), contention=0.03)
+
+    def at(t: float, count: int, running: int, processing: float) -> SystemMetrics:
+        return SystemMetrics(
+            5000.0, processing, 50_000.0, 1.0, 0.5, 3000.0, count, running, time_s=t
+        )
+
+    assert contention_gain(4, 8, 0.0) == pytest.approx(2.0)
+    detector.observe(at(0, 4, 4, 4000.0), 2000.0)
+    detector.observe(at(30, 8, 4, 4000.0), 2000.0)  # scaled after one sample: no 'before'
+    for t in (60, 90, 120, 150):
+        found, _ = detector.observe(at(t, 8, 8, 4000.0), 2000.0)
+        assert found is None
+    for t in (180, 210, 240, 270, 300):  # two samples at 8, then 8 -> 12 judged
+        found, _ = detector.observe(
+            at(t, 12 if t >= 210 else 8, 12 if t >= 240 else 8, 4050.0), 2000.0
+        )
+    assert found is not None
+    assert (found.before, found.after) == (8, 12)
+    assert detector.ceiling() == 12
+    detector.reconfigure(EffectivenessSettings(enabled=False))
+    assert detector.ceiling() is None

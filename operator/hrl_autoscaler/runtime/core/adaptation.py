@@ -88,9 +88,6 @@ class Adaptation:
             learned,
             len(history),
         )
-        telemetry = self._telemetry()
-        if telemetry is not None:
-            telemetry.learned_time(runtime.key, measured.kind, learned)
         if measured.kind == "restart":
             refresh_step(runtime, self.ctx.settings, self.ctx.params)
         if not materially_changed(before, learned):
@@ -110,6 +107,21 @@ class Adaptation:
             ),
         )
 
+    def _publish_learned(self, runtime: AppRuntime, telemetry: AdaptiveTelemetry) -> None:
+        """The learned times from the state (also after an operator restart, before the next
+        measurement)."""
+        timing = restart_time_settings(runtime.active_settings, self.ctx.settings)
+        if not timing.enabled:
+            return
+        kinds: tuple[tuple[TimeKind, list[float]], ...] = (
+            ("restart", runtime.state.restart_s),
+            ("startup", runtime.state.startup_s),
+        )
+        for kind, history in kinds:
+            learned = learned_seconds(history, timing.limit_s)
+            if learned is not None:
+                telemetry.learned_time(runtime.key, kind, learned)
+
     def decided(self, runtime: AppRuntime, decision: Decision) -> None:
         """Report an ineffective scale-up the decision found, or a block it lifted."""
         telemetry = self._telemetry()
@@ -117,6 +129,7 @@ class Adaptation:
         if telemetry is not None:
             blocked = runtime.decision_step.effectiveness.blocked is not None
             telemetry.ineffective_scaling(runtime.key, blocked, found is not None)
+            self._publish_learned(runtime, telemetry)
         if released is not None:
             log.info(
                 "%s: input rate moved from %.0f eps; scale-ups above %d allowed again",
