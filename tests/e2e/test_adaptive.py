@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
@@ -20,23 +22,64 @@ from hrl_autoscaler.runtime.core.annotations import PREFIX, TARGET_ANNOTATION
 from hrl_autoscaler.runtime.core.appstate import AppState
 from hrl_autoscaler.runtime.core.reporting import parse_message
 from hrl_autoscaler.runtime.k8s.statestore import STATE_KEY, configmap_name
+from hrl_autoscaler.tools.devenv.components import Emulator, OperatorProcess
 from hrl_autoscaler.tools.devenv.emulator.app import EMULATOR_PREFIX
 from hrl_autoscaler.tools.devenv.sparkapps import (
     Cluster,
+    SeenEvent,
     annotations_of,
+    app_state,
     spark_application,
     wait_for,
 )
 from hrl_autoscaler.tools.devenv.stack import LocalStack, StackOptions
 from hrl_autoscaler.tools.devenv.testing import DevEnvHandle
 
-from .test_operator import OperatorStack
-
 pytestmark = pytest.mark.e2e
 
 NAMESPACE = "adaptive-e2e"
 SPEED = 30.0
 COOLDOWN_S = 8.0
+
+
+@dataclass
+class OperatorStack:
+    """The module's cluster view, emulator and operator (as in test_operator.py)."""
+
+    cluster: Cluster
+    emulator: Emulator
+    operator: OperatorProcess
+    namespace: str
+
+    def get(self, name: str) -> dict[str, Any]:
+        return self.cluster.get(self.namespace, name)
+
+    def events(self, name: str, reason: str) -> list[SeenEvent]:
+        return [e for e in self.cluster.events(self.namespace, name) if e.reason == reason]
+
+    def running(self, name: str, timeout_s: float = 20.0) -> None:
+        wait_for(f"{name} RUNNING", lambda: app_state(self.get(name)) == "RUNNING", timeout_s)
+
+    def decided(self, name: str, count: int, timeout_s: float = 20.0) -> None:
+        """Wait until the operator has made ``count`` decisions for ``name`` (its /metrics)."""
+        pattern = re.compile(
+            r'^hrl_autoscaler_decisions_total\{[^}]*application="'
+            + re.escape(name)
+            + r'"[^}]*\} ([0-9.e+]+)$',
+            re.MULTILINE,
+        )
+
+        def made() -> bool:
+            return sum(float(v) for v in pattern.findall(self.operator.metrics())) >= count
+
+        wait_for(f"{count} decisions for {name}", made, timeout_s)
+
+    def assert_writes_accepted(self) -> None:
+        failed = [e for e in self.cluster.events(self.namespace) if e.reason == "ScalingFailed"]
+        assert not failed, failed
+        log = self.operator.log_text()
+        assert "patch rejected" not in log, log[-3000:]
+        assert "Traceback" not in log, log[-3000:]
 
 
 @pytest.fixture(scope="module")
