@@ -40,6 +40,7 @@ pytestmark = pytest.mark.e2e
 NAMESPACE = "adaptive-e2e"
 SPEED = 30.0
 COOLDOWN_S = 8.0
+IN_PLACE_COOLDOWN_S = 6.0
 
 
 @dataclass
@@ -93,7 +94,13 @@ def stack(
         speed=SPEED,
         emulator_tick_s=0.2,
         operator_overrides={
-            "guardrails": {"restart_cooldown_s": COOLDOWN_S, "scale_down_confirmations": 3},
+            "guardrails": {
+                "restart_cooldown_s": COOLDOWN_S,
+                # a few decisions at each count in place too: a capacity measured before the
+                # next scale-up is what it is judged against
+                "in_place_cooldown_s": IN_PLACE_COOLDOWN_S,
+                "scale_down_confirmations": 3,
+            },
         },
     )
     with LocalStack(options) as local:
@@ -175,7 +182,7 @@ def test_executors_that_add_nothing_are_detected_and_scale_ups_held(
         weight_policy="latency-first",
     )
     stack.running(name)
-    stack.decided(name, count=6)  # capacity measured at 2 executors
+    stack.decided(name, count=9)  # a first scale-up, then its capacity measured
     stack.cluster.set_rate(NAMESPACE, name, 3000.0)  # 3x what any count can process
     [warning, *_] = wait_for(
         "an IneffectiveScaling event",
