@@ -121,7 +121,10 @@ The settings the chart derives from its values, as YAML (keys = OperatorSettings
     "max_executors" $v.defaults.maxExecutors
     "latency_slo_ms" $v.defaults.latencySloMs
     "cost_per_executor_hour" $v.defaults.costPerExecutorHour
-    "excluded_periods" $v.defaults.excludedPeriods)
+    "excluded_periods" $v.defaults.excludedPeriods
+    "restart_time_tracking" $v.defaults.restartTimeTracking
+    "ineffective_scaling_detection" $v.defaults.ineffectiveScalingDetection
+    "ineffective_scaling_threshold" $v.defaults.ineffectiveScalingThreshold)
   "guardrails" (dict
     "restart_cooldown_s" $v.guardrails.restartCooldownSeconds
     "in_place_cooldown_s" $v.guardrails.inPlaceCooldownSeconds
@@ -132,7 +135,9 @@ The settings the chart derives from its values, as YAML (keys = OperatorSettings
     "deadband" $v.guardrails.deadband
     "slo_guard" $v.guardrails.sloGuard
     "slo_guard_latency_factor" $v.guardrails.sloGuardLatencyFactor
-    "slo_guard_cycles" $v.guardrails.sloGuardCycles)
+    "slo_guard_cycles" $v.guardrails.sloGuardCycles
+    "restart_time_limit_s" $v.guardrails.restartTimeLimitSeconds
+    "ineffective_scaling_release" $v.guardrails.ineffectiveScalingRelease)
 -}}
 {{- if not (kindIs "invalid" $v.metricsWindowSeconds) -}}
 {{- $_ := set $config "metrics_window_s" $v.metricsWindowSeconds -}}

@@ -114,6 +114,17 @@ class AnnotationDefaults(BaseModel):
         parse_periods(value)  # a typo stops the operator at start, naming the period
         return value.strip()
 
+    restart_time_tracking: bool = True
+    """Measure each restart (and in-place executor start-up) and plan the restart cooldown and
+    DS2's catch-up with the slowest recent one instead of the assumed 90 s (Flink's
+    ``restart.time-tracking.enabled``)."""
+    ineffective_scaling_detection: bool = True
+    """Hold scale-ups after one that added less than ``ineffective_scaling_threshold`` of the
+    capacity it was expected to add, until the load changes (Flink's
+    ``scaling.effectiveness.detection.enabled``)."""
+    ineffective_scaling_threshold: float = Field(default=0.1, gt=0, le=1, allow_inf_nan=False)
+    """Flink's ``scaling.effectiveness.threshold``: observed over expected capacity gain."""
+
     @field_validator("weight_policy")
     @classmethod
     def _weight_policy(cls, value: str) -> str:
@@ -169,6 +180,18 @@ class GuardrailDefaults(BaseModel):
     """Latency above this multiple of the application's SLO counts as a breach."""
     slo_guard_cycles: int = Field(default=3, ge=1)
     """Consecutive breaching decisions before the guard acts; it lets go at latency <= SLO."""
+    restart_time_limit_s: float = Field(default=900.0, gt=0)
+    """No learned restart or start-up time exceeds this, s (Flink's
+    ``restart.time-tracking.limit``, 15 min); a measurement still incomplete after it is
+    dropped (executors that never start say more about the cluster than the application)."""
+    restart_time_history: int = Field(default=5, ge=1, le=100)
+    """Measured restart (and start-up) times kept per application in its state; the slowest
+    of them is the learned value."""
+    ineffective_scaling_release: float = Field(default=0.2, gt=0)
+    """An ineffective-scaling block is lifted when the input rate moves by more than this
+    share from where it was when detected (a different load may have another bottleneck)."""
+    ineffective_scaling_samples: int = Field(default=3, ge=1, le=20)
+    """Capacity measurements averaged before and after a scale-up to judge it."""
 
 
 def _split_commas(value: Any) -> Any:

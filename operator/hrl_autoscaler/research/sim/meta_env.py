@@ -22,6 +22,7 @@ from hrl_autoscaler.runtime.core.annotations import AppSettings
 from hrl_autoscaler.runtime.core.appruntime import (
     control_context,
     decision_options,
+    effectiveness_settings,
     guardrail_settings,
     meta_cadence,
 )
@@ -137,6 +138,7 @@ class MetaControllerEnv(gym.Env[np.ndarray, np.ndarray]):
             control_context(app, self.settings, p),
             rate,
             decision_options(self.settings),
+            effectiveness_settings(app, self.settings),
         )
         self.meta = MetaStep(p.price_per_executor_hour, slo_ms, p.max_executors)
 

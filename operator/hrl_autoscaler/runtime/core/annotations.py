@@ -43,7 +43,12 @@ from hrl_autoscaler.config import (
     SloClass,
 )
 from hrl_autoscaler.config.periods import PeriodError
-from hrl_autoscaler.runtime.core.modifiers import MODIFIER_DEFAULTS, ModifierSettings, modifier_rows
+from hrl_autoscaler.runtime.core.modifiers import (
+    FLAG,
+    MODIFIER_DEFAULTS,
+    ModifierSettings,
+    modifier_rows,
+)
 from hrl_autoscaler.runtime.core.weights import FIXED_BASELINE, PRESETS, Weights
 
 PREFIX = "hrl-autoscaler.io/"
@@ -82,6 +87,10 @@ class AppSettings(ModifierSettings):
     cost_per_executor_hour: float = Field(gt=0, le=COST_PER_EXECUTOR_HOUR_MAX, allow_inf_nan=False)
     slo_class: SloClass = "standard"
     priority: float | None = Field(default=None, gt=0, le=PRIORITY_MAX, allow_inf_nan=False)
+    restart_time_tracking: bool = True
+    ineffective_scaling_detection: bool = True
+    ineffective_scaling_threshold: float = Field(default=0.1, gt=0, le=1, allow_inf_nan=False)
+    """Defaults here too: settings stored before these fields existed still validate."""
 
     @property
     def priority_weight(self) -> float:
@@ -240,6 +249,13 @@ _FIELDS: dict[str, tuple[str, Callable[[str], Any], str]] = {
         ("slo-class", "slo_class", _choice(tuple(SLO_CLASSES))),
         ("priority", "priority", _number(0, PRIORITY_MAX, above=True)),
         *modifier_rows(_integer, _number),
+        ("restart-time-tracking", "restart_time_tracking", FLAG),
+        ("ineffective-scaling-detection", "ineffective_scaling_detection", FLAG),
+        (
+            "ineffective-scaling-threshold",
+            "ineffective_scaling_threshold",
+            _number(0, 1, above=True),
+        ),
     )
 }
 

@@ -27,11 +27,17 @@ from hrl_autoscaler.runtime.core.appstate import AppState
 from hrl_autoscaler.runtime.core.budget.forecast import LoadHistory
 from hrl_autoscaler.runtime.core.controller import ControlContext
 from hrl_autoscaler.runtime.core.decision import DecisionOptions, DecisionStep, ExecutorPolicy
+from hrl_autoscaler.runtime.core.effectiveness import EffectivenessSettings
 from hrl_autoscaler.runtime.core.guardrails import GuardrailSettings
 from hrl_autoscaler.runtime.core.meta import MetaCadence, MetaStep
 from hrl_autoscaler.runtime.core.modifiers import MODIFIER_ANNOTATIONS, ModifierState
 from hrl_autoscaler.runtime.core.ports import EventSink, Precondition
 from hrl_autoscaler.runtime.core.reporting import Reason, simple_event
+from hrl_autoscaler.runtime.core.restarttime import (
+    RestartTimer,
+    RestartTimeSettings,
+    learned_seconds,
+)
 from hrl_autoscaler.runtime.core.sizing import RateEstimate
 from hrl_autoscaler.runtime.core.sloguard import SloGuardSettings
 from hrl_autoscaler.runtime.core.weights import Weights
@@ -63,10 +69,18 @@ def meta_cadence(settings: OperatorSettings) -> MetaCadence:
     return MetaCadence(settings.meta_interval_s, settings.meta_min_samples)
 
 
-def guardrail_settings(app: AppSettings, settings: OperatorSettings) -> GuardrailSettings:
-    """The operator's guardrails, with this application's damping annotations over them."""
+def guardrail_settings(
+    app: AppSettings, settings: OperatorSettings, restart_excess_s: float = 0.0
+) -> GuardrailSettings:
+    """The operator's guardrails, with this application's damping annotations over them.
+
+    ``restart_excess_s``: how much longer than assumed this application's restarts take
+    (learned); the restart cooldown grows by it, so a slow restart does not eat the settled
+    metrics the cooldown is for. It never shrinks: the cooldown is also a frequency limit. A
+    ``cooldown-seconds`` annotation is the user's own choice and wins over both."""
     g = settings.guardrails
-    cooldown_s = g.restart_cooldown_s if app.actuation == "restart" else g.in_place_cooldown_s
+    restart = app.actuation == "restart"
+    cooldown_s = g.restart_cooldown_s + restart_excess_s if restart else g.in_place_cooldown_s
     return GuardrailSettings(
         min_executors=app.min_executors,
         max_executors=app.max_executors,
@@ -80,15 +94,52 @@ def guardrail_settings(app: AppSettings, settings: OperatorSettings) -> Guardrai
 
 
 def control_context(
-    app: AppSettings, settings: OperatorSettings, params: SimParams
+    app: AppSettings, settings: OperatorSettings, params: SimParams, restart_s: float | None = None
 ) -> ControlContext:
+    """``restart_s``: the learned restart time (None: the assumed ``restart_downtime_s``)."""
     return ControlContext(
         app.min_executors,
         app.max_executors,
         settings.decision_interval_s,
         app.actuation,
-        params.restart_downtime_s,
+        params.restart_downtime_s if restart_s is None else restart_s,
     )
+
+
+def effectiveness_settings(app: AppSettings, settings: OperatorSettings) -> EffectivenessSettings:
+    g = settings.guardrails
+    return EffectivenessSettings(
+        enabled=app.ineffective_scaling_detection,
+        threshold=app.ineffective_scaling_threshold,
+        samples=g.ineffective_scaling_samples,
+        release_load_change=g.ineffective_scaling_release,
+    )
+
+
+def restart_time_settings(app: AppSettings, settings: OperatorSettings) -> RestartTimeSettings:
+    g = settings.guardrails
+    return RestartTimeSettings(
+        app.restart_time_tracking, g.restart_time_limit_s, g.restart_time_history
+    )
+
+
+def refresh_step(runtime: AppRuntime, settings: OperatorSettings, params: SimParams) -> bool:
+    """Rebuild the decision step's guardrails, DS2 context and detector when what they depend
+    on changed (settings, or a newly learned restart time); True when rebuilt."""
+    s, step = runtime.active_settings, runtime.decision_step
+    restart_s = runtime.learned_restart_s(restart_time_settings(s, settings))
+    excess = max(0.0, restart_s - params.restart_downtime_s) if restart_s is not None else 0.0
+    effectiveness = effectiveness_settings(s, settings)
+    key = (*s.guardrail_key(), restart_s, effectiveness)
+    if key == runtime.guard_key:
+        return False
+    step.reconfigure(
+        guardrail_settings(s, settings, excess),
+        control_context(s, settings, params, restart_s),
+        effectiveness,
+    )
+    runtime.guard_key = key
+    return True
 
 
 class AppRuntime:
@@ -131,6 +182,14 @@ class AppRuntime:
         """The state's revision when it was last saved (or found unchanged)."""
         self.modifiers = ModifierState()
         """The excluded period in force and the pause last reported."""
+        self.timer = RestartTimer()
+        """The scaling action whose restart or start-up time is being measured."""
+
+    def learned_restart_s(self, settings: RestartTimeSettings) -> float | None:
+        """The restart time to plan with (None: not tracked or never measured)."""
+        if not settings.enabled:
+            return None
+        return learned_seconds(self.state.restart_s, settings.limit_s)
 
     @property
     def key(self) -> AppKey:
@@ -248,19 +307,18 @@ class SettingsResolver:
 
     def _configure(self, runtime: AppRuntime, previous: AppSettings | None) -> None:
         s = runtime.active_settings
-        guard_key = (*s.guardrail_key(),)
-        if guard_key != runtime.guard_key:
-            guardrails = guardrail_settings(s, self.settings)
-            ctx = control_context(s, self.settings, self.params)
-            if runtime.step is None:
-                runtime.step = DecisionStep(
-                    self.policy, guardrails, ctx, runtime.rate, self.options
-                )
-                if runtime.state.last_change_at is not None:
-                    runtime.step.guardrails.last_change_s = runtime.state.last_change_at
-            else:
-                runtime.step.reconfigure(guardrails, ctx)
-            runtime.guard_key = guard_key
+        if runtime.step is None:
+            runtime.step = DecisionStep(
+                self.policy,
+                guardrail_settings(s, self.settings),
+                control_context(s, self.settings, self.params),
+                runtime.rate,
+                self.options,
+                effectiveness_settings(s, self.settings),
+            )
+            if runtime.state.last_change_at is not None:
+                runtime.step.guardrails.last_change_s = runtime.state.last_change_at
+        refresh_step(runtime, self.settings, self.params)
         meta_key = (s.cost_per_executor_hour, s.latency_slo_ms)
         if meta_key != runtime.meta_key:
             runtime.meta = MetaStep(

@@ -46,6 +46,10 @@ class AppState:
     """Weights set by the meta-controller (used in recommend mode, where none are patched)."""
     executor_rate_eps: float | None = None
     """Measured single-executor rate (2 significant digits)."""
+    restart_s: list[float] = field(default_factory=list)
+    """Measured restart times (restart actuation), newest last (see :mod:`.restarttime`)."""
+    startup_s: list[float] = field(default_factory=list)
+    """Measured in-place executor start-up times, newest last."""
 
     def __setattr__(self, name: str, value: Any) -> None:
         if getattr(self, name, _UNSET) != value:
@@ -64,6 +68,15 @@ class AppState:
         history.append(entry)
         del history[: max(0, len(history) - keep)]
         object.__setattr__(self, "_revision", self.revision + 1)
+
+    def record_time(self, kind: str, seconds: float, keep: int) -> list[float]:
+        """Append a measured restart (``restart``) or start-up (``startup``) time, keeping the
+        newest ``keep``; the history after it."""
+        history = self.restart_s if kind == "restart" else self.startup_s
+        history.append(round(seconds, 1))
+        del history[: max(0, len(history) - keep)]
+        object.__setattr__(self, "_revision", self.revision + 1)
+        return history
 
     def set_rate(self, rate: float) -> None:
         self.executor_rate_eps = _round_sig(rate)
@@ -96,6 +109,8 @@ class AppState:
                 meta_window_started_at=_opt_float(data.get("meta_window_started_at")),
                 weights=_weights(weights),
                 executor_rate_eps=_opt_float(data.get("executor_rate_eps")),
+                restart_s=_seconds(data.get("restart_s")),
+                startup_s=_seconds(data.get("startup_s")),
             )
         except (TypeError, ValueError, IndexError, OverflowError) as exc:
             raise ValueError(f"state has a malformed field: {exc}") from None
@@ -119,6 +134,18 @@ def _weights(value: Any) -> tuple[float, float, float] | None:
     a, b, g = (float(v) for v in value)
     Weights.of(a, b, g)  # the rule weights follow everywhere: finite, >= 0, not all 0
     return (a, b, g)
+
+
+def _seconds(value: Any) -> list[float]:
+    """A stored list of measured times (absent in states written before they were kept)."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ValueError(f"{value!r} is not a list of seconds")
+    times = [float(v) for v in value]
+    if not all(math.isfinite(t) and t >= 0 for t in times):
+        raise ValueError(f"{value!r} are not seconds")
+    return times
 
 
 def _opt_int(value: Any) -> int | None:

@@ -1,4 +1,5 @@
-"""The one decision step: policy -> DS2 fallback -> SLO guard -> guardrails -> an intent.
+"""The one decision step: policy -> DS2 fallback -> SLO guard -> ineffective-scaling hold ->
+guardrails -> budget cap -> an intent.
 
 The operator's fast loop, the ``hrl``/``ppo-fixed`` evaluation (which runs the operator's own
 pipeline on the simulated cluster) and the meta-controller's training environment all call
@@ -16,6 +17,11 @@ from typing import Protocol
 import numpy as np
 
 from hrl_autoscaler.runtime.core.controller import ControlContext
+from hrl_autoscaler.runtime.core.effectiveness import (
+    EffectivenessDetector,
+    EffectivenessSettings,
+    IneffectiveScaling,
+)
 from hrl_autoscaler.runtime.core.guardrails import Guardrails, GuardrailSettings
 from hrl_autoscaler.runtime.core.metrics import SystemMetrics
 from hrl_autoscaler.runtime.core.observation import (
@@ -54,7 +60,8 @@ class Decision:
     current: int
     target: int
     proposed: int
-    """The proposal after the fallback and the SLO guard, before the guardrails."""
+    """The proposal after the fallback, the SLO guard and an ineffective-scaling hold, before
+    the guardrails."""
     controller: str
     """``ppo``, ``ds2`` (fallback), either with ``+slo-guard``, or ``hold`` (restarting)."""
     reasons: tuple[str, ...] = ()
@@ -77,6 +84,12 @@ class Decision:
     """The target an ExecutorBudget's cap lowered (None when the cap did not bind)."""
     paused: str | None = None
     """Why a pause annotation changed the target (None when none bound)."""
+    held_from: int | None = None
+    """The proposal an ineffective-scaling block lowered (None when it did not bind)."""
+    ineffective: IneffectiveScaling | None = None
+    """A scale-up found ineffective at this decision (the IneffectiveScaling event)."""
+    released: IneffectiveScaling | None = None
+    """The ineffective-scaling block this decision lifted (the load changed)."""
 
     @property
     def changes(self) -> bool:
@@ -95,6 +108,7 @@ class DecisionStep:
         ctx: ControlContext,
         rate: RateEstimate,
         options: DecisionOptions | None = None,
+        effectiveness: EffectivenessSettings | None = None,
     ) -> None:
         self.policy = policy
         self.options = options or DecisionOptions()
@@ -103,14 +117,25 @@ class DecisionStep:
         self.ds2 = DS2Sizer(ctx, rate, self.options.ds2)
         self.slo_guard = SloGuard(self.options.slo_guard)
         self.in_fallback = False
+        self.effectiveness = EffectivenessDetector(
+            effectiveness or EffectivenessSettings(enabled=False), rate.params.scaling_contention
+        )
 
-    def reconfigure(self, guardrails: GuardrailSettings, ctx: ControlContext) -> None:
-        """New bounds or actuation: rebuild the guardrails and DS2, keeping the cooldown and
-        pending scale-down confirmations."""
+    def reconfigure(
+        self,
+        guardrails: GuardrailSettings,
+        ctx: ControlContext,
+        effectiveness: EffectivenessSettings | None = None,
+    ) -> None:
+        """New bounds, actuation or learned restart time: rebuild the guardrails and DS2,
+        keeping the cooldown, pending scale-down confirmations and what the
+        ineffective-scaling detector measured."""
         rebuilt = Guardrails(guardrails)
         rebuilt.carry_over(self.guardrails)
         self.guardrails = rebuilt
         self.ds2 = DS2Sizer(ctx, self.rate, self.options.ds2)
+        if effectiveness is not None:
+            self.effectiveness.reconfigure(effectiveness)
 
     def decide(
         self,
@@ -134,6 +159,7 @@ class DecisionStep:
         if metrics.restarting:
             return Decision(current, current, current, "hold", ("restarting",))
         self.rate.observe(metrics)
+        ineffective, released = self.effectiveness.observe(metrics, latency_slo_ms)
         scale = self.rate.scale()
         outside: Sequence[str] = ()
         if self.options.fallback:
@@ -152,9 +178,14 @@ class DecisionStep:
             if rescue.raised:
                 required = rescue.executors
                 controller, proposed = f"{controller}+slo-guard", rescue.executors
+        held_from, ceiling = None, self.effectiveness.ceiling()
+        if ceiling is not None and proposed > max(current, ceiling):
+            held_from, proposed = proposed, max(current, ceiling)
         cooldown_origin = self.guardrails.last_change_s
         guarded = self.guardrails.apply(proposed, current, metrics.time_s)
         target, reasons, capped_from = guarded.target, guarded.reasons, None
+        if held_from is not None:
+            reasons = (f"scale-up held above {ceiling}: ineffective scaling", *reasons)
         paused = None
         if pause is not None:
             target, paused = pause(target, current)
@@ -183,6 +214,9 @@ class DecisionStep:
             cooldown_origin=cooldown_origin,
             capped_from=capped_from,
             paused=paused,
+            held_from=held_from,
+            ineffective=ineffective,
+            released=released,
         )
 
     def not_applied(self, decision: Decision) -> None:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from hrl_autoscaler.runtime.core.adaptation import Adaptation
 from hrl_autoscaler.runtime.core.application import AppSnapshot
 from hrl_autoscaler.runtime.core.appruntime import AppRuntime
 from hrl_autoscaler.runtime.core.budget.controller import BudgetView
@@ -61,6 +62,11 @@ class FastLoop:
     on_patched: Callable[[AppSnapshot], None]
     """Use the patched object until the watch delivers it."""
 
+    @property
+    def adaptation(self) -> Adaptation:
+        """Restart-time learning and ineffective-scaling reports (:mod:`.adaptation`)."""
+        return Adaptation(self.ctx)
+
     def decide(
         self, runtime: AppRuntime, sample: AppSample, now: float, budget: BudgetView | None = None
     ) -> tuple[DecisionRecord, PendingScale | None]:
@@ -69,6 +75,7 @@ class FastLoop:
         current = runtime.current_executors()
         started = time.perf_counter()
         metrics = build_metrics(sample, current, False, now)
+        self.adaptation.observed(runtime, metrics.running_executors, now)
         weights = runtime.weights()
         step = runtime.decision_step
         cap = budget.cap if budget is not None and not budget.gate_only else None
@@ -80,6 +87,7 @@ class FastLoop:
         # a paused application demands what it is held at: a budget keeps no room for more
         held = decision.capped_from or decision.target
         runtime.wanted = decision.proposed if decision.paused is None else held
+        self.adaptation.decided(runtime, decision)
         if not metrics.restarting:
             needed = metrics.input_rate_eps + metrics.backlog_events / CATCH_UP_S
             runtime.load.add(now, needed, metrics.latency_ms <= s.latency_slo_ms)
@@ -283,6 +291,7 @@ class FastLoop:
                 )
             return
         gate.applied(runtime, current, target)
+        self.adaptation.written(runtime, current, target, now)
         runtime.state.last_change_at = now
         runtime.state.last_target = target
         self.ctx.telemetry.scaled(runtime.key, current, target, s.actuation)

@@ -138,6 +138,10 @@ def _boolean(text: str) -> bool:
     return value == "true"
 
 
+FLAG: Parser = (_boolean, "true or false")
+"""The parser of every on/off annotation (pauses, restart-time tracking, ineffective scaling)."""
+
+
 def _periods(text: str) -> str:
     value = text.strip()
     parse_periods(value)
@@ -152,7 +156,7 @@ def modifier_rows(
 
     The strict number parsers are the annotation module's, passed in (it imports this one).
     """
-    flag: Parser = (_boolean, "true or false")
+    flag = FLAG
     return (
         ("excluded-periods", "excluded_periods", (_periods, PERIODS_ACCEPTED)),
         (PAUSED_SCALE_IN, "paused_scale_in", flag),

@@ -64,6 +64,14 @@ class Reason(StrEnum):
     SCALING_PAUSED = "ScalingPaused"
     """A pause annotation (``paused-scale-in``, ``paused-scale-out``, ``paused-executors``)
     held back a change the decision wanted; once per pause until it is lifted."""
+    INEFFECTIVE_SCALING = "IneffectiveScaling"
+    """A scale-up added less than the threshold share of the capacity it was expected to add
+    (Flink's event): scale-ups are held until the input rate changes materially."""
+    INEFFECTIVE_SCALING_CLEARED = "IneffectiveScalingCleared"
+    """The input rate moved materially since an IneffectiveScaling: scale-ups are allowed again."""
+    RESTART_TIME_LEARNED = "RestartTimeLearned"
+    """The learned restart (or in-place start-up) time changed materially; the restart cooldown
+    and DS2's catch-up plan with it."""
 
 
 WARNINGS = frozenset(
@@ -79,6 +87,7 @@ WARNINGS = frozenset(
         Reason.BUDGET_OVERLAP,
         Reason.BUDGET_INFEASIBLE,
         Reason.BUDGET_EMPTY,
+        Reason.INEFFECTIVE_SCALING,
     }
 )
 

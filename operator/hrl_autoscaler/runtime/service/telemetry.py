@@ -29,6 +29,7 @@ from hrl_autoscaler.runtime.core.metrics import SystemMetrics
 from hrl_autoscaler.runtime.core.pipeline import STAGES
 from hrl_autoscaler.runtime.core.ports import CycleSummary, DecisionRecord
 from hrl_autoscaler.runtime.core.weights import Weights
+from hrl_autoscaler.runtime.service.adaptive_metrics import AdaptiveMetrics
 from hrl_autoscaler.runtime.service.modifier_metrics import ModifierMetrics
 
 APP = ["namespace", "application"]
@@ -44,6 +45,7 @@ class OperatorMetrics:
         disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = registry or CollectorRegistry(auto_describe=True)
         r = self.registry
+        self.adaptive = AdaptiveMetrics(r)
         self.current = Gauge(
             "hrl_autoscaler_current_executors",
             "executors in force (spec or in-place target)",
@@ -356,6 +358,7 @@ class OperatorMetrics:
         self.events_dropped.inc()
 
     def forget(self, key: AppKey) -> None:
+        self.adaptive.forget(key)
         ns, name = self._app(key)
         self.modifiers.forget(key)
         for gauge in (

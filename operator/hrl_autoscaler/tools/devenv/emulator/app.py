@@ -25,6 +25,13 @@ PEAK_ANNOTATION = EMULATOR_PREFIX + "peak-rate"
 RATE_ANNOTATION = EMULATOR_PREFIX + "rate"
 SEED_ANNOTATION = EMULATOR_PREFIX + "seed"
 FIRST_BATCH_ANNOTATION = EMULATOR_PREFIX + "first-batch-s"
+#: Per-application simulator parameters, read when the application is created: an e2e test
+#: makes one application's added executors useless (``contention: "1"``: capacity flat in the
+#: executor count) or its restarts slower than the operator assumes.
+PARAM_ANNOTATIONS = {
+    EMULATOR_PREFIX + "contention": "scaling_contention",
+    EMULATOR_PREFIX + "restart-downtime-s": "restart_downtime_s",
+}
 
 #: Spec fields whose change does not restart the application (the Spark Operator's rule).
 NON_RESTARTING_SPEC_FIELDS = ("suspend", "timeToLiveSeconds")
@@ -74,6 +81,16 @@ class Workload:
         )
 
 
+def param_overrides(annotations: dict[str, str]) -> dict[str, float]:
+    """The simulator parameters an application's annotations set (bad values are ignored)."""
+    out: dict[str, float] = {}
+    for annotation, field in PARAM_ANNOTATIONS.items():
+        value = _positive_float(annotations.get(annotation), allow_zero=True)
+        if value is not None:
+            out[field] = value
+    return out
+
+
 def _positive_float(text: str | None, allow_zero: bool = False) -> float | None:
     if text is None:
         return None
@@ -99,8 +116,8 @@ class EmulatedApp:
     ) -> None:
         self.namespace = namespace
         self.name = name
-        self.params = params
-        self.cluster = ClusterModel(params)
+        self.params = params.with_overrides(**param_overrides(annotations))
+        self.cluster = ClusterModel(self.params)
         self.cluster.reset(executor_instances(spec))
         self.cluster.time_s = now_s
         self.workload = Workload.from_annotations(annotations, seed)
