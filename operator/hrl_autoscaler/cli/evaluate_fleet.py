@@ -7,19 +7,11 @@ import time
 from pathlib import Path
 
 from hrl_autoscaler.cli.common import console, out
+from hrl_autoscaler.runtime.core.budget.spec import POLICY_NAMES
 from hrl_autoscaler.tools.argtypes import integer, number
 
-#: Listed here (not imported) so --help stays fast; the runner validates them.
-POLICIES = (
-    "whittle",
-    "learned-whittle",
-    "equal-share",
-    "proportional",
-    "static-priority",
-    "first-come",
-    "oracle",
-    "none",
-)
+#: The operator's budget policies and the two research rows (the runner validates them).
+POLICIES = (*POLICY_NAMES, "oracle", "none")
 
 DESCRIPTION = (
     "Simulate a fleet of Spark streaming applications (mixed IoT scenarios at random phases, "

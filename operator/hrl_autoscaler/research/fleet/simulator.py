@@ -47,17 +47,11 @@ from hrl_autoscaler.research.sim.cluster import ClusterModel
 from hrl_autoscaler.runtime.core.annotations import PREFIX
 from hrl_autoscaler.runtime.core.budget.claims import Allocation, BudgetLimit, Claim
 from hrl_autoscaler.runtime.core.budget.policies import ArbitrationPolicy, policy_factory
+from hrl_autoscaler.runtime.core.budget.spec import POLICY_NAMES
 from hrl_autoscaler.runtime.core.pipeline import Autoscaler
 
 #: The ExecutorBudget policies the operator accepts.
-OPERATOR_POLICIES = (
-    "whittle",
-    "learned-whittle",
-    "equal-share",
-    "proportional",
-    "static-priority",
-    "first-come",
-)
+OPERATOR_POLICIES = POLICY_NAMES
 #: Research-only rows: the future-knowing bound and the unconstrained reference.
 REFERENCE_POLICIES = ("oracle", "none")
 DEFAULT_INTERVAL_S = 120.0

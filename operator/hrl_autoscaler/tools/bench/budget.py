@@ -18,15 +18,9 @@ from hrl_autoscaler.config import SimParams
 from hrl_autoscaler.runtime.core.application import AppKey
 from hrl_autoscaler.runtime.core.budget.claims import BudgetLimit, Claim
 from hrl_autoscaler.runtime.core.budget.policies import policy_factory
+from hrl_autoscaler.runtime.core.budget.spec import POLICY_NAMES
 
-POLICIES = (
-    "whittle",
-    "learned-whittle",
-    "equal-share",
-    "proportional",
-    "static-priority",
-    "first-come",
-)
+POLICIES = POLICY_NAMES
 TARGET_MS = 50.0
 
 

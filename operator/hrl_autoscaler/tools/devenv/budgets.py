@@ -20,7 +20,7 @@ from hrl_autoscaler.runtime.core.budget.spec import (
     BUDGET_PLURAL,
     BUDGET_VERSION,
 )
-from hrl_autoscaler.tools.devenv.sparkapps import SeenEvent
+from hrl_autoscaler.tools.devenv.sparkapps import SeenEvent, list_events
 
 MERGE_PATCH = "application/merge-patch+json"
 
@@ -117,21 +117,4 @@ class Budgets:
 
     def events(self, namespace: str, name: str | None = None) -> list[SeenEvent]:
         """Events on ExecutorBudgets in ``namespace`` (of one budget), oldest first."""
-        selector = f"involvedObject.kind={BUDGET_KIND}"
-        if name is not None:
-            selector += f",involvedObject.name={name}"
-        response = self.core.list_namespaced_event(
-            namespace, field_selector=selector, _preload_content=False
-        )
-        events = [
-            SeenEvent(
-                reason=str(e.get("reason", "")),
-                type=str(e.get("type", "")),
-                message=str(e.get("message", "")),
-                instance=str(e.get("reportingInstance", "")),
-                name=str(e["involvedObject"].get("name", "")),
-                created=str(e["metadata"].get("creationTimestamp", "")),
-            )
-            for e in json.loads(response.data)["items"]
-        ]
-        return sorted(events, key=lambda e: e.created)
+        return list_events(self.core, namespace, BUDGET_KIND, name)

@@ -135,25 +135,7 @@ class Cluster:
 
     def events(self, namespace: str, name: str | None = None) -> list[SeenEvent]:
         """Events on SparkApplications in ``namespace`` (of one application), oldest first."""
-        selector = f"involvedObject.kind={KIND}"
-        if name is not None:
-            selector += f",involvedObject.name={name}"
-        response = self.core.list_namespaced_event(
-            namespace, field_selector=selector, _preload_content=False
-        )
-        items = json.loads(response.data)["items"]
-        events = [
-            SeenEvent(
-                reason=str(e.get("reason", "")),
-                type=str(e.get("type", "")),
-                message=str(e.get("message", "")),
-                instance=str(e.get("reportingInstance", "")),
-                name=str(e["involvedObject"].get("name", "")),
-                created=str(e["metadata"].get("creationTimestamp", "")),
-            )
-            for e in items
-        ]
-        return sorted(events, key=lambda e: e.created)
+        return list_events(self.core, namespace, KIND, name)
 
     def configmap(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:
@@ -202,3 +184,27 @@ def wait_for(what: str, check: Callable[[], T | None], timeout_s: float, every_s
             return last
         time.sleep(every_s)
     raise TimeoutError(f"timed out after {timeout_s:.0f} s waiting for {what}; last: {last!r}")
+
+
+def list_events(
+    core: k8s_client.CoreV1Api, namespace: str, kind: str, name: str | None = None
+) -> list[SeenEvent]:
+    """Events about objects of ``kind`` in ``namespace`` (about one, by ``name``), oldest first."""
+    selector = f"involvedObject.kind={kind}"
+    if name is not None:
+        selector += f",involvedObject.name={name}"
+    response: Any = core.list_namespaced_event(  # raw: _preload_content=False
+        namespace, field_selector=selector, _preload_content=False
+    )
+    events = [
+        SeenEvent(
+            reason=str(e.get("reason", "")),
+            type=str(e.get("type", "")),
+            message=str(e.get("message", "")),
+            instance=str(e.get("reportingInstance", "")),
+            name=str(e["involvedObject"].get("name", "")),
+            created=str(e["metadata"].get("creationTimestamp", "")),
+        )
+        for e in json.loads(response.data)["items"]
+    ]
+    return sorted(events, key=lambda e: e.created)

@@ -27,8 +27,8 @@ POLICY_NAMES = (
     "learned-whittle",
     "equal-share",
     "proportional",
-    "first-come",
     "static-priority",
+    "first-come",
 )
 PolicyName = Literal[
     "whittle", "learned-whittle", "equal-share", "proportional", "first-come", "static-priority"
