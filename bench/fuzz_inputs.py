@@ -3,7 +3,10 @@
 The unit suite runs each Hypothesis property with a few hundred generated inputs (CI's time is
 shared); this runs the same properties with ``--examples`` each (10,000 by default) and prints,
 per property, how many inputs were tried and how many failed. Targets: the annotations
-(``resolve_settings``) and Prometheus' answers (``parse_vector``).
+(``resolve_settings``), Prometheus' answers (``parse_vector`` and the collector), policy files
+(damaged archives, wrong shapes with a right digest, any metadata), ExecutorBudget objects, the
+in-place agent's target, excluded periods, and trace and calibration files. With the default
+10,000 per property that is over 100,000 generated inputs.
 
     .venv/bin/python bench/fuzz_inputs.py --examples 10000 --json reports/bench/fuzz.json
 """
@@ -24,6 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 PROPERTIES = (
     "tests/unit/test_annotations.py::test_resolve_settings_never_raises_and_always_gives_usable_settings",
     "tests/unit/test_prometheus_collector.py",
+    "tests/unit/test_fuzz_policy_files.py",
+    "tests/unit/test_fuzz_inputs.py",
 )
 _TEST = re.compile(r"^(tests/\S+::\S+):\s*$", re.M)
 _PASSING = re.compile(r"(\d+) passing, (\d+) failing, and (\d+) invalid")

@@ -8,6 +8,7 @@ to the decision interval, so traces recorded every second or every five minutes 
 from __future__ import annotations
 
 import csv
+import io
 import math
 from datetime import UTC, datetime
 from pathlib import Path
@@ -56,12 +57,14 @@ def read_trace(path: Path | str) -> tuple[np.ndarray, np.ndarray]:
     """Timestamps (s) and event counts from a trace CSV, validated line by line."""
     path = Path(path)
     try:
-        handle = path.open(newline="", encoding="utf-8")
+        text = path.read_bytes().decode("utf-8")
     except OSError as exc:
         raise TraceError(path, None, f"cannot open trace: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise TraceError(path, None, f"not UTF-8 text (byte {exc.start}); expected a CSV") from None
     times: list[float] = []
     values: list[float] = []
-    with handle:
+    with io.StringIO(text, newline="") as handle:
         reader = csv.reader(handle)
         header = next(reader, None)
         if header is None:

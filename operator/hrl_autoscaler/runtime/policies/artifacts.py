@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -52,11 +54,13 @@ def read_metadata(directory: Path, kind: str, schema_version: int) -> dict[str, 
     """Validated metadata of an artifact directory (digests, kind, schema version)."""
     path = directory / METADATA_FILE
     try:
-        meta: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        meta = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise PolicyError(f"{path}: missing; is {directory} a policy artifact directory?") from None
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError) as exc:  # ValueError: bad JSON and bad UTF-8 alike
         raise PolicyError(f"{path}: unreadable metadata ({exc})") from None
+    if not isinstance(meta, dict):
+        raise PolicyError(f"{path}: expected a JSON object, got {type(meta).__name__}")
     if meta.get("kind") != kind:
         raise PolicyError(f"{path}: kind is {meta.get('kind')!r}, expected {kind!r}")
     if meta.get("schema_version") != schema_version:
@@ -65,9 +69,15 @@ def read_metadata(directory: Path, kind: str, schema_version: int) -> dict[str, 
             f"this runtime's {schema_version}; retrain or use a matching release"
         )
     files = meta.get("files")
-    if not isinstance(files, dict) or not files:
+    if (
+        not isinstance(files, dict)
+        or not files
+        or not all(isinstance(v, str) and v for v in files.values())
+    ):
         raise PolicyError(f"{path}: 'files' must map file names to sha256 digests")
     for name, expected in files.items():
+        if not name or "\0" in name or Path(name).name != name:
+            raise PolicyError(f"{path}: {name!r} in 'files' is not a file name in {directory}")
         file = directory / name
         if not file.is_file():
             raise PolicyError(f"{file}: listed in metadata.json but missing")
@@ -85,15 +95,16 @@ def load_arrays(
 ) -> dict[str, np.ndarray]:
     """The runtime weights (``.npz``, loaded without pickle), with the arrays the runtime needs."""
     name = meta.get("runtime_file", "")
-    path = directory / name
-    if name not in meta.get("files", {}):
+    if not isinstance(name, str) or name not in meta["files"]:
         raise PolicyError(
             f"{directory / METADATA_FILE}: runtime_file {name!r} is not among the hashed files"
         )
+    path = directory / name
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: np.asarray(data[k], dtype=np.float64) for k in data.files}
-    except (OSError, ValueError) as exc:
+    # A damaged archive fails inside zipfile/zlib with errors of their own, not OSError.
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
         raise PolicyError(f"{path}: not a readable numpy archive ({exc})") from None
     missing = [k for k in required if k not in arrays]
     if missing:
@@ -107,6 +118,51 @@ def load_artifact(
     """An artifact's checked metadata and its runtime arrays (every check of both)."""
     meta = read_metadata(directory, kind, schema_version)
     return meta, load_arrays(directory, meta, required)
+
+
+def check_network(
+    directory: Path | None,
+    layers: list[tuple[np.ndarray, np.ndarray]],
+    inputs: int,
+    outputs: int,
+) -> None:
+    """Every layer a finite (out, in) matrix with an (out,) bias, chained from ``inputs`` to
+    ``outputs``.
+
+    The sha256 in metadata.json proves the file is the one that was written, not that what was
+    written fits this runtime: a retrained or hand-edited archive with the right digest but the
+    wrong shapes must be refused at load with the layer named, not fail (or, worse, broadcast
+    silently) at the first decision.
+    """
+    width = inputs
+    for index, (weight, bias) in enumerate(layers):
+        where = f"{directory}: layer {index}"
+        if weight.ndim != 2 or bias.ndim != 1:
+            raise PolicyError(
+                f"{where}: weights must be 2-D and bias 1-D, got shapes {weight.shape} and "
+                f"{bias.shape}"
+            )
+        if weight.shape[1] != width:
+            raise PolicyError(
+                f"{where}: expects {weight.shape[1]} inputs, but "
+                + ("the runtime builds" if index == 0 else "the layer before gives")
+                + f" {width}"
+            )
+        if bias.shape != (weight.shape[0],):
+            raise PolicyError(f"{where}: bias {bias.shape} does not fit weights {weight.shape}")
+        if not (np.isfinite(weight).all() and np.isfinite(bias).all()):
+            raise PolicyError(f"{where}: holds NaN or infinite values")
+        width = weight.shape[0]
+    if width != outputs:
+        raise PolicyError(f"{directory}: the network gives {width} outputs, expected {outputs}")
+
+
+def scalar(directory: Path | None, arrays: dict[str, np.ndarray], name: str) -> float:
+    """A one-element array as a finite float, or a PolicyError naming the array."""
+    array = arrays[name]
+    if array.size != 1 or not np.isfinite(array).all():
+        raise PolicyError(f"{directory}: {name} must be one finite number, got {array!r:.80}")
+    return float(array.reshape(()))
 
 
 def write_metadata(directory: Path, meta: dict[str, Any], files: list[str]) -> dict[str, Any]:

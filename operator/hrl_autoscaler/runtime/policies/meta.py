@@ -8,7 +8,7 @@ import numpy as np
 
 from hrl_autoscaler.runtime.core.meta import META_SCHEMA_VERSION, META_SIZE, action_to_weights
 from hrl_autoscaler.runtime.core.weights import Weights
-from hrl_autoscaler.runtime.policies.artifacts import PolicyError, load_artifact
+from hrl_autoscaler.runtime.policies.artifacts import check_network, load_artifact
 
 KIND = "td3-meta-controller"
 REQUIRED = ("mu0_w", "mu0_b", "mu1_w", "mu1_b", "mu2_w", "mu2_b")
@@ -23,11 +23,8 @@ class NumpyMetaActor:
         self.directory = directory
         self.objective = objective
         self.layers = [(arrays[f"mu{i}_w"], arrays[f"mu{i}_b"]) for i in range(3)]
-        if self.layers[0][0].shape[1] != META_SIZE:
-            raise PolicyError(
-                f"{directory}: actor expects {self.layers[0][0].shape[1]} inputs, "
-                f"runtime builds {META_SIZE}"
-            )
+        # three outputs: the (alpha, beta, gamma) reward weights
+        check_network(directory, self.layers, META_SIZE, 3)
 
     @classmethod
     def load(cls, directory: Path) -> NumpyMetaActor:

@@ -7,9 +7,16 @@ from pathlib import Path
 import numpy as np
 
 from hrl_autoscaler.runtime.core.observation import OBS_SCHEMA_VERSION, OBS_SIZE
-from hrl_autoscaler.runtime.policies.artifacts import PolicyError, load_artifact
+from hrl_autoscaler.runtime.policies.artifacts import (
+    PolicyError,
+    check_network,
+    load_artifact,
+    scalar,
+)
 
 KIND = "ppo-executor-policy"
+#: ``Discrete(20)``: executors min_executors .. min_executors + 19.
+ACTIONS = 20
 LAYERS = ("pi0", "pi1", "action")
 REQUIRED = (
     "obs_mean",
@@ -32,19 +39,33 @@ class NumpyPPOPolicy:
         self.directory = directory
         self.min_executors = min_executors
         self.mean = arrays["obs_mean"]
-        self.std = np.sqrt(arrays["obs_var"] + float(arrays["epsilon"]))
-        self.clip = float(arrays["clip_obs"])
+        var = arrays["obs_var"]
+        for name, stat in (("obs_mean", self.mean), ("obs_var", var)):
+            if stat.shape != (OBS_SIZE,) or not np.isfinite(stat).all():
+                raise PolicyError(
+                    f"{directory}: {name} must be {OBS_SIZE} finite numbers (the runtime's "
+                    f"observation), got shape {stat.shape}"
+                )
+        if (var < 0).any():
+            raise PolicyError(f"{directory}: obs_var has negative variances")
+        spread = var + scalar(directory, arrays, "epsilon")
+        if not (spread > 0).all():
+            raise PolicyError(f"{directory}: obs_var + epsilon must be > 0 everywhere")
+        self.std = np.sqrt(spread)
+        self.clip = scalar(directory, arrays, "clip_obs")
         self.layers = [(arrays[f"{n}_w"], arrays[f"{n}_b"]) for n in LAYERS]
-        if self.mean.shape != (OBS_SIZE,) or self.layers[0][0].shape[1] != OBS_SIZE:
-            raise PolicyError(
-                f"{directory}: network expects {self.layers[0][0].shape[1]} inputs, "
-                f"runtime builds {OBS_SIZE}"
-            )
+        check_network(directory, self.layers, OBS_SIZE, ACTIONS)
 
     @classmethod
     def load(cls, directory: Path) -> NumpyPPOPolicy:
         meta, arrays = load_artifact(directory, KIND, OBS_SCHEMA_VERSION, REQUIRED)
-        return cls(arrays, int(meta.get("action", {}).get("min_executors", 1)), directory)
+        action = meta.get("action", {})
+        low = action.get("min_executors", 1) if isinstance(action, dict) else None
+        if type(low) is not int or low < 1:
+            raise PolicyError(
+                f"{directory}: metadata action.min_executors must be an integer >= 1, got {low!r}"
+            )
+        return cls(arrays, low, directory)
 
     def logits(self, obs: np.ndarray) -> np.ndarray:
         """Action logits for one observation (shape (9,)) or a batch (shape (n, 9))."""

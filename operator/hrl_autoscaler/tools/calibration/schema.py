@@ -220,6 +220,8 @@ def load_calibration(path: Path | str) -> Calibration:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise CalibrationError(f"{path}: cannot read calibration: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise CalibrationError(f"{path}: not UTF-8 JSON (byte {exc.start})") from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

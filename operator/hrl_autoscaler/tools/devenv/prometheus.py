@@ -52,15 +52,23 @@ class ScrapeTarget:
         }
 
 
-def render_config(targets: Sequence[ScrapeTarget], scrape_interval: str = "1s") -> str:
-    """The prometheus.yml text for ``targets`` (job names must be unique)."""
-    jobs = [t.job for t in targets]
+def render_config(
+    targets: Sequence[ScrapeTarget],
+    scrape_interval: str = "1s",
+    raw_jobs: Sequence[dict[str, Any]] = (),
+) -> str:
+    """The prometheus.yml text for ``targets`` and ``raw_jobs`` (job names must be unique).
+
+    ``raw_jobs`` are scrape_configs entries taken as written, for what static targets cannot
+    say: the shipped ``kubernetes_sd_configs`` jobs on the real node.
+    """
+    jobs = [t.job for t in targets] + [str(j.get("job_name")) for j in raw_jobs]
     duplicates = sorted({j for j in jobs if jobs.count(j) > 1})
     if duplicates:
         raise PrometheusError(f"duplicate scrape job names: {', '.join(duplicates)}")
     config = {
         "global": {"scrape_interval": scrape_interval, "evaluation_interval": scrape_interval},
-        "scrape_configs": [t.to_config() for t in targets],
+        "scrape_configs": [t.to_config() for t in targets] + [dict(j) for j in raw_jobs],
     }
     text: str = yaml.safe_dump(config, sort_keys=False)
     return text
@@ -78,25 +86,30 @@ class Prometheus:
         *,
         targets: Sequence[ScrapeTarget] = (),
         scrape_interval: str = "1s",
+        host: str = "127.0.0.1",
     ) -> None:
         self.binary = binary
+        #: Listen address. Loopback by default; the node tier listens on the node's address so
+        #: that pods (the operator's, on the pod network) can query it.
+        self.host = host
         self.config_path = config_dir / "prometheus.yml"
         self.data_dir = data_dir
         self.port = port
         self.scrape_interval = scrape_interval
         self.targets: list[ScrapeTarget] = list(targets)
+        self.raw_jobs: list[dict[str, Any]] = []
         self.process: ManagedProcess | None = None
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def argv(self) -> list[str]:
         return [
             str(self.binary),
             f"--config.file={self.config_path}",
             f"--storage.tsdb.path={self.data_dir}",
-            f"--web.listen-address=127.0.0.1:{self.port}",
+            f"--web.listen-address={self.host}:{self.port}",
             "--web.enable-lifecycle",
             "--storage.tsdb.retention.time=1d",
             "--log.level=info",
@@ -104,7 +117,7 @@ class Prometheus:
 
     def start(self, log: Path, *, tie_to_parent: bool = True) -> ManagedProcess:
         """Write the config and start the process (returns at once; see :meth:`wait_ready`)."""
-        check_port_free(self.port, "prometheus", "--web.listen-address")
+        check_port_free(self.port, "prometheus", "--web.listen-address", self.host)
         self.config_path.parent.mkdir(parents=True, exist_ok=True)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._write_config()
@@ -131,7 +144,7 @@ class Prometheus:
                 time.sleep(0.1)
 
     def _write_config(self) -> None:
-        text = render_config(self.targets, self.scrape_interval)
+        text = render_config(self.targets, self.scrape_interval, self.raw_jobs)
         tmp = self.config_path.with_suffix(".tmp")
         tmp.write_text(text)
         os.replace(tmp, self.config_path)
@@ -139,6 +152,13 @@ class Prometheus:
     def set_targets(self, targets: Sequence[ScrapeTarget]) -> None:
         """Replace every scrape job and reload the running server."""
         self.targets = list(targets)
+        self._write_config()
+        if self.process is not None:
+            self.reload()
+
+    def set_raw_jobs(self, jobs: Sequence[dict[str, Any]]) -> None:
+        """Replace the raw scrape_configs entries (see :func:`render_config`) and reload."""
+        self.raw_jobs = [dict(j) for j in jobs]
         self._write_config()
         if self.process is not None:
             self.reload()

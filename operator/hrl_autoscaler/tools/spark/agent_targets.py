@@ -44,11 +44,13 @@ def parse_target(raw: str | None, min_executors: int, max_executors: int) -> Tar
         return TargetReading(None, "empty value")
     if not _INTEGER.fullmatch(text):
         return TargetReading(None, f"{raw!r} is not a non-negative integer")
-    value = int(text)
+    # Past a dozen digits it is out of any bound; int() refuses over 4300 digits anyway.
+    value = int(text) if len(text) <= 12 else max_executors + 1
     if not min_executors <= value <= max_executors:
         return TargetReading(
             None,
-            f"{value} is outside [{min_executors}, {max_executors}] "
+            f"{text[:20]}{'...' if len(text) > 20 else ''} is outside "
+            f"[{min_executors}, {max_executors}] "
             "(the agent's min_executors/max_executors)",
         )
     return TargetReading(value)
