@@ -224,6 +224,12 @@ class OperatorSettings(BaseSettings):
     """Fast loop period, s: the PPO policy was trained on 30 s decisions."""
     meta_interval_s: float = Field(default=600.0, gt=0)
     """Slow loop period, s: the meta-controller was trained on windows of 20 decisions."""
+    resync_interval_s: float = Field(default=60.0, gt=0)
+    """Re-list the SparkApplications this often, s, under the watch. The watch is the fast
+    path, but events it misses (across a kube-apiserver restart, or a delete while a watch was
+    being re-established) are not replayed. A LIST per watched namespace per minute bounds how
+    long a missed application goes unmanaged, as informers' resync does; an application absent
+    from two lists in a row is dropped."""
     meta_min_samples: int = Field(default=3, ge=1)
     """A meta decision waits until its window holds this many decisions with metrics (after
     an outage or an operator restart the window is refilled first)."""

@@ -25,7 +25,13 @@ from kubernetes import client as k8s_client
 
 from hrl_autoscaler.config import OperatorSettings
 from hrl_autoscaler.runtime.core.annotations import ENABLED_LABEL
-from hrl_autoscaler.runtime.core.application import GROUP, PLURAL, VERSION, snapshot_from_body
+from hrl_autoscaler.runtime.core.application import (
+    GROUP,
+    PLURAL,
+    VERSION,
+    AppSnapshot,
+    snapshot_from_body,
+)
 from hrl_autoscaler.runtime.core.budget.spec import (
     BUDGET_GROUP,
     BUDGET_PLURAL,
@@ -33,6 +39,7 @@ from hrl_autoscaler.runtime.core.budget.spec import (
     BudgetKey,
 )
 from hrl_autoscaler.runtime.core.pipeline import Autoscaler
+from hrl_autoscaler.runtime.core.resync import Resync
 from hrl_autoscaler.runtime.k8s.client import read_json
 from hrl_autoscaler.runtime.service.http import HttpServer
 from hrl_autoscaler.runtime.service.loop import DecisionLoop
@@ -108,6 +115,25 @@ def build_registry(
     return registry
 
 
+def list_applications(api: k8s_client.ApiClient, settings: OperatorSettings) -> list[AppSnapshot]:
+    """The enabled SparkApplications in the watched namespaces (one LIST each; raises)."""
+    objects = k8s_client.CustomObjectsApi(api)
+    selector = f"{ENABLED_LABEL}=true"
+    bodies: list[Any] = []
+    for namespace in settings.namespaces or (None,):
+        if namespace is None:
+            response = objects.list_cluster_custom_object(
+                GROUP, VERSION, PLURAL, label_selector=selector, _preload_content=False
+            )
+        else:
+            response = objects.list_namespaced_custom_object(
+                GROUP, VERSION, namespace, PLURAL, label_selector=selector,
+                _preload_content=False,
+            )  # fmt: skip
+        bodies += read_json(response).get("items") or []
+    return [snapshot_from_body(body) for body in bodies]
+
+
 def prime(autoscaler: Autoscaler, api: k8s_client.ApiClient, settings: OperatorSettings) -> int:
     """List the enabled SparkApplications once before the decision loop starts.
 
@@ -116,27 +142,32 @@ def prime(autoscaler: Autoscaler, api: k8s_client.ApiClient, settings: OperatorS
     Warning) although its applications exist. A failed listing is logged: the watch delivers
     them a moment later anyway. Returns how many were listed.
     """
-    objects = k8s_client.CustomObjectsApi(api)
-    selector = f"{ENABLED_LABEL}=true"
-    bodies: list[Any] = []
     try:
-        for namespace in settings.namespaces or (None,):
-            if namespace is None:
-                response = objects.list_cluster_custom_object(
-                    GROUP, VERSION, PLURAL, label_selector=selector, _preload_content=False
-                )
-            else:
-                response = objects.list_namespaced_custom_object(
-                    GROUP, VERSION, namespace, PLURAL, label_selector=selector,
-                    _preload_content=False,
-                )  # fmt: skip
-            bodies += read_json(response).get("items") or []
+        snapshots = list_applications(api, settings)
     except Exception as exc:
         log.warning("SparkApplications not listed before the first cycle (the watch will): %s", exc)
         return 0
-    for body in bodies:
-        autoscaler.upsert(snapshot_from_body(body))
-    return len(bodies)
+    for snapshot in snapshots:
+        autoscaler.upsert(snapshot)
+    return len(snapshots)
+
+
+async def resync_loop(operator: Operator, stop: asyncio.Event) -> None:
+    """Re-list every ``resync_interval_s`` (see :mod:`~hrl_autoscaler.runtime.core.resync`);
+    a failed LIST is logged and tried again next time, the registry kept as it is."""
+    settings = operator.settings
+    resync = Resync(operator.autoscaler)
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=settings.resync_interval_s)
+        if stop.is_set():
+            return
+        try:
+            snapshots = await asyncio.to_thread(list_applications, operator.api, settings)
+        except Exception as exc:
+            log.warning("re-list of SparkApplications failed (kept what is known): %s", exc)
+            continue
+        resync.apply(snapshots)
 
 
 async def run_async(operator: Operator, port_file: Path | None = None) -> None:
@@ -154,6 +185,7 @@ async def run_async(operator: Operator, port_file: Path | None = None) -> None:
     await asyncio.to_thread(prime, operator.autoscaler, operator.api, settings)
     stop = asyncio.Event()
     loop_task = asyncio.create_task(loop.run(stop), name="decision loop")
+    resync_task = asyncio.create_task(resync_loop(operator, stop), name="re-list")
     metrics = operator.budget_metrics
     registry = build_registry(
         operator.autoscaler, operator.api, settings, metrics.forget if metrics else None
@@ -178,8 +210,9 @@ async def run_async(operator: Operator, port_file: Path | None = None) -> None:
         )
     finally:
         stop.set()
-        with contextlib.suppress(asyncio.CancelledError):
-            await loop_task
+        for task in (loop_task, resync_task):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await http.stop()
         await asyncio.to_thread(operator.close)
         log.info("operator stopped")

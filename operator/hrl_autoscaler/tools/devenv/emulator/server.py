@@ -181,10 +181,17 @@ class Emulator:
                 )
             except ApiException as exc:
                 if exc.status != 404:
-                    log.warning("status of %s/%s not written: %s", namespace, name, exc.reason)
-                    with self.lock:
-                        if (namespace, name) in self.apps:
-                            self.apps[(namespace, name)].dirty = True
+                    self._retry_status(namespace, name, str(exc.reason))
+            except Exception as exc:  # the API server restarting: connection refused, reset
+                self._retry_status(namespace, name, str(exc))
+
+    def _retry_status(self, namespace: str, name: str, why: str) -> None:
+        """Write the status again next tick: the tick thread must outlive an API outage, or
+        the emulated applications freeze while the operator's test goes on."""
+        log.warning("status of %s/%s not written (next tick again): %.200s", namespace, name, why)
+        with self.lock:
+            if (namespace, name) in self.apps:
+                self.apps[(namespace, name)].dirty = True
 
     def _tick_loop(self) -> None:
         while not self.stop_event.wait(self.tick_s):
