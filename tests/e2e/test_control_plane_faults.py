@@ -10,6 +10,7 @@ every change made once.
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -88,7 +89,7 @@ def _assert_healthy(stack: LocalStack) -> None:
 def _assert_each_change_made_once(cluster: Cluster, name: str) -> None:
     """Every ScalingDecision moves from where the previous one left the application."""
     steps = [parse_message(e.message)["executors"].split("->") for e in _decisions(cluster, name)]
-    for (_, after), (before, _) in zip(steps, steps[1:], strict=False):
+    for (_, after), (before, _) in itertools.pairwise(steps):
         assert before == after, steps
 
 
@@ -114,12 +115,14 @@ def test_a_restarted_control_plane_component_is_waited_out_then_work_resumes(
 ) -> None:
     name = f"restart-{component}"
     _started(cluster, name)
-    assert stack.env is not None and stack.env.control_plane is not None
+    assert stack.env is not None
+    assert stack.env.control_plane is not None
     restart_process(
         stack.env.control_plane.processes,
         component,
         down_s=3.0,
         ready=lambda: _api_ready(stack),
+        data_dir=stack.env.data_dir if component == "etcd" else None,
     )
     _assert_healthy(stack)
     _scaled_after_fault(cluster, name, 9000.0)
@@ -133,7 +136,9 @@ def test_a_restarted_prometheus_is_held_through_then_work_resumes(
     name = "restart-prometheus"
     _started(cluster, name)
     env = stack.env
-    assert env is not None and env.prometheus is not None and env.prometheus.process is not None
+    assert env is not None
+    assert env.prometheus is not None
+    assert env.prometheus.process is not None
     prometheus = env.prometheus
     log = Path(prometheus.process.record.log)
     prometheus.stop()
@@ -141,8 +146,9 @@ def test_a_restarted_prometheus_is_held_through_then_work_resumes(
     cluster.set_rate(NAMESPACE, name, 9000.0)  # would scale up, if the operator could see it
     wait_for(
         "a MetricsUnavailable hold",
-        lambda: [e for e in cluster.events(NAMESPACE, name) if e.reason == "MetricsUnavailable"]
-        or None,
+        lambda: (
+            [e for e in cluster.events(NAMESPACE, name) if e.reason == "MetricsUnavailable"] or None
+        ),
         RESUME_S,
     )
     assert current_executors(cluster.get(NAMESPACE, name)) == held

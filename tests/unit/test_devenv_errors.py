@@ -168,7 +168,8 @@ def test_scrape_config_carries_path_interval_and_labels() -> None:
 def test_raw_scrape_jobs_are_kept_as_written_and_share_the_name_check() -> None:
     sd_job = {"job_name": "spark-driver", "kubernetes_sd_configs": [{"role": "pod"}]}
     text = render_config([ScrapeTarget("emulator", ["127.0.0.1:1"])], raw_jobs=[sd_job])
-    assert "kubernetes_sd_configs:" in text and "- role: pod" in text
+    assert "kubernetes_sd_configs:" in text
+    assert "- role: pod" in text
     with pytest.raises(PrometheusError, match="duplicate scrape job names: spark-driver"):
         render_config([ScrapeTarget("spark-driver", ["127.0.0.1:1"])], raw_jobs=[sd_job])
 

@@ -15,11 +15,13 @@ from hrl_autoscaler.tools.argtypes import integer
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "target",
-        choices=["sim", "policy", "pipeline", "evaluate", "operator", "budget"],
+        choices=["sim", "policy", "pipeline", "evaluate", "operator", "budget", "soak"],
         help="sim: simulator steps/s; policy: one decision's latency; pipeline: the operator's "
         "pipeline on the simulated cluster, decisions/s on one core beside ds2; evaluate: five "
         "baselines + hrl + ppo-fixed, 5 seeds x 2,880 steps; operator: the live loop; budget: one "
-        "ExecutorBudget allocation per policy for --apps applications (default 1,000 here)",
+        "ExecutorBudget allocation per policy for --apps applications (default 1,000 here); soak: "
+        "--apps applications (default 500) for --minutes with a control-plane fault every "
+        "--fault-every seconds: cycle p99, RSS growth, errors by kind, decisions lost",
     )
     parser.add_argument(
         "--steps", type=integer(1), default=100_000, help="steps to time (default %(default)s)"
@@ -38,6 +40,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=20,
         help="operator only: decision cycles to measure (default %(default)s)",
     )
+    parser.add_argument(
+        "--minutes",
+        type=float,
+        default=60.0,
+        help="soak only: how long to run after the warm-up (default %(default)s)",
+    )
+    parser.add_argument(
+        "--fault-every",
+        type=float,
+        default=180.0,
+        metavar="SECONDS",
+        help="soak only: seconds between faults (default %(default)s)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -47,6 +62,8 @@ def run(args: argparse.Namespace) -> int:
         return run_operator_bench(args.apps or 200, args.json, args.cycles)
     if args.target == "budget":
         return _budget(args)
+    if args.target == "soak":
+        return _soak(args)
     if args.target == "sim":
         from hrl_autoscaler.tools.bench.sim import bench_sim
 
@@ -106,3 +123,20 @@ def _budget(args: argparse.Namespace) -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
     return 0 if all(t.within_target for t in result.timings) and slow.within_target else 1
+
+
+def _soak(args: argparse.Namespace) -> int:
+    from hrl_autoscaler.tools.bench.soak import run_soak
+
+    apps = args.apps or 500
+    console.print(
+        f"soak: {apps} applications for {args.minutes:g} min, a fault every "
+        f"{args.fault_every:g} s ..."
+    )
+    result = run_soak(apps, args.minutes, args.fault_every)
+    payload = {**asdict(result), "passed": result.passed}
+    out.print_json(json.dumps(payload))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    return 0 if result.passed else 1

@@ -39,8 +39,22 @@ class Clock(Protocol):
 
 
 class SystemClock:
+    """Unix time read once at start, then advanced by the monotonic clock.
+
+    Cooldown origins and scale times are stored as Unix time so a restarted operator honours
+    them, but within one process the wall clock must not jump: an NTP step back by an hour would
+    hold every application in its cooldown for that hour, a step forward would end every
+    cooldown and stabilisation window at once. CLOCK_MONOTONIC never steps (NTP only slews it,
+    as it slews the wall clock), so this clock follows the wall clock's rate and ignores its
+    steps; a restart reads the wall clock afresh.
+    """
+
+    def __init__(self) -> None:
+        self._wall0 = time.time()
+        self._mono0 = time.monotonic()
+
     def now(self) -> float:
-        return time.time()
+        return self._wall0 + (time.monotonic() - self._mono0)
 
 
 class MetricsSource(Protocol):

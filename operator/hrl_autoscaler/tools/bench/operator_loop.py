@@ -61,7 +61,7 @@ def _peak_rss_mb(pid: int) -> float:
     raise RuntimeError(f"no VmHWM in /proc/{pid}/status")
 
 
-def _operator_numbers(operator: OperatorProcess) -> dict[str, float]:
+def operator_numbers(operator: OperatorProcess) -> dict[str, float]:
     wanted = {
         "hrl_autoscaler_cycles_total",
         "hrl_autoscaler_last_cycle_seconds",
@@ -122,12 +122,12 @@ def run_operator_bench(apps: int, json_path: Path | None, cycles: int = 20) -> i
         pid = operator.process.record.pid
         console.print("warming up (two cycles) ...")
         _wait_cycles(operator, 2)
-        start = _operator_numbers(operator)
+        start = operator_numbers(operator)
         cpu0, t0 = _cpu_seconds(pid), time.monotonic()
         console.print(f"measuring {cycles} cycles of {DECISION_INTERVAL_S:g} s ...")
         durations = _collect_cycles(operator, int(start["hrl_autoscaler_cycles_total"]), cycles)
         cpu1, t1 = _cpu_seconds(pid), time.monotonic()
-        end = _operator_numbers(operator)
+        end = operator_numbers(operator)
         done = end["hrl_autoscaler_cycles_total"] - start["hrl_autoscaler_cycles_total"]
         queries = (
             end["hrl_autoscaler_prometheus_queries_total"]
@@ -154,8 +154,8 @@ def run_operator_bench(apps: int, json_path: Path | None, cycles: int = 20) -> i
 
 def _wait_cycles(operator: OperatorProcess, count: int, timeout_s: float = 120.0) -> None:
     deadline = time.monotonic() + timeout_s
-    first = _operator_numbers(operator).get("hrl_autoscaler_cycles_total", 0.0)
-    while _operator_numbers(operator).get("hrl_autoscaler_cycles_total", 0.0) < first + count:
+    first = operator_numbers(operator).get("hrl_autoscaler_cycles_total", 0.0)
+    while operator_numbers(operator).get("hrl_autoscaler_cycles_total", 0.0) < first + count:
         if time.monotonic() > deadline:
             raise TimeoutError(f"the operator ran no {count} cycles in {timeout_s:.0f} s")
         time.sleep(0.2)
@@ -166,7 +166,7 @@ def _collect_cycles(operator: OperatorProcess, seen: int, cycles: int) -> list[f
     durations: list[float] = []
     deadline = time.monotonic() + cycles * DECISION_INTERVAL_S * 3 + 60
     while len(durations) < cycles and time.monotonic() < deadline:
-        numbers = _operator_numbers(operator)
+        numbers = operator_numbers(operator)
         count = int(numbers["hrl_autoscaler_cycles_total"])
         if count > seen:
             if count > seen + 1:

@@ -9,6 +9,7 @@ bumping an object's resourceVersion so every optimistic write of the operator me
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -18,7 +19,8 @@ from pathlib import Path
 from kubernetes import client as k8s_client
 from kubernetes.client.exceptions import ApiException
 
-from hrl_autoscaler.tools.devenv.processes import ManagedProcess
+from hrl_autoscaler.tools.devenv import datadir
+from hrl_autoscaler.tools.devenv.processes import ManagedProcess, ProcessRecord, process_start_time
 
 GROUP, VERSION, PLURAL = "sparkoperator.k8s.io", "v1beta2", "sparkapplications"
 
@@ -34,20 +36,29 @@ def restart_process(
     down_s: float = 0.0,
     ready: Callable[[], bool] | None = None,
     ready_timeout_s: float = 60.0,
+    data_dir: Path | None = None,
 ) -> ManagedProcess:
     """Stop the process called ``name``, keep it down ``down_s``, start it again with the same
     argv and log, and replace it in ``processes`` (so the owner's stop() stops the new one).
 
     ``ready``, when given, is polled until it is true (e.g. the API server's /readyz).
+    ``data_dir``: the DevEnv data directory this process owns (etcd's). It is claimed for this
+    Python process while the component is down and for the new process after, or another
+    DevEnv starting meanwhile would sweep it as the leftover of a dead run.
     """
     found = [p for p in processes if p.name == name]
     if not found:
         raise FaultError(f"no process named {name!r}; running: {[p.name for p in processes]}")
     old = found[0]
+    if data_dir is not None:
+        pid = os.getpid()
+        datadir.claim(data_dir, ProcessRecord("devenv", pid, process_start_time(pid) or 0, [], ""))
     old.stop()
     time.sleep(down_s)
     new = ManagedProcess.start(name, old.record.argv, Path(old.record.log))
     processes[processes.index(old)] = new
+    if data_dir is not None:
+        datadir.claim(data_dir, new.record)
     if ready is not None:
         deadline = time.monotonic() + ready_timeout_s
         while not ready():
