@@ -188,3 +188,12 @@ def generate_certs(
         service_account_key=sa_key,
         service_account_pub=sa_pub,
     )
+
+
+def issue_client_cert(
+    directory: Path, name: str, subject: str, ca: tuple[Path, Path]
+) -> tuple[Path, Path]:
+    """A client certificate signed by the control plane's CA (``ca`` = (cert, key)): the identity
+    of a node component (``/O=system:nodes/CN=system:node:<name>`` for kubelet, ...)."""
+    leaf = ["basicConstraints=critical,CA:FALSE", "keyUsage=critical,digitalSignature"]
+    return _issue(directory, name, subject, [*leaf, "extendedKeyUsage=clientAuth"], ca)

@@ -1,0 +1,295 @@
+"""LocalNode: the node's processes next to a running control plane, started and stopped as one.
+
+Start order follows dependencies: controller manager and scheduler (API clients only), containerd,
+the images imported into it, CoreDNS's objects, then kubelet, kube-proxy and CoreDNS. Stop runs
+the other way, then ``kube-proxy --cleanup`` and :func:`.teardown.sweep` remove what the
+processes leave outside themselves (container processes, mounts, interfaces, rules, cgroups).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client as k8s_client
+
+from hrl_autoscaler.tools.devenv.certs import ControlPlaneCerts
+from hrl_autoscaler.tools.devenv.controlplane import ControlPlane, api_client_from
+from hrl_autoscaler.tools.devenv.node import cluster_objects, components, hostdeps, images, pki
+from hrl_autoscaler.tools.devenv.node import config as nodeconfig
+from hrl_autoscaler.tools.devenv.node.teardown import Leftovers, sweep
+from hrl_autoscaler.tools.devenv.processes import ManagedProcess, ProcessExitedError, free_port
+
+Progress = Callable[[str], None]
+READY_TIMEOUT_SECONDS = 90.0
+IP_FORWARD = Path("/proc/sys/net/ipv4/ip_forward")
+
+
+class NodeError(RuntimeError):
+    """The node did not come up; the message names the component and its log."""
+
+
+@dataclass(frozen=True)
+class NodeBinaries:
+    """The node's Go binaries (built by ``hrl-autoscaler dev build``)."""
+
+    kubelet: Path
+    kube_controller_manager: Path
+    kube_scheduler: Path
+    kube_proxy: Path
+    coredns: Path
+
+    @classmethod
+    def from_names(cls, paths: dict[str, Path]) -> NodeBinaries:
+        return cls(**{name.replace("-", "_"): path for name, path in paths.items()})
+
+
+class LocalNode:
+    """One node on this machine; see the module docstring."""
+
+    def __init__(
+        self,
+        cfg: nodeconfig.NodeConfig,
+        binaries: NodeBinaries,
+        certs: ControlPlaneCerts,
+        api_url: str,
+        admin_kubeconfig: Path,
+        logs: Path,
+        *,
+        tie_to_parent: bool = True,
+        progress: Progress = print,
+    ) -> None:
+        self.cfg = cfg
+        self.binaries = binaries
+        self.certs = certs
+        self.api_url = api_url
+        self.admin_kubeconfig = admin_kubeconfig
+        self.logs = logs
+        self.tie = tie_to_parent
+        self.progress = progress
+        self.processes: list[ManagedProcess] = []
+        self.tools: hostdeps.HostTools | None = None
+        self.ip_forward_before: str | None = None
+
+    def _start(self, name: str, argv: list[str]) -> ManagedProcess:
+        process = ManagedProcess.start(
+            name, argv, self.logs / f"{name}.log", tie_to_parent=self.tie
+        )
+        self.processes.append(process)
+        return process
+
+    def _write(self, name: str, text: str) -> Path:
+        path = self.cfg.config_dir / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        return path
+
+    def start(self) -> None:
+        """Preflight, configs, identities, then every process (see the module docstring)."""
+        cfg = self.cfg
+        self.tools = hostdeps.preflight(
+            cfg.host_ip,
+            [
+                (cfg.kubelet_port, "kubelet"),
+                (cfg.dns_port, "CoreDNS"),
+            ],
+        )
+        pause = images.build_pause(self.progress)
+        busybox = images.build_busybox(self.progress)
+        self.ip_forward_before = IP_FORWARD.read_text().strip()
+        IP_FORWARD.write_text("1\n")
+        cfg.cni_conf_dir.mkdir(parents=True, exist_ok=True)
+        (cfg.cni_conf_dir / "10-hrl-node.conflist").write_text(nodeconfig.cni_conflist(cfg))
+        kubeconfigs = pki.component_kubeconfigs(
+            self.certs, self.api_url, cfg.config_dir / "pki", cfg.node_name
+        )
+        self.progress("starting kube-controller-manager and kube-scheduler")
+        self._start(
+            "kube-controller-manager",
+            components.controller_manager_argv(
+                self.binaries.kube_controller_manager,
+                self.certs,
+                kubeconfigs["kube-controller-manager"],
+                free_port(),
+            ),
+        )
+        self._start(
+            "kube-scheduler",
+            components.scheduler_argv(
+                self.binaries.kube_scheduler, kubeconfigs["kube-scheduler"], free_port()
+            ),
+        )
+        self.progress("starting containerd")
+        toml = self._write("containerd.toml", nodeconfig.containerd_toml(cfg))
+        self._start("containerd", components.containerd_argv(self.tools.containerd, toml))
+        self._wait_socket(cfg.containerd_socket, "containerd")
+        for archive in (pause, busybox):
+            images.import_archive(self.tools.ctr, cfg.containerd_socket, archive)
+        self.progress("images imported: pause, busybox")
+        with api_client_from(self.admin_kubeconfig) as api:
+            cluster_objects.apply(api, cfg)
+        self.progress("starting kubelet, kube-proxy and CoreDNS")
+        kubelet_yaml = self._write(
+            "kubelet.yaml", nodeconfig.kubelet_config(cfg, self.certs.ca_cert)
+        )
+        self._start(
+            "kubelet",
+            components.kubelet_argv(
+                self.binaries.kubelet, cfg, kubeconfigs["kubelet"], kubelet_yaml
+            ),
+        )
+        proxy_yaml = self._write(
+            "kube-proxy.yaml", nodeconfig.kube_proxy_config(cfg, kubeconfigs["kube-proxy"])
+        )
+        self._start("kube-proxy", components.kube_proxy_argv(self.binaries.kube_proxy, proxy_yaml))
+        core = self._write("Corefile", nodeconfig.corefile(cfg, kubeconfigs["coredns"]))
+        self._start("coredns", components.coredns_argv(self.binaries.coredns, core))
+
+    def _wait_socket(self, socket: Path, name: str, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not socket.exists():
+            self._check_processes()
+            if time.monotonic() > deadline:
+                raise NodeError(f"{name} socket {socket} missing after {timeout:.0f}s")
+            time.sleep(0.05)
+
+    def _check_processes(self) -> None:
+        for process in self.processes:
+            try:
+                process.ensure_running()
+            except ProcessExitedError as exc:
+                raise NodeError(str(exc)) from exc
+
+    def wait_ready(self, timeout: float = READY_TIMEOUT_SECONDS) -> float:
+        """Block until the Node object is Ready and CoreDNS answers ready; return the wait."""
+        started = time.monotonic()
+        deadline = started + timeout
+        last = "not registered yet"
+        with api_client_from(self.admin_kubeconfig) as api:
+            core = k8s_client.CoreV1Api(api)
+            while time.monotonic() < deadline:
+                self._check_processes()
+                last = _node_condition(core, self.cfg.node_name)
+                if last == "Ready" and self._dns_ready():
+                    return time.monotonic() - started
+                time.sleep(0.2)
+        raise NodeError(
+            f"node {self.cfg.node_name} not Ready after {timeout:.0f}s ({last}); "
+            f"logs in {self.logs}"
+        )
+
+    def _dns_ready(self) -> bool:
+        import httpx
+
+        try:
+            url = f"http://127.0.0.1:{self.cfg.dns_ready_port}/ready"
+            return httpx.get(url, timeout=1.0).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def stop(self) -> Leftovers:
+        """Stop every process (reverse order), clean kube-proxy's rules, sweep the rest."""
+        for process in reversed(self.processes):
+            process.stop()
+        self.processes.clear()
+        return teardown(
+            self.cfg.data_dir, self.cfg.bridge, self.binaries.kube_proxy, self.ip_forward_before
+        )
+
+    def record(self) -> dict[str, Any]:
+        """What ``dev down`` in another process needs to clean up after this node."""
+        return {
+            "data_dir": str(self.cfg.data_dir),
+            "bridge": self.cfg.bridge,
+            "kube_proxy": str(self.binaries.kube_proxy),
+            "ip_forward_before": self.ip_forward_before,
+            "node_name": self.cfg.node_name,
+            "containerd_address": str(self.cfg.containerd_socket),
+        }
+
+
+def teardown(
+    data_dir: Path, bridge: str, kube_proxy: Path, ip_forward_before: str | None
+) -> Leftovers:
+    """After the processes stopped: ``kube-proxy --cleanup``, the sweep, ip_forward restored."""
+    if kube_proxy.is_file():
+        subprocess.run(
+            components.kube_proxy_cleanup_argv(kube_proxy),
+            capture_output=True,
+            check=False,
+            timeout=60,
+        )
+    left = sweep(data_dir, bridge)
+    if ip_forward_before is not None:
+        IP_FORWARD.write_text(ip_forward_before + "\n")
+    return left
+
+
+def teardown_recorded(record: dict[str, Any]) -> Leftovers:
+    """:func:`teardown` from :meth:`LocalNode.record` (for ``dev down``)."""
+    return teardown(
+        Path(record["data_dir"]),
+        str(record["bridge"]),
+        Path(record["kube_proxy"]),
+        record.get("ip_forward_before"),
+    )
+
+
+def _node_condition(core: k8s_client.CoreV1Api, name: str) -> str:
+    try:
+        node = core.read_node(name)
+    except k8s_client.exceptions.ApiException as exc:
+        return f"HTTP {exc.status}"
+    for condition in (node.status.conditions if node.status else None) or []:
+        if condition.type == "Ready":
+            return "Ready" if condition.status == "True" else f"NotReady: {condition.message}"
+    return "no Ready condition yet"
+
+
+def node_host_ip() -> str:
+    """The address the API server advertises in node mode; checks root first (clear error)."""
+    hostdeps.check_root()
+    hostdeps.check_kernel()
+    return hostdeps.primary_ip()
+
+
+def start_local_node(
+    control_plane: ControlPlane,
+    data_dir: Path,
+    tie_to_parent: bool,
+    progress: Progress,
+    *,
+    build: bool = False,
+    timeout: float = READY_TIMEOUT_SECONDS,
+) -> LocalNode:
+    """Start a node next to a ready control plane and wait until it is Ready; on failure, stop
+    and sweep what was started before raising."""
+    from hrl_autoscaler.tools.devenv import binaries as bins
+
+    if build:
+        bins.ensure_binaries(progress, require_prometheus=False)
+    if control_plane.certs is None or control_plane.node_host_ip is None:
+        raise NodeError("the control plane was not started in node mode (node_host_ip)")
+    cfg = nodeconfig.NodeConfig(data_dir=data_dir / "node", host_ip=control_plane.node_host_ip)
+    node = LocalNode(
+        cfg,
+        NodeBinaries.from_names(bins.find_node_binaries()),
+        control_plane.certs,
+        control_plane.url,
+        control_plane.kubeconfig,
+        control_plane.state_dir / "logs",
+        tie_to_parent=tie_to_parent,
+        progress=progress,
+    )
+    try:
+        node.start()
+        waited = node.wait_ready(timeout)
+    except BaseException:
+        node.stop()
+        raise
+    progress(f"node {cfg.node_name} Ready ({waited:.1f}s after its processes started)")
+    return node
