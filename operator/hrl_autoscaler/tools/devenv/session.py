@@ -282,6 +282,7 @@ class DevEnv(StartStop):
             ready["prometheus"] = f"{self.prometheus.url}/-/ready"
         if self.local_node is not None:
             processes += [p.record for p in self.local_node.processes]
+            ready.update(self.local_node.ready_urls())
         return DevEnvState(
             state_dir=str(self.state_dir),
             data_dir=str(self.data_dir),

@@ -28,7 +28,11 @@ def kubelet_argv(binary: Path, cfg: NodeConfig, kubeconfig: Path, config: Path) 
 
 
 def controller_manager_argv(
-    binary: Path, certs: ControlPlaneCerts, kubeconfig: Path, port: int
+    binary: Path,
+    certs: ControlPlaneCerts,
+    kubeconfig: Path,
+    port: int,
+    serving: tuple[Path, Path],
 ) -> list[str]:
     """Signs service-account tokens with the control plane's SA key and puts the root CA into
     each namespace's ``kube-root-ca.crt`` (what in-cluster clients trust); every controller runs
@@ -41,6 +45,8 @@ def controller_manager_argv(
         f"--service-account-private-key-file={certs.service_account_key}",
         f"--root-ca-file={certs.ca_cert}",
         "--use-service-account-credentials=true",
+        f"--tls-cert-file={serving[0]}",
+        f"--tls-private-key-file={serving[1]}",
         f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
         "--leader-elect=false",
         "--bind-address=127.0.0.1",
@@ -50,9 +56,13 @@ def controller_manager_argv(
     ]
 
 
-def scheduler_argv(binary: Path, kubeconfig: Path, port: int) -> list[str]:
+def scheduler_argv(
+    binary: Path, kubeconfig: Path, port: int, serving: tuple[Path, Path]
+) -> list[str]:
     return [
         str(binary),
+        f"--tls-cert-file={serving[0]}",
+        f"--tls-private-key-file={serving[1]}",
         f"--kubeconfig={kubeconfig}",
         f"--authentication-kubeconfig={kubeconfig}",
         f"--authorization-kubeconfig={kubeconfig}",

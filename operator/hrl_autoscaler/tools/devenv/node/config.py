@@ -48,6 +48,12 @@ class NodeConfig:
     proxy_metrics_port: int = 10249
     dns_health_port: int = 10054
     dns_ready_port: int = 10055
+    #: containerd's metrics endpoint: the only HTTP it serves, so ``dev status`` probes it.
+    containerd_metrics_port: int = 10257
+    #: Secure (health) ports of the controller manager and scheduler, off their defaults
+    #: (10257/10259) so that a second control plane on the host does not collide.
+    controller_manager_port: int = 10357
+    scheduler_port: int = 10359
     #: Debian's CNI plugins (package ``containernetworking-plugins``).
     cni_bin_dir: Path = Path("/usr/lib/cni")
     pause_image: str = PAUSE_IMAGE
@@ -110,6 +116,9 @@ disabled_plugins = [
 
 [ttrpc]
   address = "{d / "containerd.sock.ttrpc"}"
+
+[metrics]
+  address = "127.0.0.1:{cfg.containerd_metrics_port}"
 
 [plugins."io.containerd.internal.v1.opt"]
   path = "{d / "opt"}"

@@ -138,10 +138,16 @@ def primary_ip() -> str:
     return address
 
 
-def preflight(host_ip: str, ports: Sequence[tuple[int, str]]) -> HostTools:
-    """Every check at once, before anything starts."""
+def preflight(
+    host_ip: str,
+    ports: Sequence[tuple[int, str]],
+    loopback_ports: Sequence[tuple[int, str]] = (),
+) -> HostTools:
+    """Every check at once, before anything starts: ``ports`` on the host address,
+    ``loopback_ports`` (health and metrics endpoints) on 127.0.0.1."""
     check_root()
     check_kernel()
     tools = host_tools()
     check_ports(host_ip, ports)
+    check_ports("127.0.0.1", loopback_ports)
     return tools

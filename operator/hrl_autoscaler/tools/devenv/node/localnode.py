@@ -22,10 +22,14 @@ from hrl_autoscaler.tools.devenv.controlplane import ControlPlane, api_client_fr
 from hrl_autoscaler.tools.devenv.node import cluster_objects, components, hostdeps, images, pki
 from hrl_autoscaler.tools.devenv.node import config as nodeconfig
 from hrl_autoscaler.tools.devenv.node.teardown import Leftovers, sweep
-from hrl_autoscaler.tools.devenv.processes import ManagedProcess, ProcessExitedError, free_port
+from hrl_autoscaler.tools.devenv.processes import ManagedProcess, ProcessExitedError
 
 Progress = Callable[[str], None]
 READY_TIMEOUT_SECONDS = 90.0
+#: Names of the node's processes in the state file (``dev down`` stops these first).
+NODE_PROCESSES = frozenset(
+    {"kube-controller-manager", "kube-scheduler", "containerd", "kubelet", "kube-proxy", "coredns"}
+)
 IP_FORWARD = Path("/proc/sys/net/ipv4/ip_forward")
 
 
@@ -97,6 +101,16 @@ class LocalNode:
                 (cfg.kubelet_port, "kubelet"),
                 (cfg.dns_port, "CoreDNS"),
             ],
+            [
+                (cfg.kubelet_healthz_port, "kubelet healthz"),
+                (cfg.proxy_healthz_port, "kube-proxy healthz"),
+                (cfg.proxy_metrics_port, "kube-proxy metrics"),
+                (cfg.dns_health_port, "CoreDNS health"),
+                (cfg.dns_ready_port, "CoreDNS ready"),
+                (cfg.containerd_metrics_port, "containerd metrics"),
+                (cfg.controller_manager_port, "kube-controller-manager"),
+                (cfg.scheduler_port, "kube-scheduler"),
+            ],
         )
         pause = images.build_pause(self.progress)
         busybox = images.build_busybox(self.progress)
@@ -114,13 +128,17 @@ class LocalNode:
                 self.binaries.kube_controller_manager,
                 self.certs,
                 kubeconfigs["kube-controller-manager"],
-                free_port(),
+                cfg.controller_manager_port,
+                pki.serving_cert(self.certs, cfg.config_dir / "pki", "kube-controller-manager"),
             ),
         )
         self._start(
             "kube-scheduler",
             components.scheduler_argv(
-                self.binaries.kube_scheduler, kubeconfigs["kube-scheduler"], free_port()
+                self.binaries.kube_scheduler,
+                kubeconfigs["kube-scheduler"],
+                cfg.scheduler_port,
+                pki.serving_cert(self.certs, cfg.config_dir / "pki", "kube-scheduler"),
             ),
         )
         self.progress("starting containerd")
@@ -199,6 +217,18 @@ class LocalNode:
         return teardown(
             self.cfg.data_dir, self.cfg.bridge, self.binaries.kube_proxy, self.ip_forward_before
         )
+
+    def ready_urls(self) -> dict[str, str]:
+        """Health endpoint of each node process, for ``dev status``."""
+        cfg = self.cfg
+        return {
+            "containerd": f"http://127.0.0.1:{cfg.containerd_metrics_port}/v1/metrics",
+            "kube-controller-manager": f"https://127.0.0.1:{cfg.controller_manager_port}/healthz",
+            "kube-scheduler": f"https://127.0.0.1:{cfg.scheduler_port}/healthz",
+            "kubelet": f"http://127.0.0.1:{cfg.kubelet_healthz_port}/healthz",
+            "kube-proxy": f"http://127.0.0.1:{cfg.proxy_healthz_port}/healthz",
+            "coredns": f"http://127.0.0.1:{cfg.dns_ready_port}/ready",
+        }
 
     def record(self) -> dict[str, Any]:
         """What ``dev down`` in another process needs to clean up after this node."""

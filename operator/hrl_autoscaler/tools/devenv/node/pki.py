@@ -13,7 +13,11 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from hrl_autoscaler.tools.devenv.certs import ControlPlaneCerts, issue_client_cert
+from hrl_autoscaler.tools.devenv.certs import (
+    ControlPlaneCerts,
+    issue_client_cert,
+    issue_serving_cert,
+)
 from hrl_autoscaler.tools.devenv.controlplane import write_kubeconfig
 
 
@@ -41,3 +45,10 @@ def component_kubeconfigs(
             directory / f"{component}.kubeconfig", server, identity
         )
     return configs
+
+
+def serving_cert(certs: ControlPlaneCerts, directory: Path, name: str) -> tuple[Path, Path]:
+    """A 127.0.0.1 serving certificate from the control plane's CA (health checks verify it)."""
+    return issue_serving_cert(
+        directory, f"{name}-serving", ("127.0.0.1", "localhost"), (certs.ca_cert, certs.ca_key)
+    )
