@@ -183,7 +183,8 @@ class LocalNode:
                 raise NodeError(str(exc)) from exc
 
     def wait_ready(self, timeout: float = READY_TIMEOUT_SECONDS) -> float:
-        """Block until the Node object is Ready and CoreDNS answers ready; return the wait."""
+        """Block until the Node is Ready, CoreDNS answers ready and the controller manager has
+        made the ``default`` service account (pods cannot be created before); return the wait."""
         started = time.monotonic()
         deadline = started + timeout
         last = "not registered yet"
@@ -192,7 +193,7 @@ class LocalNode:
             while time.monotonic() < deadline:
                 self._check_processes()
                 last = _node_condition(core, self.cfg.node_name)
-                if last == "Ready" and self._dns_ready():
+                if last == "Ready" and self._dns_ready() and _default_account(core):
                     return time.monotonic() - started
                 time.sleep(0.2)
         raise NodeError(
@@ -267,6 +268,14 @@ def teardown_recorded(record: dict[str, Any]) -> Leftovers:
         Path(record["kube_proxy"]),
         record.get("ip_forward_before"),
     )
+
+
+def _default_account(core: k8s_client.CoreV1Api) -> bool:
+    try:
+        core.read_namespaced_service_account("default", "default")
+    except k8s_client.exceptions.ApiException:
+        return False
+    return True
 
 
 def _node_condition(core: k8s_client.CoreV1Api, name: str) -> str:
