@@ -37,7 +37,7 @@ system-deps:  ## Debian packages: Prometheus for the e2e tests, openssl for the 
 # The local node (make node, dev up --node): Debian's containerd 1.6, runc 1.1 and CNI plugins
 # (seen working with kubelet 1.35 here, no build time in CI); iptables/conntrack for kube-proxy;
 # busybox-static and gcc for the test and pause images built without a registry.
-NODE_PACKAGES := containerd runc containernetworking-plugins iptables conntrack busybox-static gcc libc6-dev
+NODE_PACKAGES := containerd runc containernetworking-plugins iptables conntrack busybox-static socat gcc libc6-dev
 
 node-deps:  ## Debian packages of the local node: containerd, runc, CNI plugins, iptables, conntrack, busybox-static, gcc
 	@missing=""; \

@@ -100,6 +100,7 @@ def node_env() -> Iterator[NodeHandle]:
         node_name=env.local_node.cfg.node_name,
         data_dir=env.local_node.cfg.data_dir,
         bridge=env.local_node.cfg.bridge,
+        prometheus_pod_url=env.local_node.prometheus_pod_url,
     )
     try:
         yield handle

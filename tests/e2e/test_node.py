@@ -147,6 +147,14 @@ def test_pod_reaches_pod_through_service(workloads: NodeHandle, client: str) -> 
     assert response.rstrip().endswith("hello-from-web"), response
 
 
+def test_pod_reaches_the_host_prometheus(workloads: NodeHandle, client: str) -> None:
+    """The loopback-only Prometheus on the host, through its bridge and Service."""
+    assert workloads.prometheus_pod_url == "http://prometheus.monitoring.svc:9090"
+    request = r'printf "GET /-/ready HTTP/1.0\r\n\r\n" | nc -w 5 prometheus.monitoring.svc 9090'
+    response = _exec(workloads, client, "sh", "-c", request)
+    assert response.startswith("HTTP/1.0 200") or response.startswith("HTTP/1.1 200"), response
+
+
 def test_pod_reads_api_with_its_service_account(workloads: NodeHandle, client: str) -> None:
     """The token kubelet projects (signed by the controller manager's key, trusted by the API
     server) authenticates the pod as its service account via ``kubernetes.default.svc``."""

@@ -200,6 +200,9 @@ class DevEnv(StartStop):
                 self.local_node = start_local_node(
                     self.control_plane, self.data_dir, tie, self.progress, build=self.build
                 )
+                if self.prometheus is not None:
+                    url = self.local_node.expose_prometheus(self.prometheus.port)
+                    self.progress(f"prometheus reachable from pods at {url}")
             names: list[str] = []
             if self.crd_paths:
                 with self.control_plane.api_client() as api:

@@ -91,7 +91,8 @@ def kube_dns_endpoint_slice(cfg: NodeConfig) -> dict[str, Any]:
     }
 
 
-def _create(call: Any, *args: Any) -> None:
+def create(call: Any, *args: Any) -> None:
+    """Call a client ``create_*`` with a plain dict body; an existing object is fine."""
     try:
         call(*args)
     except ApiException as exc:
@@ -103,9 +104,9 @@ def apply(api: k8s_client.ApiClient, cfg: NodeConfig) -> None:
     """Create CoreDNS's RBAC, the kube-dns Service and its EndpointSlice."""
     rbac = k8s_client.RbacAuthorizationV1Api(api)
     role, binding = coredns_rbac()
-    _create(rbac.create_cluster_role, role)
-    _create(rbac.create_cluster_role_binding, binding)
+    create(rbac.create_cluster_role, role)
+    create(rbac.create_cluster_role_binding, binding)
     core = k8s_client.CoreV1Api(api)
-    _create(core.create_namespaced_service, "kube-system", kube_dns_service(cfg))
+    create(core.create_namespaced_service, "kube-system", kube_dns_service(cfg))
     discovery = k8s_client.DiscoveryV1Api(api)
-    _create(discovery.create_namespaced_endpoint_slice, "kube-system", kube_dns_endpoint_slice(cfg))
+    create(discovery.create_namespaced_endpoint_slice, "kube-system", kube_dns_endpoint_slice(cfg))

@@ -28,6 +28,8 @@ class NodeHandle:
     node_name: str
     data_dir: Path
     bridge: str
+    #: The host's Prometheus as pods reach it (``http://prometheus.monitoring.svc:9090``).
+    prometheus_pod_url: str | None = None
     stopped: bool = False
 
     def kubectl(

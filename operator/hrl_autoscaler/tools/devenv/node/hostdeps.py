@@ -24,6 +24,7 @@ APT_PACKAGES = (
     "iptables",
     "conntrack",
     "busybox-static",
+    "socat",
     "gcc",
     "libc6-dev",
 )

@@ -19,7 +19,14 @@ from kubernetes import client as k8s_client
 
 from hrl_autoscaler.tools.devenv.certs import ControlPlaneCerts
 from hrl_autoscaler.tools.devenv.controlplane import ControlPlane, api_client_from
-from hrl_autoscaler.tools.devenv.node import cluster_objects, components, hostdeps, images, pki
+from hrl_autoscaler.tools.devenv.node import (
+    cluster_objects,
+    components,
+    hostdeps,
+    hostservice,
+    images,
+    pki,
+)
 from hrl_autoscaler.tools.devenv.node import config as nodeconfig
 from hrl_autoscaler.tools.devenv.node.teardown import Leftovers, sweep
 from hrl_autoscaler.tools.devenv.processes import ManagedProcess, ProcessExitedError
@@ -28,7 +35,15 @@ Progress = Callable[[str], None]
 READY_TIMEOUT_SECONDS = 90.0
 #: Names of the node's processes in the state file (``dev down`` stops these first).
 NODE_PROCESSES = frozenset(
-    {"kube-controller-manager", "kube-scheduler", "containerd", "kubelet", "kube-proxy", "coredns"}
+    {
+        "kube-controller-manager",
+        "kube-scheduler",
+        "containerd",
+        "kubelet",
+        "kube-proxy",
+        "coredns",
+        "prometheus-bridge",
+    }
 )
 IP_FORWARD = Path("/proc/sys/net/ipv4/ip_forward")
 
@@ -78,6 +93,8 @@ class LocalNode:
         self.processes: list[ManagedProcess] = []
         self.tools: hostdeps.HostTools | None = None
         self.ip_forward_before: str | None = None
+        #: Where pods reach the host's Prometheus, once :meth:`expose_prometheus` ran.
+        self.prometheus_pod_url: str | None = None
 
     def _start(self, name: str, argv: list[str]) -> ManagedProcess:
         process = ManagedProcess.start(
@@ -219,6 +236,17 @@ class LocalNode:
             self.cfg.data_dir, self.cfg.bridge, self.binaries.kube_proxy, self.ip_forward_before
         )
 
+    def expose_prometheus(self, port: int) -> str:
+        """Pods reach the host's Prometheus at the returned URL (see :mod:`.hostservice`)."""
+        name, namespace, service_port = "prometheus", "monitoring", 9090
+        hostdeps.check_ports(self.cfg.host_ip, [(port, "prometheus-bridge")])
+        self._start("prometheus-bridge", hostservice.forwarder_argv(self.cfg.host_ip, port))
+        objects = hostservice.service_objects(name, namespace, service_port, self.cfg.host_ip, port)
+        with api_client_from(self.admin_kubeconfig) as api:
+            hostservice.apply(api, objects)
+        self.prometheus_pod_url = hostservice.url(name, namespace, service_port)
+        return self.prometheus_pod_url
+
     def ready_urls(self) -> dict[str, str]:
         """Health endpoint of each node process, for ``dev status``."""
         cfg = self.cfg
@@ -240,6 +268,7 @@ class LocalNode:
             "ip_forward_before": self.ip_forward_before,
             "node_name": self.cfg.node_name,
             "containerd_address": str(self.cfg.containerd_socket),
+            "prometheus_pod_url": self.prometheus_pod_url,
         }
 
 
