@@ -180,3 +180,4 @@ def test_clean_shutdown_leaves_nothing(node_env: NodeHandle) -> None:
     assert left.interfaces == []
     assert left.rules == []
     assert left.cgroups == []
+    assert not node_env.data_dir.exists()

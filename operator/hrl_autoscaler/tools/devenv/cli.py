@@ -212,7 +212,8 @@ def _cmd_down(state_dir: Path) -> int:
     state = load_state(state_dir)
     if state is not None and state.node:
         # The node first, and its mounts and rules swept before the data dir is deleted.
-        from hrl_autoscaler.tools.devenv.node.localnode import NODE_PROCESSES, teardown_recorded
+        from hrl_autoscaler.tools.devenv.node.localnode import NODE_PROCESSES
+        from hrl_autoscaler.tools.devenv.node.teardown import teardown_recorded
 
         for record in reversed(state.processes):
             if record.name in NODE_PROCESSES and record.alive():

@@ -8,7 +8,7 @@ processes leave outside themselves (container processes, mounts, interfaces, rul
 
 from __future__ import annotations
 
-import subprocess
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,7 +28,13 @@ from hrl_autoscaler.tools.devenv.node import (
     pki,
 )
 from hrl_autoscaler.tools.devenv.node import config as nodeconfig
-from hrl_autoscaler.tools.devenv.node.teardown import Leftovers, sweep
+from hrl_autoscaler.tools.devenv.node.teardown import (
+    IP_FORWARD,
+    NODE_ROOT,
+    Leftovers,
+    sweep_stale_nodes,
+    teardown,
+)
 from hrl_autoscaler.tools.devenv.processes import ManagedProcess, ProcessExitedError
 
 Progress = Callable[[str], None]
@@ -45,7 +51,6 @@ NODE_PROCESSES = frozenset(
         "prometheus-bridge",
     }
 )
-IP_FORWARD = Path("/proc/sys/net/ipv4/ip_forward")
 
 
 class NodeError(RuntimeError):
@@ -272,33 +277,6 @@ class LocalNode:
         }
 
 
-def teardown(
-    data_dir: Path, bridge: str, kube_proxy: Path, ip_forward_before: str | None
-) -> Leftovers:
-    """After the processes stopped: ``kube-proxy --cleanup``, the sweep, ip_forward restored."""
-    if kube_proxy.is_file():
-        subprocess.run(
-            components.kube_proxy_cleanup_argv(kube_proxy),
-            capture_output=True,
-            check=False,
-            timeout=60,
-        )
-    left = sweep(data_dir, bridge)
-    if ip_forward_before is not None:
-        IP_FORWARD.write_text(ip_forward_before + "\n")
-    return left
-
-
-def teardown_recorded(record: dict[str, Any]) -> Leftovers:
-    """:func:`teardown` from :meth:`LocalNode.record` (for ``dev down``)."""
-    return teardown(
-        Path(record["data_dir"]),
-        str(record["bridge"]),
-        Path(record["kube_proxy"]),
-        record.get("ip_forward_before"),
-    )
-
-
 def _default_account(core: k8s_client.CoreV1Api) -> bool:
     try:
         core.read_namespaced_service_account("default", "default")
@@ -342,7 +320,11 @@ def start_local_node(
         bins.ensure_binaries(progress, require_prometheus=False)
     if control_plane.certs is None or control_plane.node_host_ip is None:
         raise NodeError("the control plane was not started in node mode (node_host_ip)")
-    cfg = nodeconfig.NodeConfig(data_dir=data_dir / "node", host_ip=control_plane.node_host_ip)
+    del data_dir  # the node's data lives under NODE_ROOT instead (see sweep_stale_nodes)
+    sweep_stale_nodes(progress)
+    NODE_ROOT.mkdir(parents=True, exist_ok=True)
+    node_dir = Path(tempfile.mkdtemp(prefix="node-", dir=NODE_ROOT))
+    cfg = nodeconfig.NodeConfig(data_dir=node_dir, host_ip=control_plane.node_host_ip)
     node = LocalNode(
         cfg,
         NodeBinaries.from_names(bins.find_node_binaries()),

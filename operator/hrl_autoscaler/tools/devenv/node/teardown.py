@@ -13,13 +13,24 @@ from __future__ import annotations
 import contextlib
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+from hrl_autoscaler.tools.devenv.node.components import kube_proxy_cleanup_argv
+from hrl_autoscaler.tools.devenv.node.config import NodeConfig
+from hrl_autoscaler.tools.devenv.node.hostdeps import NodePreflightError
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+IP_FORWARD = Path("/proc/sys/net/ipv4/ip_forward")
+#: Where node data (containerd root and state, kubelet root, CNI state) lives, one directory per
+#: node; on the root filesystem because containerd's overlayfs snapshotter needs a real one.
+NODE_ROOT = Path("/var/lib/hrl-autoscaler/nodes")
 NETNS_DIR = Path("/run/netns")
 CHAIN_PREFIXES = ("KUBE-", "CNI-")
 IPTABLES_TABLES = ("filter", "nat", "mangle")
@@ -196,3 +207,49 @@ def sweep(data_dir: Path, bridge: str) -> Leftovers:
     _delete_rules()
     _remove_cgroups()
     return leftovers(data_dir, bridge)
+
+
+def teardown(
+    data_dir: Path, bridge: str, kube_proxy: Path, ip_forward_before: str | None
+) -> Leftovers:
+    """After the processes stopped: ``kube-proxy --cleanup``, the sweep, ip_forward restored."""
+    if kube_proxy.is_file():
+        subprocess.run(
+            kube_proxy_cleanup_argv(kube_proxy),
+            capture_output=True,
+            check=False,
+            timeout=60,
+        )
+    left = sweep(data_dir, bridge)
+    if not left.mounts:  # never delete through a mount (a subPath bind mount is host data)
+        shutil.rmtree(data_dir, ignore_errors=True)
+    if ip_forward_before is not None:
+        IP_FORWARD.write_text(ip_forward_before + "\n")
+    return left
+
+
+def teardown_recorded(record: dict[str, Any]) -> Leftovers:
+    """:func:`teardown` from :meth:`LocalNode.record` (for ``dev down``)."""
+    return teardown(
+        Path(record["data_dir"]),
+        str(record["bridge"]),
+        Path(record["kube_proxy"]),
+        record.get("ip_forward_before"),
+    )
+
+
+def sweep_stale_nodes(progress: Callable[[str], None]) -> None:
+    """Remove what a killed node left (its processes died, its mounts, rules, interfaces and
+    cgroups did not). Node data lives under NODE_ROOT, not in the control plane's temporary data
+    dir, because that one is deleted wholesale by whoever finds it stale, and deleting through
+    a pod's bind mount would delete host files. One node per host (fixed ports, one bridge), so
+    a node directory whose kubelet and containerd are gone is stale."""
+    for stale in sorted(NODE_ROOT.glob("node-*")):
+        if any("kubelet" in cmd or "containerd " in cmd for _, cmd in node_processes(stale)):
+            raise NodePreflightError(
+                f"a node is still running from {stale}: stop it first (`hrl-autoscaler dev down`)"
+            )
+        left = sweep(stale, NodeConfig(stale, "0.0.0.0").bridge)
+        if not left.mounts:
+            shutil.rmtree(stale, ignore_errors=True)
+        progress(f"removed a node left by a killed run: {stale}")
