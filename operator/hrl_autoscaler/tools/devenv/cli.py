@@ -118,6 +118,8 @@ def _cmd_build() -> int:
     for name, path in asdict(found).items():
         if name != "prometheus":
             _say(f"{name}: {path}")
+    for name, path in bins.find_node_binaries().items():
+        _say(f"{name}: {path}")
     try:
         _say(f"prometheus: {bins.find_prometheus()}")
     except bins.BinaryMissingError as exc:
