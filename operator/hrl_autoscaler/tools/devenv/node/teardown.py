@@ -164,28 +164,36 @@ def _unmount(data_dir: Path) -> None:
                 Path(point).unlink()
 
 
+def rule_cleanup(dump: str) -> tuple[list[list[str]], list[str]]:
+    """From one table's ``iptables-save`` text: the rules of other chains that jump into a
+    ``KUBE-*``/``CNI-*`` chain (as ``-D`` arguments) and those chains (to flush, then delete)."""
+    chains = [
+        line[1:].split()[0]
+        for line in dump.splitlines()
+        if line.startswith(":") and line[1:].startswith(CHAIN_PREFIXES)
+    ]
+    deletes = []
+    for line in dump.splitlines():
+        if not line.startswith("-A ") or line[3:].startswith(CHAIN_PREFIXES):
+            continue
+        words = shlex.split(line[3:])
+        targets = {words[i + 1] for i, w in enumerate(words[:-1]) if w in ("-j", "-g")}
+        if targets & set(chains):
+            deletes.append(words)
+    return deletes, chains
+
+
 def _delete_rules() -> None:
     """Remove jumps into KUBE-/CNI- chains from every chain, then flush and delete those."""
     for save, tool in (("iptables-save", "iptables"), ("ip6tables-save", "ip6tables")):
         for table in IPTABLES_TABLES:
             dump = subprocess.run([save, "-t", table], capture_output=True, text=True).stdout
-            chains = [
-                line[1:].split()[0]
-                for line in dump.splitlines()
-                if line.startswith(":") and line[1:].startswith(CHAIN_PREFIXES)
-            ]
-            for line in dump.splitlines():
-                jumps = any(f"-j {c}" in line or f"-g {c}" in line for c in chains)
-                if line.startswith("-A ") and not line[3:].startswith(CHAIN_PREFIXES) and jumps:
-                    subprocess.run(
-                        [tool, "-t", table, "-D", *shlex.split(line[3:])],
-                        capture_output=True,
-                        check=False,
-                    )
-            for chain in chains:
-                subprocess.run([tool, "-t", table, "-F", chain], capture_output=True)
-            for chain in chains:
-                subprocess.run([tool, "-t", table, "-X", chain], capture_output=True)
+            deletes, chains = rule_cleanup(dump)
+            for rule in deletes:
+                subprocess.run([tool, "-t", table, "-D", *rule], capture_output=True, check=False)
+            for flag in ("-F", "-X"):
+                for chain in chains:
+                    subprocess.run([tool, "-t", table, flag, chain], capture_output=True)
 
 
 def _remove_cgroups() -> None:
