@@ -51,10 +51,31 @@ class NodeHandle:
             )
         return result
 
-    def import_image(self, archive: Path) -> None:
+    def import_image(self, archive: Path, base_name: str | None = None) -> None:
         """Import an OCI (or docker-save) archive into the node's containerd, ``k8s.io``
-        namespace, where kubelet finds it (use ``imagePullPolicy: Never`` or ``IfNotPresent``)."""
-        images.import_archive(host_tools().ctr, Path(self.containerd_address), archive)
+        namespace, where kubelet finds it (use ``imagePullPolicy: Never`` or ``IfNotPresent``).
+        ``base_name``: see :func:`.images.import_archive` (archives whose ref is a bare tag)."""
+        images.import_archive(host_tools().ctr, Path(self.containerd_address), archive, base_name)
+
+    def images(self) -> list[str]:
+        """References of the images in the node's containerd (``k8s.io`` namespace)."""
+        result = subprocess.run(
+            [
+                str(host_tools().ctr),
+                "--address",
+                self.containerd_address,
+                "-n",
+                "k8s.io",
+                "images",
+                "list",
+                "-q",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        )
+        return result.stdout.split()
 
     def leftovers(self) -> Leftovers:
         return leftovers(self.data_dir, self.bridge)

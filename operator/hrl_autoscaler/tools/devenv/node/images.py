@@ -131,10 +131,27 @@ def build_busybox(progress: Progress = print) -> Path:
     return archive
 
 
-def import_archive(ctr: Path, socket: Path, archive: Path) -> None:
-    """``ctr -n k8s.io images import`` (unpacked for overlayfs, visible to kubelet via CRI)."""
+def import_archive(ctr: Path, socket: Path, archive: Path, base_name: str | None = None) -> None:
+    """``ctr -n k8s.io images import`` (unpacked for overlayfs, visible to kubelet via CRI).
+
+    ctr names an image from the archive's ``io.containerd.image.name`` annotation, or from
+    ``org.opencontainers.image.ref.name`` when that is a full reference (``buildah push IMG
+    oci-archive:x.tar:ghcr.io/o/n:1.0``); a bare tag there (``0.1.0``) becomes
+    ``import-<date>:0.1.0`` unless ``base_name`` (``--base-name ghcr.io/o/n``) is given.
+    """
+    extra = ["--base-name", base_name] if base_name else []
     result = subprocess.run(
-        [str(ctr), "--address", str(socket), "-n", "k8s.io", "images", "import", str(archive)],
+        [
+            str(ctr),
+            "--address",
+            str(socket),
+            "-n",
+            "k8s.io",
+            "images",
+            "import",
+            *extra,
+            str(archive),
+        ],
         capture_output=True,
         text=True,
         check=False,
