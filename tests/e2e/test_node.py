@@ -12,11 +12,15 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
 from hrl_autoscaler.tools.devenv.node.config import BUSYBOX_IMAGE
 from hrl_autoscaler.tools.devenv.node.handle import NodeHandle
+from hrl_autoscaler.tools.devenv.node.images import busybox_spec
+from hrl_autoscaler.tools.devenv.node.oci import write_archive
 
 pytestmark = [pytest.mark.node]
 
@@ -128,6 +132,27 @@ def test_pod_runs_within_budget(workloads: NodeHandle) -> None:
     took = _wait("pod quick Running", running, 60)
     workloads.kubectl("-n", NAMESPACE, "delete", "pod", "quick", "--wait=false")
     assert took <= POD_RUNNING_SECONDS, f"pod Running after {took:.1f}s"
+
+
+def test_imported_archive_runs_as_a_pod(workloads: NodeHandle, tmp_path: Path) -> None:
+    """The path the chart test takes for the project's image: an OCI archive imported into
+    the node's containerd (``k8s.io`` namespace) runs as a pod without any registry."""
+    reference = "hrl-autoscaler.local/imported:0.1.0"
+    write_archive(replace(busybox_spec(), reference=reference), tmp_path / "image.tar")
+    workloads.import_image(tmp_path / "image.tar")
+    assert reference in workloads.images()
+    pod = _client_pod("imported").replace(BUSYBOX_IMAGE, reference)
+    workloads.kubectl("apply", "-f", "-", input=pod)
+    workloads.kubectl(
+        "-n",
+        NAMESPACE,
+        "wait",
+        "pod/imported",
+        "--for=condition=Ready",
+        "--timeout=60s",
+        timeout=90,
+    )
+    workloads.kubectl("-n", NAMESPACE, "delete", "pod", "imported", "--wait=false")
 
 
 def test_dns_resolves_a_service(workloads: NodeHandle, client: str) -> None:
