@@ -30,6 +30,7 @@ from hrl_autoscaler.tools.devenv.node import (
 from hrl_autoscaler.tools.devenv.node import config as nodeconfig
 from hrl_autoscaler.tools.devenv.node.teardown import (
     IP_FORWARD,
+    IP_FORWARD_FILE,
     NODE_ROOT,
     Leftovers,
     sweep_stale_nodes,
@@ -137,6 +138,9 @@ class LocalNode:
         pause = images.build_pause(self.progress)
         busybox = images.build_busybox(self.progress)
         self.ip_forward_before = IP_FORWARD.read_text().strip()
+        # Kept on disk too: a killed run's leftovers are swept, and this restored, at next start.
+        cfg.data_dir.mkdir(parents=True, exist_ok=True)
+        (cfg.data_dir / IP_FORWARD_FILE).write_text(self.ip_forward_before + "\n")
         IP_FORWARD.write_text("1\n")
         cfg.cni_conf_dir.mkdir(parents=True, exist_ok=True)
         (cfg.cni_conf_dir / "10-hrl-node.conflist").write_text(nodeconfig.cni_conflist(cfg))

@@ -28,6 +28,8 @@ from hrl_autoscaler.tools.devenv.node.hostdeps import NodePreflightError
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 IP_FORWARD = Path("/proc/sys/net/ipv4/ip_forward")
+#: In a node's data dir: the host's ip_forward before the node enabled it (CNI's bridge needs it).
+IP_FORWARD_FILE = "ip_forward_before"
 #: Where node data (containerd root and state, kubelet root, CNI state) lives, one directory per
 #: node; on the root filesystem because containerd's overlayfs snapshotter needs a real one.
 NODE_ROOT = Path("/var/lib/hrl-autoscaler/nodes")
@@ -258,6 +260,8 @@ def sweep_stale_nodes(progress: Callable[[str], None]) -> None:
                 f"a node is still running from {stale}: stop it first (`hrl-autoscaler dev down`)"
             )
         left = sweep(stale, NodeConfig(stale, "0.0.0.0").bridge)
+        with contextlib.suppress(OSError):
+            IP_FORWARD.write_text((stale / IP_FORWARD_FILE).read_text())
         if not left.mounts:
             shutil.rmtree(stale, ignore_errors=True)
         progress(f"removed a node left by a killed run: {stale}")
