@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST := $(BIN)/pytest
 
-.PHONY: help install system-deps binaries test lint typecheck unit slow e2e spark kind-e2e kind-down demo bench train ablation clean
+.PHONY: help install system-deps node-deps binaries test lint typecheck unit slow e2e spark node kind-e2e kind-down demo bench train ablation clean
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -34,10 +34,28 @@ system-deps:  ## Debian packages: Prometheus for the e2e tests, openssl for the 
 	  status=$$?; [ -n "$$created" ] && rm -f /usr/sbin/policy-rc.d; exit $$status; \
 	fi
 
-binaries: install  ## build kube-apiserver, etcd, helm, kubectl and actionlint once (cached in ~/.cache/hrl-autoscaler)
+# The local node (make node, dev up --node): Debian's containerd 1.6, runc 1.1 and CNI plugins
+# (seen working with kubelet 1.35 here, no build time in CI); iptables/conntrack for kube-proxy;
+# busybox-static and gcc for the test and pause images built without a registry.
+NODE_PACKAGES := containerd runc containernetworking-plugins iptables conntrack busybox-static socat gcc libc6-dev
+
+node-deps:  ## Debian packages of the local node: containerd, runc, CNI plugins, iptables, conntrack, busybox-static, gcc
+	@missing=""; \
+	for p in $(NODE_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing (the node starts its own containerd)"; \
+	  created=""; \
+	  if [ ! -e /usr/sbin/policy-rc.d ]; then \
+	    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && created=1; \
+	  fi; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	  status=$$?; [ -n "$$created" ] && rm -f /usr/sbin/policy-rc.d; exit $$status; \
+	fi
+
+binaries: install  ## build kube-apiserver, etcd, helm, kubectl, actionlint and the node's kubelet, kube-controller-manager, kube-scheduler, kube-proxy, CoreDNS once (cached in ~/.cache/hrl-autoscaler)
 	$(BIN)/python -m hrl_autoscaler.tools.devenv build
 
-test: lint typecheck unit slow e2e spark  ## the whole suite, as CI runs it
+test: lint typecheck unit slow e2e spark node  ## the whole suite, as CI runs it
 
 lint: install
 	$(BIN)/ruff check operator tests bench
@@ -47,16 +65,19 @@ typecheck: install
 	$(BIN)/mypy
 
 unit: install  ## fast tests: simulator, baselines, evaluation, pure logic (not the slow ones)
-	$(PYTEST) -m "not e2e and not spark and not slow" tests
+	$(PYTEST) -m "not e2e and not spark and not slow and not node" tests
 
 slow: install  ## slow tests outside the control plane: the training smoke runs
-	$(PYTEST) -m "slow and not e2e and not spark" tests
+	$(PYTEST) -m "slow and not e2e and not spark and not node" tests
 
 e2e: install system-deps binaries  ## tests on a real kube-apiserver, etcd and Prometheus
-	$(PYTEST) -m "e2e and not spark" tests
+	$(PYTEST) -m "e2e and not spark and not node" tests
 
 spark: install system-deps binaries  ## tests on a real Spark standalone cluster (Java 17)
 	$(PYTEST) -m spark tests
+
+node: install system-deps node-deps binaries  ## tests on one real local node (root: kubelet, containerd, kube-proxy, CoreDNS)
+	$(PYTEST) -m node tests
 
 demo: install system-deps binaries  ## the main job: the operator live on a local control plane
 	$(BIN)/hrl-autoscaler demo --report-dir reports/demo

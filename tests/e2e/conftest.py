@@ -64,3 +64,52 @@ def devenv(
             crd_source=source,
         )
     assert_stopped(processes, data_dir)
+
+
+# --- the real local node (issue 18): `pytest -m node`, root only ------------------------------
+
+from hrl_autoscaler.tools.devenv.node.handle import NodeHandle  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def node_env() -> Iterator[NodeHandle]:
+    """The control plane, Prometheus and one real node (kubelet, containerd, kube-proxy, CoreDNS)
+    for the session. Skips when not root: the node creates namespaces, mounts and iptables rules.
+    ``test_node.py::test_clean_shutdown_leaves_nothing`` stops it last and checks the host."""
+    import os
+
+    if os.geteuid() != 0:
+        pytest.skip("the local node needs root (kubelet, containerd, kube-proxy); run as root")
+    from hrl_autoscaler.tools.devenv.controlplane import close_api_client
+    from hrl_autoscaler.tools.devenv.session import DevEnv
+
+    binaries = ensure_binaries(_progress)
+    env = DevEnv(
+        crds=default_crd_paths(), binaries=binaries, build=True, node=True, progress=_progress
+    )
+    env.start()
+    api = env.api_client()
+    assert env.local_node is not None
+    handle = NodeHandle(
+        env=env,
+        kubeconfig=env.kubeconfig,
+        api_client=api,
+        kubectl_binary=binaries.kubectl,
+        prometheus_url=env.prometheus_url,
+        containerd_address=str(env.local_node.cfg.containerd_socket),
+        node_name=env.local_node.cfg.node_name,
+        data_dir=env.local_node.cfg.data_dir,
+        bridge=env.local_node.cfg.bridge,
+        prometheus_pod_url=env.local_node.prometheus_pod_url,
+    )
+    try:
+        yield handle
+    finally:
+        close_api_client(api)
+        handle.stop()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The node's shutdown test stops the session's node: run it after every other test."""
+    last = [i for i in items if i.name == "test_clean_shutdown_leaves_nothing"]
+    items[:] = [i for i in items if i not in last] + last

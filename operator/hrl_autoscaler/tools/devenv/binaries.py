@@ -22,13 +22,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hrl_autoscaler.tools.devenv import gobuild
+from hrl_autoscaler.tools.devenv.node import coredns_build
 
 #: Kubernetes release of kube-apiserver (its staging modules are tagged ``v0.<minor>.<patch>``).
 KUBERNETES_VERSION = "v1.35.4"
 #: etcd release; the 3.6 line is what Kubernetes 1.34+ is tested with.
 ETCD_VERSION = "v3.6.16"
-#: Helm 3 release, used to install the chart into the local control plane.
-HELM_VERSION = "v3.21.4"
+#: Helm 3 release, used to install the chart into the local control plane. The ``-k8s1.35`` suffix
+#: names the Kubernetes version stamped into the build (see :func:`gobuild.helm_ldflags`) and keys
+#: the cache, so the older helm that assumed Kubernetes v1.20 is not reused.
+HELM_VERSION = "v3.21.4-k8s1.35"
+#: CoreDNS release for the local node's cluster DNS, built through a wrapper module that links
+#: only the plugins the node needs (see :func:`node.coredns_build.build_coredns`).
+COREDNS_VERSION = "v1.14.7"
 #: actionlint release: lints the kind-e2e GitHub workflow, which cannot run here (no Docker).
 ACTIONLINT_VERSION = "v1.7.12"
 #: Where Debian's ``prometheus`` package puts the server.
@@ -101,7 +107,41 @@ def _go_targets() -> list[tuple[str, str, str, gobuild.Builder]]:
         # kubectl of the same release as the API server (chart tests: `kubectl auth can-i`).
         ("kubectl", KUBERNETES_VERSION, "HRL_AUTOSCALER_KUBECTL", gobuild.build_kubectl),
         ("actionlint", ACTIONLINT_VERSION, "HRL_AUTOSCALER_ACTIONLINT", gobuild.build_actionlint),
+        *_node_targets(),
     ]
+
+
+def _node_targets() -> list[tuple[str, str, str, gobuild.Builder]]:
+    """The local node's Go binaries (``dev up --node``): built by ``build`` too, required only
+    in node mode. containerd, runc and the CNI plugins are Debian's packages instead (see
+    :mod:`.node.hostdeps`): they cost no build time in CI and were seen working with kubelet
+    1.35 here."""
+    k8s = KUBERNETES_VERSION
+    return [
+        ("kubelet", k8s, "HRL_AUTOSCALER_KUBELET", gobuild.build_kubelet),
+        (
+            "kube-controller-manager",
+            k8s,
+            "HRL_AUTOSCALER_KUBE_CONTROLLER_MANAGER",
+            gobuild.build_kube_controller_manager,
+        ),
+        ("kube-scheduler", k8s, "HRL_AUTOSCALER_KUBE_SCHEDULER", gobuild.build_kube_scheduler),
+        ("kube-proxy", k8s, "HRL_AUTOSCALER_KUBE_PROXY", gobuild.build_kube_proxy),
+        ("coredns", COREDNS_VERSION, "HRL_AUTOSCALER_COREDNS", coredns_build.build_coredns),
+    ]
+
+
+#: Names of the node-only Go binaries (not required by the plain control plane).
+NODE_BINARIES = ("kubelet", "kube-controller-manager", "kube-scheduler", "kube-proxy", "coredns")
+
+
+def find_node_binaries() -> dict[str, Path]:
+    """The node's Go binaries by name, without building; BinaryMissingError names the fix."""
+    return {
+        name: _resolve(name, version, env)
+        for name, version, env, _ in _node_targets()
+        if name in NODE_BINARIES
+    }
 
 
 def find_prometheus() -> Path:

@@ -188,3 +188,22 @@ def generate_certs(
         service_account_key=sa_key,
         service_account_pub=sa_pub,
     )
+
+
+def issue_client_cert(
+    directory: Path, name: str, subject: str, ca: tuple[Path, Path]
+) -> tuple[Path, Path]:
+    """A client certificate signed by the control plane's CA (``ca`` = (cert, key)): the identity
+    of a node component (``/O=system:nodes/CN=system:node:<name>`` for kubelet, ...)."""
+    leaf = ["basicConstraints=critical,CA:FALSE", "keyUsage=critical,digitalSignature"]
+    return _issue(directory, name, subject, [*leaf, "extendedKeyUsage=clientAuth"], ca)
+
+
+def issue_serving_cert(
+    directory: Path, name: str, hosts: Sequence[str], ca: tuple[Path, Path]
+) -> tuple[Path, Path]:
+    """A serving certificate for ``hosts`` signed by the control plane's CA, so the node's
+    health endpoints (controller manager, scheduler) verify with the CA ``dev status`` trusts."""
+    leaf = ["basicConstraints=critical,CA:FALSE", "keyUsage=critical,digitalSignature"]
+    extensions = [*leaf, "extendedKeyUsage=serverAuth", _subject_alt_names(hosts)]
+    return _issue(directory, name, f"/CN={name}", extensions, ca)

@@ -56,7 +56,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="build the control-plane binaries once (cached by version)",
         description=f"Build kube-apiserver {bins.KUBERNETES_VERSION}, etcd {bins.ETCD_VERSION}, "
         f"helm {bins.HELM_VERSION}, kubectl {bins.KUBERNETES_VERSION} and actionlint "
-        f"{bins.ACTIONLINT_VERSION} (the workflow lint) with Go into "
+        f"{bins.ACTIONLINT_VERSION} (the workflow lint), and the node's kubelet, "
+        f"kube-controller-manager, kube-scheduler, kube-proxy and CoreDNS "
+        f"{bins.COREDNS_VERSION} with Go into "
         f"{bins.bin_dir()} (skipped when cached), and "
         f"check that Prometheus ({bins.PROMETHEUS_BINARY}) is installed.",
     )
@@ -78,6 +80,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "manifests/crds/ when run from a checkout)",
     )
     up.add_argument("--no-prometheus", action="store_true", help="start without Prometheus")
+    up.add_argument(
+        "--node",
+        action="store_true",
+        help="also run one real node on this machine (root): kube-controller-manager, "
+        "kube-scheduler, containerd, kubelet, kube-proxy, CNI and CoreDNS",
+    )
     up.add_argument(
         "--timeout", type=float, default=60.0, help="seconds to wait for readiness (default 60)"
     )
@@ -110,6 +118,8 @@ def _cmd_build() -> int:
     for name, path in asdict(found).items():
         if name != "prometheus":
             _say(f"{name}: {path}")
+    for name, path in bins.find_node_binaries().items():
+        _say(f"{name}: {path}")
     try:
         _say(f"prometheus: {bins.find_prometheus()}")
     except bins.BinaryMissingError as exc:
@@ -122,6 +132,9 @@ def _print_endpoints(state: DevEnvState) -> None:
     _say(f"api server:  {state.api_url}")
     _say(f"prometheus:  {state.prometheus_url or '(not started)'}")
     _say(f"logs:        {Path(state.state_dir) / 'logs'}")
+    if state.node:
+        _say(f"node:        {state.node['node_name']}")
+        _say(f"containerd:  {state.node['containerd_address']} (ctr -n k8s.io images import ...)")
     _say(f"export KUBECONFIG={state.kubeconfig}")
 
 
@@ -154,6 +167,7 @@ def _cmd_up(args: argparse.Namespace, state_dir: Path) -> int:
         daemon=True,
         ready_timeout=args.timeout,
         progress=_say,
+        node=args.node,
     )
     env.start()
     assert env.state is not None
@@ -193,8 +207,21 @@ def _cmd_status(args: argparse.Namespace, state_dir: Path) -> int:
 
 
 def _cmd_down(state_dir: Path) -> int:
+    from hrl_autoscaler.tools.devenv.processes import ManagedProcess
     from hrl_autoscaler.tools.devenv.recorded import stop_recorded
+    from hrl_autoscaler.tools.devenv.session import load_state
 
+    state = load_state(state_dir)
+    if state is not None and state.node:
+        # The node first, and its mounts and rules swept before the data dir is deleted.
+        from hrl_autoscaler.tools.devenv.node.localnode import NODE_PROCESSES
+        from hrl_autoscaler.tools.devenv.node.teardown import teardown_recorded
+
+        for record in reversed(state.processes):
+            if record.name in NODE_PROCESSES and record.alive():
+                ManagedProcess.attach(record).stop()
+        left = teardown_recorded(state.node)
+        _say("node stopped and swept" + ("" if left.empty() else f"; left behind: {left}"))
     done = stop_recorded(state_dir)
     if not done:
         _say("nothing to stop")

@@ -22,7 +22,7 @@ import yaml
 from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 
-from hrl_autoscaler.tools.devenv.certs import ControlPlaneCerts, generate_certs
+from hrl_autoscaler.tools.devenv.certs import ControlPlaneCerts, generate_certs, issue_client_cert
 from hrl_autoscaler.tools.devenv.processes import (
     ManagedProcess,
     PortInUseError,
@@ -106,9 +106,13 @@ def etcd_argv(binary: Path, data_dir: Path, ports: Ports) -> list[str]:
 
 
 def apiserver_argv(
-    binary: Path, certs: ControlPlaneCerts, ports: Ports, cert_dir: Path
+    binary: Path,
+    certs: ControlPlaneCerts,
+    ports: Ports,
+    cert_dir: Path,
+    node_host_ip: str | None = None,
 ) -> list[str]:
-    return [
+    argv = [
         str(binary),
         f"--etcd-servers=http://127.0.0.1:{ports.etcd_client}",
         "--bind-address=127.0.0.1",
@@ -129,6 +133,30 @@ def apiserver_argv(
         "--allow-privileged=true",
         "--profiling=false",
     ]
+    if node_host_ip is None:
+        return argv
+    # With a node, pods reach `kubernetes.default` through kube-proxy: advertise a non-loopback
+    # address (an Endpoints address cannot be loopback), listen on it too, keep the endpoints
+    # reconciled, authorize kubelets by node, and reach kubelets (exec, logs) as a client.
+    kubelet_cert, kubelet_key = node_kubelet_client(certs)
+    replaced = {
+        "--bind-address=127.0.0.1": "--bind-address=0.0.0.0",
+        "--advertise-address=127.0.0.1": f"--advertise-address={node_host_ip}",
+        "--endpoint-reconciler-type=none": "--endpoint-reconciler-type=lease",
+        "--authorization-mode=RBAC": "--authorization-mode=Node,RBAC",
+    }
+    return [replaced.get(arg, arg) for arg in argv] + [
+        "--enable-admission-plugins=NodeRestriction",
+        f"--kubelet-client-certificate={kubelet_cert}",
+        f"--kubelet-client-key={kubelet_key}",
+        "--kubelet-preferred-address-types=InternalIP,Hostname",
+    ]
+
+
+def node_kubelet_client(certs: ControlPlaneCerts) -> tuple[Path, Path]:
+    """Where the API server's client certificate for kubelets lives (made by :meth:`start`)."""
+    directory = certs.ca_cert.parent
+    return directory / "apiserver-kubelet-client.crt", directory / "apiserver-kubelet-client.key"
 
 
 def write_kubeconfig(path: Path, server: str, certs: ControlPlaneCerts) -> Path:
@@ -192,7 +220,10 @@ class ControlPlane:
         state_dir: Path,
         data_dir: Path,
         ports: Ports | None = None,
+        node_host_ip: str | None = None,
     ) -> None:
+        """``node_host_ip``: set for ``dev up --node`` (see :func:`apiserver_argv`)."""
+        self.node_host_ip = node_host_ip
         self.etcd_binary = etcd_binary
         self.apiserver_binary = apiserver_binary
         self.state_dir = state_dir
@@ -215,7 +246,15 @@ class ControlPlane:
                     "`python -m hrl_autoscaler.tools.devenv build`"
                 )
         logs = self.state_dir / "logs"
-        self.certs = generate_certs(self.state_dir / "pki", service_ip=SERVICE_IP)
+        hosts = ("127.0.0.1", "localhost", *([self.node_host_ip] if self.node_host_ip else []))
+        self.certs = generate_certs(self.state_dir / "pki", hosts=hosts, service_ip=SERVICE_IP)
+        if self.node_host_ip:
+            issue_client_cert(
+                self.state_dir / "pki",
+                "apiserver-kubelet-client",
+                "/O=system:masters/CN=kube-apiserver-kubelet-client",
+                (self.certs.ca_cert, self.certs.ca_key),
+            )
         write_kubeconfig(self.kubeconfig, self.url, self.certs)
         etcd = ManagedProcess.start(
             "etcd",
@@ -228,7 +267,11 @@ class ControlPlane:
         apiserver = ManagedProcess.start(
             "kube-apiserver",
             apiserver_argv(
-                self.apiserver_binary, self.certs, self.ports, self.data_dir / "apiserver-certs"
+                self.apiserver_binary,
+                self.certs,
+                self.ports,
+                self.data_dir / "apiserver-certs",
+                self.node_host_ip,
             ),
             logs / "kube-apiserver.log",
             tie_to_parent=tie_to_parent,

@@ -111,6 +111,26 @@ def build_kubectl(go: GoRunner, work: Path, output: Path, version: str) -> None:
     _build_kubernetes_command(go, work, output, version, "kubectl")
 
 
+def build_kubelet(go: GoRunner, work: Path, output: Path, version: str) -> None:
+    """Build kubelet (the local node's agent) from the same wrapper module as kube-apiserver."""
+    _build_kubernetes_command(go, work, output, version, "kubelet")
+
+
+def build_kube_controller_manager(go: GoRunner, work: Path, output: Path, version: str) -> None:
+    """Build kube-controller-manager (service-account tokens, endpoints, replica sets)."""
+    _build_kubernetes_command(go, work, output, version, "kube-controller-manager")
+
+
+def build_kube_scheduler(go: GoRunner, work: Path, output: Path, version: str) -> None:
+    """Build kube-scheduler, which binds the local node's pods."""
+    _build_kubernetes_command(go, work, output, version, "kube-scheduler")
+
+
+def build_kube_proxy(go: GoRunner, work: Path, output: Path, version: str) -> None:
+    """Build kube-proxy, which makes Service ClusterIPs reachable from pods (iptables rules)."""
+    _build_kubernetes_command(go, work, output, version, "kube-proxy")
+
+
 def _build_kubernetes_command(
     go: GoRunner, work: Path, output: Path, version: str, command: str
 ) -> None:
@@ -182,11 +202,38 @@ def build_etcd(go: GoRunner, work: Path, output: Path, version: str) -> None:
     )
 
 
-def build_helm(go: GoRunner, work: Path, output: Path, version: str) -> None:
-    """``go install helm.sh/helm/v3/cmd/helm@version`` into the build directory."""
-    work.mkdir(parents=True, exist_ok=True)
+def helm_release(version: str) -> tuple[str, str, str]:
+    """``v3.21.4-k8s1.35`` -> (``v3.21.4``, ``1``, ``35``): the helm release and stamped Kubernetes.
+
+    The cache key carries the Kubernetes version stamped into the build, so a helm built before
+    the stamp (which assumed Kubernetes v1.20) is never reused.
+    """
+    match = re.fullmatch(r"(v\d+\.\d+\.\d+)-k8s(\d+)\.(\d+)", version)
+    if match is None:
+        raise BuildError(f"helm version must look like v3.21.4-k8s1.35, got {version!r}")
+    return match.group(1), match.group(2), match.group(3)
+
+
+def helm_ldflags(version: str) -> str:
+    """The ldflags helm's own Makefile sets: version stamp and the Kubernetes version it assumes.
+
+    Without ``k8sVersionMajor/Minor`` a helm built by ``go install`` assumes Kubernetes v1.20 when
+    no cluster is asked (``helm template``, ``helm lint``), so a chart with ``kubeVersion: >=1.27``
+    fails to render; upstream's Makefile stamps the client-go version into both packages.
+    """
+    release, major, minor = helm_release(version)
     stamp = "helm.sh/helm/v3/internal/version"
-    ldflags = f"-s -w -X {stamp}.version={version} -X {stamp}.gitTreeState=clean"
+    flags = [f"-s -w -X {stamp}.version={release} -X {stamp}.gitTreeState=clean"]
+    for pkg in ("helm.sh/helm/v3/pkg/lint/rules", "helm.sh/helm/v3/pkg/chartutil"):
+        flags.append(f"-X {pkg}.k8sVersionMajor={major} -X {pkg}.k8sVersionMinor={minor}")
+    return " ".join(flags)
+
+
+def build_helm(go: GoRunner, work: Path, output: Path, version: str) -> None:
+    """``go install helm.sh/helm/v3/cmd/helm@release`` with upstream's ldflags (see above)."""
+    work.mkdir(parents=True, exist_ok=True)
+    ldflags = helm_ldflags(version)
+    version = helm_release(version)[0]
     go.run(
         ["install", *_build_flags(ldflags), f"helm.sh/helm/v3/cmd/helm@{version}"],
         cwd=work,
@@ -216,6 +263,7 @@ _VERSION_ARGS = {
     "etcd": ["--version"],
     "helm": ["version"],
     "kubectl": ["version", "--client"],
+    "coredns": ["-version"],
     "actionlint": ["-version"],
 }
 

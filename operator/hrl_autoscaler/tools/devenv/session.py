@@ -34,6 +34,7 @@ from hrl_autoscaler.tools.devenv.controlplane import (
     close_api_client,
 )
 from hrl_autoscaler.tools.devenv.crds import apply_crds, apply_missing_crds
+from hrl_autoscaler.tools.devenv.node.localnode import LocalNode, node_host_ip, start_local_node
 from hrl_autoscaler.tools.devenv.processes import ManagedProcess, ProcessRecord, free_port
 from hrl_autoscaler.tools.devenv.prometheus import Prometheus, ScrapeTarget
 from hrl_autoscaler.tools.lifecycle import StartStop
@@ -64,6 +65,8 @@ class DevEnvState:
     crds: list[str] = field(default_factory=list)
     started_at: float = 0.0
     ready_seconds: float = 0.0
+    #: ``dev up --node``: what :func:`.node.localnode.teardown_recorded` needs at ``dev down``.
+    node: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = {k: v for k, v in self.__dict__.items() if k != "processes"}
@@ -85,6 +88,7 @@ class DevEnvState:
             crds=[str(c) for c in data.get("crds", [])],
             started_at=float(data.get("started_at", 0.0)),
             ready_seconds=float(data.get("ready_seconds", 0.0)),
+            node=data.get("node"),
         )
 
     def save(self) -> Path:
@@ -130,7 +134,11 @@ class DevEnv(StartStop):
         ready_timeout: float = READY_TIMEOUT_SECONDS,
         progress: Progress = _quiet,
         cluster_kubeconfig: Path | None = None,
+        node: bool = False,
     ) -> None:
+        """``node=True``: also run a real node on this machine (root; see :mod:`.node`)."""
+        self.with_node = node
+        self.local_node: LocalNode | None = None
         self._owns_state_dir = state_dir is None
         self.cluster_kubeconfig = cluster_kubeconfig
         # Only a path for now: nothing is created on disk before start().
@@ -171,7 +179,12 @@ class DevEnv(StartStop):
         tie = not self.daemon
         try:
             self.control_plane = ControlPlane(
-                binaries.etcd, binaries.kube_apiserver, self.state_dir, self.data_dir, Ports.pick()
+                binaries.etcd,
+                binaries.kube_apiserver,
+                self.state_dir,
+                self.data_dir,
+                Ports.pick(),
+                node_host_ip=node_host_ip() if self.with_node else None,
             )
             self.progress("starting etcd and kube-apiserver")
             self.control_plane.start(tie_to_parent=tie)
@@ -183,6 +196,13 @@ class DevEnv(StartStop):
             if self.prometheus is not None:
                 self.prometheus.wait_ready(self.ready_timeout)
                 self.progress(f"prometheus ready at {self.prometheus.url}")
+            if self.with_node:
+                self.local_node = start_local_node(
+                    self.control_plane, self.data_dir, tie, self.progress, build=self.build
+                )
+                if self.prometheus is not None:
+                    url = self.local_node.expose_prometheus(self.prometheus.port)
+                    self.progress(f"prometheus reachable from pods at {url}")
             names: list[str] = []
             if self.crd_paths:
                 with self.control_plane.api_client() as api:
@@ -263,6 +283,9 @@ class DevEnv(StartStop):
         if self.prometheus is not None and self.prometheus.process is not None:
             processes.append(self.prometheus.process.record)
             ready["prometheus"] = f"{self.prometheus.url}/-/ready"
+        if self.local_node is not None:
+            processes += [p.record for p in self.local_node.processes]
+            ready.update(self.local_node.ready_urls())
         return DevEnvState(
             state_dir=str(self.state_dir),
             data_dir=str(self.data_dir),
@@ -275,9 +298,12 @@ class DevEnv(StartStop):
             crds=crds,
             started_at=time.time(),
             ready_seconds=round(ready_seconds, 2),
+            node=self.local_node.record() if self.local_node else None,
         )
 
     def _stop_processes(self) -> None:
+        if self.local_node is not None:
+            self.local_node.stop()  # before the API server: kubelet would log errors otherwise
         if self.prometheus is not None:
             self.prometheus.stop()
         if self.control_plane is not None:
