@@ -86,12 +86,8 @@ class Prometheus:
         *,
         targets: Sequence[ScrapeTarget] = (),
         scrape_interval: str = "1s",
-        host: str = "127.0.0.1",
     ) -> None:
         self.binary = binary
-        #: Listen address. Loopback by default; the node tier listens on the node's address so
-        #: that pods (the operator's, on the pod network) can query it.
-        self.host = host
         self.config_path = config_dir / "prometheus.yml"
         self.data_dir = data_dir
         self.port = port
@@ -102,14 +98,14 @@ class Prometheus:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"http://127.0.0.1:{self.port}"
 
     def argv(self) -> list[str]:
         return [
             str(self.binary),
             f"--config.file={self.config_path}",
             f"--storage.tsdb.path={self.data_dir}",
-            f"--web.listen-address={self.host}:{self.port}",
+            f"--web.listen-address=127.0.0.1:{self.port}",
             "--web.enable-lifecycle",
             "--storage.tsdb.retention.time=1d",
             "--log.level=info",
@@ -117,7 +113,7 @@ class Prometheus:
 
     def start(self, log: Path, *, tie_to_parent: bool = True) -> ManagedProcess:
         """Write the config and start the process (returns at once; see :meth:`wait_ready`)."""
-        check_port_free(self.port, "prometheus", "--web.listen-address", self.host)
+        check_port_free(self.port, "prometheus", "--web.listen-address")
         self.config_path.parent.mkdir(parents=True, exist_ok=True)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._write_config()
