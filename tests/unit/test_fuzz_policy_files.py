@@ -90,16 +90,23 @@ def _check_loads_or_refuses(directory: Path, kind: str) -> None:
     if refused is not None:
         assert str(directory) in str(refused), refused  # the message says which policy
         return
+    # A loaded policy decides within its action space, or (finite weights overflowing on this
+    # input) refuses with a PolicyError naming it, which the operator isolates to one step.
     rng = np.random.default_rng(0)
-    if kind == "ppo":
-        assert isinstance(policy, ppo_policy.NumpyPPOPolicy)
-        for obs in rng.normal(0, 1e3, size=(4, OBS_SIZE)):
-            count = policy.executors(obs)
-            assert policy.min_executors <= count < policy.min_executors + ppo_policy.ACTIONS
-    else:
-        assert isinstance(policy, meta_policy.NumpyMetaActor)
-        weights = policy.weights(rng.normal(0, 1, size=META_SIZE))
-        assert all(np.isfinite([weights.alpha, weights.beta, weights.gamma]))
+    try:
+        if kind == "ppo":
+            assert isinstance(policy, ppo_policy.NumpyPPOPolicy)
+            for obs in rng.normal(0, 1e3, size=(4, OBS_SIZE)):
+                count = policy.executors(obs)
+                assert policy.min_executors <= count < policy.min_executors + ppo_policy.ACTIONS
+        else:
+            assert isinstance(policy, meta_policy.NumpyMetaActor)
+            weights = policy.weights(rng.normal(0, 1, size=META_SIZE))
+            assert all(np.isfinite([weights.alpha, weights.beta, weights.gamma]))
+    except PolicyError as exc:
+        refused = exc
+    if refused is not None:
+        assert str(directory) in str(refused), refused
 
 
 @st.composite

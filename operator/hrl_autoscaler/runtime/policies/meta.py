@@ -8,7 +8,7 @@ import numpy as np
 
 from hrl_autoscaler.runtime.core.meta import META_SCHEMA_VERSION, META_SIZE, action_to_weights
 from hrl_autoscaler.runtime.core.weights import Weights
-from hrl_autoscaler.runtime.policies.artifacts import check_network, load_artifact
+from hrl_autoscaler.runtime.policies.artifacts import PolicyError, check_network, load_artifact
 
 KIND = "td3-meta-controller"
 REQUIRED = ("mu0_w", "mu0_b", "mu1_w", "mu1_b", "mu2_w", "mu2_b")
@@ -39,4 +39,9 @@ class NumpyMetaActor:
         return out
 
     def weights(self, obs: np.ndarray) -> Weights:
-        return action_to_weights(self.action(obs))
+        """The reward weights; a non-finite output (an overflow) is an error, not NaN weights."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            action = self.action(obs)
+        if not np.isfinite(action).all():
+            raise PolicyError(f"{self.directory}: the actor's output is not finite here")
+        return action_to_weights(action)

@@ -79,8 +79,16 @@ class NumpyPPOPolicy:
         return out
 
     def action(self, obs: np.ndarray) -> int:
-        """The greedy action index (0..19)."""
-        return int(np.argmax(self.logits(obs)))
+        """The greedy action index (0..19).
+
+        Finite weights can still overflow on an extreme observation; argmax over NaN would pick
+        an arbitrary count, so that is an error the caller isolates (one application's step).
+        """
+        with np.errstate(over="ignore", invalid="ignore"):
+            logits = self.logits(obs)
+        if not np.isfinite(logits).all():
+            raise PolicyError(f"{self.directory}: the network's output is not finite here")
+        return int(np.argmax(logits))
 
     def executors(self, obs: np.ndarray) -> int:
         return self.action(obs) + self.min_executors
