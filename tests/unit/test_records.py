@@ -119,11 +119,11 @@ def test_a_successor_restores_the_lost_history_entry_and_saves_a_consistent_stat
     saved = AppState.from_json(second.store.states[KEY])
     assert (saved.last_change_at, saved.last_target) == (pytest.approx(record.at, abs=1e-3), 6)
     [entry] = saved.decisions
-    assert (entry["id"], entry["before"], entry["after"], entry["direction"]) == (
+    assert (entry["id"], entry["executors"], entry["direction"], entry["actuation"]) == (
         record.decision_id,
-        "2",
-        "6",
+        "2->6",
         "up",
+        "restart",
     )
     for _ in range(3):  # the same record seen again is the same decision: no second entry
         second.cycle()

@@ -69,22 +69,22 @@ class ScaleRecord:
         return {LAST_SCALE_ANNOTATION: json.dumps(data, sort_keys=True, separators=(",", ":"))}
 
     def history_entry(self) -> dict[str, Any]:
-        """The decision history entry of an action known only from its record."""
-        entry: dict[str, Any] = {
-            "at": round(self.at, 3),
-            "reason": "ScalingDecision",
-            "after": str(self.target),
-            "recovered": "from the scale record",
-        }
+        """The decision history entry of an action known only from its record (the shape of
+        the entries the loop writes, with what the record cannot tell left out)."""
+        entry: dict[str, Any] = {"at": round(self.at, 3), "reason": "ScalingDecision"}
         if self.previous is not None:
-            entry["before"] = str(self.previous)
+            entry["executors"] = f"{self.previous}->{self.target}"
             entry["direction"] = "up" if self.target > self.previous else "down"
-        if self.actuation is not None:
-            entry["actuation"] = self.actuation
+        else:
+            entry["executors"] = f"?->{self.target}"
         if self.controller is not None:
             entry["controller"] = self.controller
+        entry["mode"] = "auto"
+        if self.actuation is not None:
+            entry["actuation"] = self.actuation
         if self.decision_id is not None:
             entry["id"] = self.decision_id
+        entry["recovered"] = "from the scale record"
         return entry
 
 
