@@ -44,7 +44,9 @@ def adopt_records(runtime: AppRuntime, now: float, history_size: int) -> ScaleRe
     meta_at = parse_meta_record(annotations)
     if meta_at is not None and _trusted(runtime, meta_at, now, "meta"):
         started = runtime.state.meta_window_started_at
-        if started is None or meta_at > started + RECORD_SLACK_S:
+        # None: the next window opens now, after any record anyway (and a weight policy
+        # switched back to meta gets a full window, not one cut short by an old record)
+        if started is not None and meta_at > started + RECORD_SLACK_S:
             runtime.state.meta_window_started_at = meta_at
     record = parse_scale_record(annotations)
     if record is None or not _trusted(runtime, record.at, now, "scale"):
