@@ -14,8 +14,10 @@ version of the object; from it the test counts:
   decided from a count that was no longer in force (``from`` is not the previous ``to``);
 - lost cooldowns: consecutive actions closer than the application's cooldown (by the records'
   decision times, and by when the watch saw them, less one cycle of slack);
-- inconsistent restarts: a started operator whose state ConfigMap did not agree with the
-  object's last scale record (time, target, the decision in the history) within a few cycles.
+- inconsistent restarts: a started operator whose state ConfigMap did not, within a few cycles,
+  agree with the object's last scale record (time, target, the decision in the history) and
+  hold the decision the killed operator left on the object (its history entry, lost when the
+  kill came between the patch and the state save, must be restored).
 
 Every bad count must be 0.
 """
@@ -196,14 +198,25 @@ def _state(cluster: Cluster, namespace: str) -> dict[str, Any] | None:
     return dict(json.loads((cm.get("data") or {}).get(STATE_KEY) or "{}"))
 
 
-def _consistent(cluster: Cluster, namespace: str) -> str | None:
-    """None when the state ConfigMap agrees with the object's last scale record, else why."""
-    record = parse_scale_record(cluster.get(namespace, NAME)["metadata"].get("annotations") or {})
+def _record(cluster: Cluster, namespace: str) -> ScaleRecord | None:
+    return parse_scale_record(cluster.get(namespace, NAME)["metadata"].get("annotations") or {})
+
+
+def _consistent(
+    cluster: Cluster, namespace: str, inherited: ScaleRecord | None = None
+) -> str | None:
+    """None when the state ConfigMap agrees with the object's last scale record and holds the
+    decision ``inherited`` (the last action when the operator was started), else why."""
+    record = _record(cluster, namespace)
     if record is None:
         return None  # nothing scaled yet: nothing to agree on
     state = _state(cluster, namespace)
     if state is None:
         return "no state ConfigMap"
+    if inherited is not None and inherited.decision_id not in [
+        d.get("id") for d in state.get("decisions") or []
+    ]:
+        return f"the inherited decision {inherited.decision_id} is not in the history"
     if state.get("last_change_at") is None or abs(state["last_change_at"] - record.at) > 1e-3:
         return f"last_change_at {state.get('last_change_at')} != record {record.at}"
     if state.get("last_target") != record.target:
@@ -302,6 +315,7 @@ def test_sigkill_at_random_points_loses_no_cooldown_and_repeats_no_action(
     operator: OperatorProcess | None = None
     try:
         for i in range(KILLS):
+            inherited = _record(cluster, namespace)  # what the killed operator left
             operator = stack.start_operator(f"op-{i}", config=config, work_dir=tmp_path, wait=False)
             counts.starts += 1
             point = rng.choice(("start-up", "running", "running", "after-scale", "after-scale"))
@@ -310,10 +324,10 @@ def test_sigkill_at_random_points_loses_no_cooldown_and_repeats_no_action(
             else:
                 operator.wait_ready()
                 deadline = time.monotonic() + CONSISTENT_WITHIN_S
-                why = _consistent(cluster, namespace)
+                why = _consistent(cluster, namespace, inherited)
                 while why is not None and time.monotonic() < deadline:
                     time.sleep(0.1)
-                    why = _consistent(cluster, namespace)
+                    why = _consistent(cluster, namespace, inherited)
                 counts.consistency_checks += 1
                 if why is not None:
                     counts.inconsistent.append(f"start {i}: {why}")
