@@ -22,9 +22,8 @@ from hrl_autoscaler.cli import explain as explain_cli
 from hrl_autoscaler.runtime.core.annotations import (
     ACCEPTED,
     ENABLED_LABEL,
-    LAST_SCALE_ANNOTATION,
+    OPERATOR_ANNOTATIONS,
     PREFIX,
-    TARGET_ANNOTATION,
 )
 from hrl_autoscaler.runtime.core.appstate import AppState
 from hrl_autoscaler.runtime.core.metrics import SystemMetrics
@@ -125,8 +124,8 @@ def test_an_annotation_is_marked_annotation_and_the_rest_default() -> None:
     assert (e.setting("max_executors").value, e.setting("max_executors").origin) == (20, "default")
     assert e.setting("actuation").origin == "default"
     assert e.rejected == ()
-    # every user annotation has a row, the operator's own two have none
-    own = {LAST_SCALE_ANNOTATION, TARGET_ANNOTATION}
+    # every user annotation has a row, the operator's own have none
+    own = set(OPERATOR_ANNOTATIONS)
     assert {r.annotation for r in e.settings} == set(ACCEPTED) - own
     assert "target-executors" not in {r.annotation.split("/")[1] for r in e.settings}
 

@@ -16,6 +16,7 @@ from hrl_autoscaler.config import AnnotationDefaults, load_operator_settings
 from hrl_autoscaler.config.periods import next_change, parse_periods
 from hrl_autoscaler.runtime.core.annotations import (
     ACCEPTED,
+    OPERATOR_ANNOTATIONS,
     PREFIX,
     TARGET_ANNOTATION,
     resolve_settings,
@@ -161,7 +162,7 @@ def test_each_modifier_field_is_named_after_its_annotation() -> None:
     fields = set(_resolve().settings.model_dump())
     for annotation in ACCEPTED:
         suffix = annotation.removeprefix(PREFIX)
-        if suffix not in ("last-scale", "target-executors"):
+        if annotation not in OPERATOR_ANNOTATIONS:
             assert suffix.replace("-", "_") in fields, annotation
 
 

@@ -683,6 +683,7 @@ def test_meta_mode_patches_the_weights_each_meta_interval() -> None:
         PREFIX + "alpha": "0.900",
         PREFIX + "beta": "0.050",
         PREFIX + "gamma": "0.050",
+        PREFIX + "last-meta": f"{h.clock.now():.3f}",  # the next window starts there
     }
     [event] = h.events.of(Reason.WEIGHTS_UPDATED)
     fields = parse_message(event.message)

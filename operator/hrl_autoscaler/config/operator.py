@@ -12,6 +12,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
@@ -278,7 +279,9 @@ class OperatorSettings(BaseSettings):
     """Attempts per patch on 409 Conflict, each on a freshly read object."""
     history_size: int = Field(default=20, ge=1)
     """Decisions and meta updates kept in each application's state ConfigMap."""
-    http_host: str = "0.0.0.0"
+    http_host: str = "0.0.0.0"  # noqa: S104 - in a pod, probes and Prometheus come to the pod IP
+    """Listen address of the HTTP server: all interfaces, as the kubelet's probes and
+    Prometheus reach the pod on its IP (a NetworkPolicy narrows who may); ``127.0.0.1`` locally."""
     http_port: int = Field(default=8080, ge=0, le=65535)
     """``/metrics``, ``/healthz`` and ``/readyz``; 0 = any free port (logged)."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -348,8 +351,38 @@ def load_operator_settings(config_file: Path | None = None, **overrides: Any) ->
     path = config_file or (Path(env_file) if env_file else None)
     if path is not None and not path.is_file():
         raise ValueError(f"config file {path} does not exist")
+    if path is not None:
+        refuse_plain_credentials(path)
     token = _CONFIG_FILE.set(path)
     try:
         return OperatorSettings(**{k: v for k, v in overrides.items() if v is not None})
     finally:
         _CONFIG_FILE.reset(token)
+
+
+#: Settings that are credentials: never read from the config file.
+CREDENTIAL_KEYS = ("prometheus_bearer_token", "prometheus_password")
+
+
+def refuse_plain_credentials(path: Path) -> None:
+    """Raise ValueError when the config file holds a credential in plain text.
+
+    The config file is a ConfigMap in a cluster (readable by anyone who may read ConfigMaps,
+    shown by ``kubectl describe``, kept in Helm's release history). Credentials come from a
+    Secret instead: ``prometheus_bearer_token_file`` mounted from it, or the environment
+    variables ``HRL_AUTOSCALER_PROMETHEUS_BEARER_TOKEN`` / ``..._PASSWORD`` set from it with a
+    ``secretKeyRef`` (what the chart does)."""
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError):
+        return  # the settings source reports an unreadable file with its own error
+    if not isinstance(data, dict):
+        return
+    found = [key for key in CREDENTIAL_KEYS if data.get(key) not in (None, "")]
+    if found:
+        raise ValueError(
+            f"{', '.join(found)} in the config file {path}: credentials come from a Secret "
+            "(prometheus_bearer_token_file mounted from it, or HRL_AUTOSCALER_"
+            "PROMETHEUS_BEARER_TOKEN / HRL_AUTOSCALER_PROMETHEUS_PASSWORD from a secretKeyRef), "
+            "never from a config file"
+        )

@@ -189,7 +189,9 @@ class ExecutorAgentSettings(BaseSettings):
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
     """Serve the agent's gauges (``hrl_autoscaler_agent_*``) on this port at ``/metrics``;
     None = off, 0 = any free port (logged)."""
-    metrics_host: str = "0.0.0.0"
+    metrics_host: str = "0.0.0.0"  # noqa: S104 - Prometheus scrapes the driver pod on its IP
+    """Listen address of the agent's gauges: all interfaces, as Prometheus scrapes the driver
+    pod on its IP."""
 
     @model_validator(mode="after")
     def _check(self) -> ExecutorAgentSettings:

@@ -142,9 +142,9 @@ class SimulatedActuator(PatchActuator):
         return result
 
     def set_weights(
-        self, key: AppKey, weights: Weights, precondition: Precondition
+        self, key: AppKey, weights: Weights, precondition: Precondition, at: float | None = None
     ) -> ActuationResult:
-        result = super().set_weights(key, weights, precondition)
+        result = super().set_weights(key, weights, precondition, at)
         self.weights_written += result.applied
         return result
 

@@ -55,9 +55,12 @@ PREFIX = "hrl-autoscaler.io/"
 ENABLED_LABEL = PREFIX + "enabled"
 TARGET_ANNOTATION = PREFIX + "target-executors"
 LAST_SCALE_ANNOTATION = PREFIX + "last-scale"
-"""Written by the operator in the same patch as every scaling action: ``<unix time>/<target>``.
-The state ConfigMap is written after the patch; should the operator die in between, this is
-how its successor still knows the cooldown's origin (one write, no window)."""
+"""Written by the operator in the same patch as every scaling action: the scale record (see
+:mod:`~hrl_autoscaler.runtime.core.records`). The state ConfigMap is written after the patch;
+should the operator die in between, this is how its successor still knows the action."""
+LAST_META_ANNOTATION = PREFIX + "last-meta"
+"""Written in the same patch as every meta weights update: ``<unix time>``, where a successor
+starts the next meta window (its state may still hold an older window start)."""
 WEIGHT_ANNOTATIONS = (PREFIX + "alpha", PREFIX + "beta", PREFIX + "gamma")
 
 WEIGHT_POLICIES = ("meta", "fixed", *sorted(PRESETS))
@@ -261,7 +264,10 @@ _FIELDS: dict[str, tuple[str, Callable[[str], Any], str]] = {
 
 #: Every annotation this module reads, with what it accepts (for documentation and errors).
 ACCEPTED: dict[str, str] = {PREFIX + k: v[2] for k, v in _FIELDS.items()}
-ACCEPTED[LAST_SCALE_ANNOTATION] = "<unix time>/<executors> (written by the operator)"
+ACCEPTED[LAST_SCALE_ANNOTATION] = (
+    "the scale record, JSON: at, from, to, by, controller, id (written by the operator)"
+)
+ACCEPTED[LAST_META_ANNOTATION] = "<unix time> of the last weights update (written by the operator)"
 ACCEPTED[TARGET_ANNOTATION] = (
     f"an integer from 1 to {EXECUTORS_LIMIT} (written by the operator in in-place actuation)"
 )
@@ -366,24 +372,8 @@ def target_annotation(annotations: Mapping[str, str]) -> int | None:
     return value if 1 <= value <= EXECUTORS_LIMIT else None
 
 
-def last_scale_annotation(at_s: float, target: int) -> dict[str, str]:
-    return {LAST_SCALE_ANNOTATION: f"{at_s:.3f}/{target}"}
-
-
-def parse_last_scale(annotations: Mapping[str, str]) -> tuple[float, int] | None:
-    """(unix time, target) of the operator's last scaling action, or None when absent or not
-    of the operator's making (a bad value is ignored: the state ConfigMap still counts)."""
-    text = annotations.get(LAST_SCALE_ANNOTATION)
-    if text is None or text.count("/") != 1:
-        return None
-    at_text, target_text = text.split("/")
-    try:
-        at, target = strict_float(at_text), strict_int(target_text)
-    except ValueError:
-        return None
-    if at <= 0 or not 1 <= target <= EXECUTORS_LIMIT:
-        return None
-    return at, target
+#: The annotations the operator writes (not settings: no user sets them).
+OPERATOR_ANNOTATIONS = (LAST_SCALE_ANNOTATION, LAST_META_ANNOTATION, TARGET_ANNOTATION)
 
 
 def format_weight(value: float) -> str:

@@ -13,10 +13,10 @@ from typing import Any
 from hrl_autoscaler.runtime.core.annotations import (
     ENABLED_LABEL,
     TARGET_ANNOTATION,
-    last_scale_annotation,
     target_annotation,
     weight_annotations,
 )
+from hrl_autoscaler.runtime.core.records import ScaleRecord, meta_record_annotation
 from hrl_autoscaler.runtime.core.weights import Weights
 
 GROUP = "sparkoperator.k8s.io"
@@ -97,19 +97,24 @@ def snapshot_from_body(body: Mapping[str, Any]) -> AppSnapshot:
     )
 
 
-def scale_patch(target: int, actuation: str, at: float) -> dict[str, Any]:
+def scale_patch(record: ScaleRecord, actuation: str) -> dict[str, Any]:
     """The merge patch of a scaling intent: ``spec.executor.instances`` (restart: the Spark
     Operator resubmits) or the in-place target annotation (the driver's agent applies it),
-    with the scale record in the same write."""
-    annotations = last_scale_annotation(at, target)
+    with the scale record in the same write: one patch, applied entirely or not at all, so no
+    crash can separate the action from what a successor needs to know about it."""
+    annotations = record.annotation()
     body: dict[str, Any] = {"metadata": {"annotations": annotations}}
     if actuation == "restart":
-        body["spec"] = {"executor": {"instances": target}}
+        body["spec"] = {"executor": {"instances": record.target}}
     else:
-        annotations[TARGET_ANNOTATION] = str(target)
+        annotations[TARGET_ANNOTATION] = str(record.target)
     return body
 
 
-def weights_patch(weights: Weights) -> dict[str, Any]:
-    """The merge patch that puts meta weights in force (the weight annotations)."""
-    return {"metadata": {"annotations": weight_annotations(weights)}}
+def weights_patch(weights: Weights, at: float | None = None) -> dict[str, Any]:
+    """The merge patch that puts meta weights in force (the weight annotations), with the time
+    of the update when given (the next meta window starts there, even after a crash)."""
+    annotations = weight_annotations(weights)
+    if at is not None:
+        annotations.update(meta_record_annotation(at))
+    return {"metadata": {"annotations": annotations}}

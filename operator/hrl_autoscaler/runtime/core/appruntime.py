@@ -10,7 +10,6 @@ rebuilds what depends on the settings when they change.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Mapping
 
 from pydantic import ValidationError
@@ -19,7 +18,6 @@ from hrl_autoscaler.config import OperatorSettings, SimParams
 from hrl_autoscaler.runtime.core.annotations import (
     PREFIX,
     AppSettings,
-    parse_last_scale,
     resolve_settings,
 )
 from hrl_autoscaler.runtime.core.application import AppKey, AppSnapshot
@@ -31,7 +29,8 @@ from hrl_autoscaler.runtime.core.effectiveness import EffectivenessSettings
 from hrl_autoscaler.runtime.core.guardrails import GuardrailSettings
 from hrl_autoscaler.runtime.core.meta import MetaCadence, MetaStep
 from hrl_autoscaler.runtime.core.modifiers import MODIFIER_ANNOTATIONS, ModifierState
-from hrl_autoscaler.runtime.core.ports import EventSink, Precondition
+from hrl_autoscaler.runtime.core.ports import Clock, EventSink, Precondition, SystemClock
+from hrl_autoscaler.runtime.core.recovery import adopt_records, clock_text
 from hrl_autoscaler.runtime.core.reporting import Reason, simple_event
 from hrl_autoscaler.runtime.core.restarttime import (
     RestartTimer,
@@ -49,11 +48,6 @@ log = logging.getLogger("hrl_autoscaler.pipeline")
 DECISION_ANNOTATIONS = tuple(
     PREFIX + n for n in ("mode", "actuation", "weight-policy", *MODIFIER_ANNOTATIONS)
 )
-
-#: Slack when comparing the scale record with the stored state (it is written to 1 ms) and
-#: with the clock (a record from the future is not ours to trust: it would block scaling).
-SCALE_RECORD_SLACK_S = 1.0
-SCALE_RECORD_FUTURE_S = 60.0
 
 
 def decision_options(settings: OperatorSettings) -> DecisionOptions:
@@ -248,8 +242,11 @@ class SettingsResolver:
         params: SimParams,
         policy: ExecutorPolicy,
         events: EventSink,
+        clock: Clock | None = None,
     ) -> None:
         self.settings = settings
+        self.clock = clock or SystemClock()
+        """Wall clock: a record from the future is not adopted."""
         self.params = params
         self.policy = policy
         self.events = events
@@ -263,8 +260,7 @@ class SettingsResolver:
             self.params,
         )
         runtime = AppRuntime(snapshot, state, rate)
-        adopt_last_scale(runtime, snapshot, now)
-        if stored is not None:
+        if stored is not None:  # as saved; what the records add below is saved next
             runtime.saved_revision = state.revision
             log.info(
                 "%s: resuming from stored state (last change at %s, %d decisions)",
@@ -272,10 +268,14 @@ class SettingsResolver:
                 clock_text(stored.last_change_at),
                 len(stored.decisions),
             )
+        adopt_records(runtime, now, self.settings.history_size)
         return runtime
 
     def resolve(self, runtime: AppRuntime) -> None:
+        """Settings from the snapshot's annotations, and the records they carry adopted (the
+        operator's own writes, or another replica's before a leadership change)."""
         snapshot = runtime.snapshot
+        adopt_records(runtime, self.clock.now(), self.settings.history_size)
         resolution = resolve_settings(
             snapshot.annotations, self.settings.defaults, runtime.last_good
         )
@@ -327,32 +327,3 @@ class SettingsResolver:
             runtime.meta_key = meta_key
         if previous is not None:
             log.info("%s: settings now %s", runtime.key, s.describe())
-
-
-def adopt_last_scale(runtime: AppRuntime, snapshot: AppSnapshot, now: float) -> None:
-    """A scaling action newer than the stored state (the operator died between the patch and
-    the state write) still sets the cooldown's origin."""
-    last = parse_last_scale(snapshot.annotations)
-    if last is None:
-        return
-    at, target = last
-    if at > now + SCALE_RECORD_FUTURE_S:
-        log.warning(
-            "%s: ignoring a scale record from the future (%s)", snapshot.key, clock_text(at)
-        )
-        return
-    stored = runtime.state.last_change_at
-    if stored is None or at > stored + SCALE_RECORD_SLACK_S:
-        log.info(
-            "%s: a scaling action to %d at %s is newer than the stored state; its cooldown holds",
-            snapshot.key,
-            target,
-            clock_text(at),
-        )
-        runtime.state.last_change_at, runtime.state.last_target = at, target
-
-
-def clock_text(at: float | None) -> str:
-    if at is None:
-        return "never"
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))

@@ -30,6 +30,7 @@ from hrl_autoscaler.runtime.core.ports import (
     LoopContext,
     ScaleIntent,
 )
+from hrl_autoscaler.runtime.core.records import decision_id
 from hrl_autoscaler.runtime.core.reporting import AppEvent, Reason, decision_event, simple_event
 from hrl_autoscaler.runtime.core.sampling import AppSample, build_metrics
 from hrl_autoscaler.runtime.core.sizing import DS2Settings
@@ -273,9 +274,15 @@ class FastLoop:
                 )
                 return
         event = self._event(runtime, decision, target, pending.weights, pending.metrics)
-        result = self.ctx.actuator.scale(
-            runtime.key, ScaleIntent(target, s.actuation, now), runtime.precondition(current)
+        intent = ScaleIntent(
+            target,
+            s.actuation,
+            now,
+            previous=current,
+            controller=decision.controller,
+            decision_id=decision_id(runtime.snapshot.uid, now, current, target),
         )
+        result = self.ctx.actuator.scale(runtime.key, intent, runtime.precondition(current))
         if not result.applied:
             runtime.decision_step.not_applied(decision)
             if result.error:
@@ -300,10 +307,16 @@ class FastLoop:
             self.on_patched(result.snapshot)
         log.info("%s: %s", runtime.key, event.message)
         self.ctx.events.emit(runtime.snapshot, event)
-        remember_decision(runtime, now, event, self.ctx.settings.history_size)
+        remember_decision(runtime, now, event, self.ctx.settings.history_size, intent.decision_id)
 
 
-def remember_decision(runtime: AppRuntime, now: float, event: AppEvent, keep: int) -> None:
+def remember_decision(
+    runtime: AppRuntime, now: float, event: AppEvent, keep: int, decided: str | None = None
+) -> None:
+    """Append the decision to the history; ``decided``: the id its scale record carries (a
+    successor that finds the record but not the entry restores it under the same id)."""
     entry: dict[str, Any] = {"at": round(now, 3), "reason": event.reason.value}
     entry.update(dict(event.fields))
+    if decided is not None:
+        entry["id"] = decided
     runtime.state.remember("decisions", entry, keep)

@@ -100,7 +100,7 @@ class Autoscaler:
         self.telemetry = telemetry
         self.clock = clock or SystemClock()
         self.params = params or SimParams()
-        self.resolver = SettingsResolver(settings, self.params, policy, events)
+        self.resolver = SettingsResolver(settings, self.params, policy, events, self.clock)
         self.ctx = LoopContext(
             settings, self.params, actuator, events, telemetry, budget_sink or NullBudgetSink()
         )

@@ -25,6 +25,7 @@ from hrl_autoscaler.runtime.core.application import (
 )
 from hrl_autoscaler.runtime.core.appstate import AppState
 from hrl_autoscaler.runtime.core.metrics import SystemMetrics
+from hrl_autoscaler.runtime.core.records import ScaleRecord, decision_id
 from hrl_autoscaler.runtime.core.reporting import AppEvent, direction
 from hrl_autoscaler.runtime.core.sampling import Collection
 from hrl_autoscaler.runtime.core.weights import Weights
@@ -80,12 +81,26 @@ Precondition = Callable[[AppSnapshot], str | None]
 
 @dataclass(frozen=True, slots=True)
 class ScaleIntent:
-    """Run ``target`` executors, by ``actuation``; ``at`` is the decision's time (written with
-    the change, so a restarted operator knows when its cooldown began)."""
+    """Run ``target`` executors, by ``actuation``; ``at`` is the decision's time. All of it is
+    written with the change (the scale record), so a restarted operator knows when its cooldown
+    began, from what count and why, and which decision it was."""
 
     target: int
     actuation: Actuation
     at: float
+    previous: int | None = None
+    controller: str | None = None
+    decision_id: str | None = None
+
+    def record(self) -> ScaleRecord:
+        return ScaleRecord(
+            at=self.at,
+            target=self.target,
+            previous=self.previous,
+            actuation=self.actuation,
+            controller=self.controller,
+            decision_id=self.decision_id or decision_id("", self.at, self.previous, self.target),
+        )
 
 
 class Actuator(Protocol):
@@ -97,8 +112,10 @@ class Actuator(Protocol):
     ) -> ActuationResult: ...
 
     def set_weights(
-        self, key: AppKey, weights: Weights, precondition: Precondition
-    ) -> ActuationResult: ...
+        self, key: AppKey, weights: Weights, precondition: Precondition, at: float | None = None
+    ) -> ActuationResult:
+        """``at``: the update's time, written with the weights (the meta record)."""
+        ...
 
 
 class PatchActuator:
@@ -116,14 +133,12 @@ class PatchActuator:
     ) -> ActuationResult:
         """``spec.executor.instances`` (restart) or the in-place target annotation, with the
         scale record in the same patch."""
-        return self.patch(
-            key, scale_patch(intent.target, intent.actuation, intent.at), precondition
-        )
+        return self.patch(key, scale_patch(intent.record(), intent.actuation), precondition)
 
     def set_weights(
-        self, key: AppKey, weights: Weights, precondition: Precondition
+        self, key: AppKey, weights: Weights, precondition: Precondition, at: float | None = None
     ) -> ActuationResult:
-        return self.patch(key, weights_patch(weights), precondition)
+        return self.patch(key, weights_patch(weights, at), precondition)
 
 
 class StateStoreError(RuntimeError):

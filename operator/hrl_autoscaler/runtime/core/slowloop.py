@@ -63,7 +63,7 @@ class SlowLoop:
         after = actor.weights(closed.observation)
         applied = s.mode == "auto"
         if applied:
-            if not self._write(runtime, before, after):
+            if not self._write(runtime, before, after, now):
                 return
         else:
             runtime.state.weights = after.as_tuple()
@@ -105,9 +105,10 @@ class SlowLoop:
         )
         runtime.meta_missing_reported = True
 
-    def _write(self, runtime: AppRuntime, before: Weights, after: Weights) -> bool:
-        """Put ``after`` in force through the annotations; True when it is."""
-        result = self.ctx.actuator.set_weights(runtime.key, after, runtime.precondition(None))
+    def _write(self, runtime: AppRuntime, before: Weights, after: Weights, now: float) -> bool:
+        """Put ``after`` in force through the annotations (with the update's time, where a
+        successor starts the next window); True when it is."""
+        result = self.ctx.actuator.set_weights(runtime.key, after, runtime.precondition(None), now)
         if not result.applied:
             log.warning("%s: weights %s not written: %s", runtime.key, after, result.detail)
             if result.error:

@@ -24,6 +24,7 @@ import httpx
 from hrl_autoscaler.config import OperatorSettings
 from hrl_autoscaler.runtime.core.application import AppSnapshot
 from hrl_autoscaler.runtime.core.sampling import Collection, Series, SeriesMatcher, assign
+from hrl_autoscaler.runtime.k8s.promauth import basic_auth, log_transport_warnings, tls_verify
 
 log = logging.getLogger("hrl_autoscaler.runtime.k8s.prometheus")
 
@@ -165,19 +166,12 @@ def parse_vector(body: Any) -> list[Series]:
 class PrometheusCollector:
     def __init__(self, settings: OperatorSettings, transport: httpx.BaseTransport | None = None):
         self.settings = settings
-        verify: Any = settings.prometheus_verify_tls
-        if verify and settings.prometheus_ca_file is not None:
-            verify = str(settings.prometheus_ca_file)
-        auth = None
-        if settings.prometheus_username is not None and settings.prometheus_password is not None:
-            auth = httpx.BasicAuth(
-                settings.prometheus_username, settings.prometheus_password.get_secret_value()
-            )
+        log_transport_warnings(settings)  # TLS off, or credentials over http: said at start
         self.http = httpx.Client(
             base_url=settings.prometheus_url.rstrip("/"),
             timeout=settings.prometheus_timeout_s,
-            verify=verify,
-            auth=auth,
+            verify=tls_verify(settings),
+            auth=basic_auth(settings),
             transport=transport,
         )
         self.templates = settings.queries.templates()

@@ -18,9 +18,8 @@ from hrl_autoscaler.config import SLO_CLASSES
 from hrl_autoscaler.runtime.core.annotations import (
     ACCEPTED,
     ANNOTATED_WEIGHTS,
-    LAST_SCALE_ANNOTATION,
+    OPERATOR_ANNOTATIONS,
     PREFIX,
-    TARGET_ANNOTATION,
     AppSettings,
     Resolution,
     parse_annotations,
@@ -35,10 +34,8 @@ from hrl_autoscaler.tools.explain.model import (
 )
 from hrl_autoscaler.tools.explain.opconfig import OperatorDefaults
 
-#: The user's annotations (not the two the operator writes), in the order ACCEPTED lists them.
-USER_ANNOTATIONS: tuple[str, ...] = tuple(
-    a for a in ACCEPTED if a not in (LAST_SCALE_ANNOTATION, TARGET_ANNOTATION)
-)
+#: The user's annotations (not those the operator writes), in the order ACCEPTED lists them.
+USER_ANNOTATIONS: tuple[str, ...] = tuple(a for a in ACCEPTED if a not in OPERATOR_ANNOTATIONS)
 WEIGHT_FIELDS = ("alpha", "beta", "gamma")
 
 
