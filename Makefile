@@ -34,6 +34,24 @@ system-deps:  ## Debian packages: Prometheus for the e2e tests, openssl for the 
 	  status=$$?; [ -n "$$created" ] && rm -f /usr/sbin/policy-rc.d; exit $$status; \
 	fi
 
+.PHONY: image-deps
+image-deps:  ## Debian packages that build the operator image without Docker: debootstrap, buildah (+fuse-overlayfs, uidmap), containerd (ctr)
+	@missing=""; \
+	command -v debootstrap >/dev/null 2>&1 || missing="$$missing debootstrap"; \
+	command -v buildah >/dev/null 2>&1 || missing="$$missing buildah"; \
+	command -v fuse-overlayfs >/dev/null 2>&1 || missing="$$missing fuse-overlayfs"; \
+	command -v newuidmap >/dev/null 2>&1 || missing="$$missing uidmap"; \
+	command -v ctr >/dev/null 2>&1 || missing="$$missing containerd"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing (hrl-autoscaler dev image build)"; \
+	  created=""; \
+	  if [ ! -e /usr/sbin/policy-rc.d ]; then \
+	    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && created=1; \
+	  fi; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	  status=$$?; [ -n "$$created" ] && rm -f /usr/sbin/policy-rc.d; exit $$status; \
+	fi
+
 binaries: install  ## build kube-apiserver, etcd, helm, kubectl and actionlint once (cached in ~/.cache/hrl-autoscaler)
 	$(BIN)/python -m hrl_autoscaler.tools.devenv build
 

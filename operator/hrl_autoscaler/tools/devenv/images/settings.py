@@ -126,7 +126,8 @@ class StorageSettings:
     namespace runc's OCI isolation asks for, and it shares the host network, which pip needs.
     """
 
-    root: Path = field(default_factory=lambda: cache_root() / "images")
+    #: Its own directory under ``<cache>/images``, which the node's images (pause) share.
+    root: Path = field(default_factory=lambda: cache_root() / "images" / "buildah")
     driver: str = field(
         default_factory=lambda: os.environ.get("HRL_AUTOSCALER_IMAGE_STORAGE_DRIVER", "overlay")
     )
