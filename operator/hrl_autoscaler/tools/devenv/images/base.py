@@ -14,6 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from hrl_autoscaler.tools.devenv.images import checks
 from hrl_autoscaler.tools.devenv.images.commands import Progress, Runner, buildah, debootstrap_args
 from hrl_autoscaler.tools.devenv.images.hashing import base_hash
 from hrl_autoscaler.tools.devenv.images.settings import BaseSettings, StorageSettings
@@ -54,6 +55,7 @@ def ensure_base(
     if image_exists(storage, ref):
         progress(f"[image] base {ref}: cached")
         return ref
+    checks.require_mirror(base.mirror, base.suite)
     storage.tmp.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="base-", dir=storage.tmp) as scratch:
         rootfs = Path(scratch) / "rootfs"
