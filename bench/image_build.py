@@ -66,8 +66,8 @@ def main() -> int:
         started = time.monotonic()
         warm = ensure_operator_image(progress, storage=storage)
         warm_s = time.monotonic() - started
-        assert warm.cached
-        assert warm.digest == cold.digest
+        if not warm.cached:  # an input changed while the cold build ran
+            raise SystemExit("the second call rebuilt: leave the tree alone during the bench")
         result = {
             "ref": cold.ref,
             "digest": cold.digest,

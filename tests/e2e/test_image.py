@@ -422,3 +422,35 @@ def test_the_archive_imports_into_containerd_under_its_ref(
     assert list_refs(containerd, "default") == []  # only the namespace asked for
     assert import_image(built.archive, containerd) == ref  # again: idempotent
     print(f"\nimported {ref} ({built.digest}) in {took:.1f} s")
+
+
+def test_containerd_runs_it_as_its_user_on_a_read_only_root(
+    built: BuiltImage, containerd: str
+) -> None:
+    """What kubelet will ask for (containerd, runc, readOnlyRootFilesystem, an emptyDir on
+    /tmp), short of a pod: ``ctr run`` of the imported image."""
+    ref = import_image(built.archive, containerd)
+    task = f"hrl-image-test-{os.getpid()}"
+    script = (
+        "id -u; hrl-autoscaler run --help >/dev/null && echo help-ok;"
+        " touch /app/x 2>/dev/null || echo root-read-only;"
+        " touch /tmp/y && echo tmp-writable;"
+        " python -c 'import importlib.util as u; print(u.find_spec(\"torch\") is None)'"
+    )
+    ctr = ["ctr", "--address", containerd, "-n", "k8s.io"]
+    # --cgroup "": runc's own leaf cgroup only, removed with the task (the default path
+    # /k8s.io/<id> would leave its parent /k8s.io behind).
+    options = ["--rm", "--read-only", "--cgroup", ""]
+    options += ["--mount", "type=tmpfs,src=tmpfs,dst=/tmp,options=rw:nosuid:nodev"]
+    result = subprocess.run(
+        [*ctr, "run", *options, ref, task, "sh", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    expected = [IMAGE_USER, "help-ok", "root-read-only", "tmp-writable", "True"]
+    assert result.stdout.split() == expected
+    leftovers = [str(p) for p in Path("/sys/fs/cgroup").glob(f"*/{task}")]
+    assert leftovers == []

@@ -13,6 +13,8 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
+import tarfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -62,8 +64,6 @@ def archive_dir(storage: StorageSettings, content_hash: str) -> Path:
 
 def manifest_digest(archive: Path) -> str:
     """The digest of the single manifest in an OCI archive's index.json."""
-    import tarfile
-
     with tarfile.open(archive) as tar:
         member = tar.extractfile("index.json")
         if member is None:
@@ -99,9 +99,7 @@ def _locked(storage: StorageSettings) -> Iterator[None]:
 
 
 def _prune(storage: StorageSettings, keep: Path) -> None:
-    """Drop the archives of older inputs (about 250 MB each): only the newest is imported."""
-    import shutil
-
+    """Drop the archives of older inputs (about 190 MB each): only the newest is imported."""
     for directory in storage.archives.iterdir():
         if directory.is_dir() and directory != keep:
             shutil.rmtree(directory, ignore_errors=True)
