@@ -46,6 +46,8 @@ pytestmark = pytest.mark.node
 
 IMAGE_USER = "65532"
 STORAGE = StorageSettings()
+#: buildah run's bundles (and anything else it writes) under the cache, not /var/tmp.
+BUILDAH_ENV = {**os.environ, "TMPDIR": str(STORAGE.tmp)}
 
 
 def _why_not() -> str | None:
@@ -63,7 +65,12 @@ def _progress(message: str) -> None:
 
 def _buildah(*args: str, timeout_s: float = 300) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        buildah(STORAGE, *args), capture_output=True, text=True, timeout=timeout_s, check=False
+        buildah(STORAGE, *args),
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+        env=BUILDAH_ENV,
     )
 
 
@@ -273,7 +280,7 @@ def test_the_operator_runs_from_the_image_and_writes_nothing_outside_tmp(
             "/tmp/operator.port",
         )
         with log_path.open("w") as log:
-            process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+            process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=BUILDAH_ENV)
         try:
             deadline = time.monotonic() + 90
             statuses: dict[str, int] = {}
