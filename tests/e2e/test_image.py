@@ -426,6 +426,8 @@ def test_the_archive_imports_into_containerd_under_its_ref(
     [row] = [line.split() for line in listed.splitlines() if line.startswith(ref + " ")]
     assert built.digest in row
     assert "linux/amd64" in row
+    # the digest name too, as a pull records it: a chart pinning image.digest resolves it
+    assert f"localhost/spark-hrl-autoscaler@{built.digest}" in list_refs(containerd)
     assert list_refs(containerd, "default") == []  # only the namespace asked for
     assert import_image(built.archive, containerd) == ref  # again: idempotent
     print(f"\nimported {ref} ({built.digest}) in {took:.1f} s")

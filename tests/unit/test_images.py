@@ -22,7 +22,11 @@ from hrl_autoscaler.tools.devenv.images.commands import (
     diagnose,
     push_args,
 )
-from hrl_autoscaler.tools.devenv.images.containerd import archive_ref, ctr_import_args
+from hrl_autoscaler.tools.devenv.images.containerd import (
+    archive_digest,
+    archive_ref,
+    ctr_import_args,
+)
 from hrl_autoscaler.tools.devenv.images.hashing import base_hash, context_files, operator_hash
 from hrl_autoscaler.tools.devenv.images.settings import (
     REPO,
@@ -203,7 +207,7 @@ def test_the_imported_ref_is_the_archives_ref_name(tmp_path: Path) -> None:
     manifest = {"digest": "sha256:ab", "annotations": {"org.opencontainers.image.ref.name": ref}}
     _oci_archive(archive, {"schemaVersion": 2, "manifests": [manifest]})
     assert archive_ref(archive) == ref
-    assert build.manifest_digest(archive) == "sha256:ab"
+    assert archive_digest(archive) == "sha256:ab"
     _oci_archive(archive, {"schemaVersion": 2, "manifests": [{"digest": "sha256:ab"}]})
     with pytest.raises(ImageBuildError, match="one named image"):
         archive_ref(archive)

@@ -14,7 +14,6 @@ import fcntl
 import json
 import os
 import shutil
-import tarfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,6 +30,7 @@ from hrl_autoscaler.tools.devenv.images.commands import (
     buildah,
     push_args,
 )
+from hrl_autoscaler.tools.devenv.images.containerd import archive_digest
 from hrl_autoscaler.tools.devenv.images.hashing import base_hash, operator_hash
 from hrl_autoscaler.tools.devenv.images.settings import (
     BaseSettings,
@@ -60,17 +60,6 @@ class BuiltImage:
 
 def archive_dir(storage: StorageSettings, content_hash: str) -> Path:
     return storage.archives / content_hash[:24]
-
-
-def manifest_digest(archive: Path) -> str:
-    """The digest of the single manifest in an OCI archive's index.json."""
-    with tarfile.open(archive) as tar:
-        member = tar.extractfile("index.json")
-        if member is None:
-            raise ImageBuildError(f"{archive}: no index.json")
-        index = json.load(member)
-    [manifest] = index["manifests"]
-    return str(manifest["digest"])
 
 
 def _load_cached(directory: Path) -> BuiltImage | None:
@@ -179,7 +168,7 @@ def _build(
     built = BuiltImage(
         ref=settings.ref,
         archive=archive,
-        digest=manifest_digest(archive),
+        digest=archive_digest(archive),
         content_hash=content_hash,
         size_bytes=archive.stat().st_size,
         build_seconds=round(time.monotonic() - started, 1),

@@ -13,17 +13,29 @@ import shutil
 import subprocess
 import tarfile
 from pathlib import Path
+from typing import Any
 
 from hrl_autoscaler.tools.devenv.images.commands import ImageBuildError
 
 
-def archive_ref(archive: Path) -> str:
-    """The name the archive's index gives its image (``org.opencontainers.image.ref.name``)."""
+def _index(archive: Path) -> dict[str, Any]:
     with tarfile.open(archive) as tar:
         member = tar.extractfile("index.json")
         if member is None:
             raise ImageBuildError(f"{archive} is not an OCI archive (no index.json)")
-        index = json.load(member)
+        index: dict[str, Any] = json.load(member)
+    return index
+
+
+def archive_digest(archive: Path) -> str:
+    """The manifest digest of the archive's single image."""
+    [manifest] = _index(archive)["manifests"]
+    return str(manifest["digest"])
+
+
+def archive_ref(archive: Path) -> str:
+    """The name the archive's index gives its image (``org.opencontainers.image.ref.name``)."""
+    index = _index(archive)
     names = [
         m.get("annotations", {}).get("org.opencontainers.image.ref.name")
         for m in index.get("manifests", [])
@@ -83,6 +95,12 @@ def import_image(
             f"ctr images import {archive} into {containerd_address} ({namespace}) failed: "
             f"{(result.stderr or result.stdout).strip()[-2000:]}"
         )
+    # What a pull by CRI records too: the repository@digest name, so a chart that pins
+    # image.digest resolves locally as well as one that names the tag.
+    digest_ref = f"{ref.rsplit(':', 1)[0]}@{archive_digest(archive)}"
+    ctr = ["ctr", "--address", containerd_address, "--namespace", namespace, "images"]
+    if digest_ref not in list_refs(containerd_address, namespace):
+        subprocess.run([*ctr, "tag", ref, digest_ref], capture_output=True, timeout=60, check=False)
     refs = list_refs(containerd_address, namespace)
     if ref not in refs:
         raise ImageBuildError(f"{ref} not listed by containerd after the import: {refs}")
