@@ -75,11 +75,15 @@ def _buildah(*args: str, timeout_s: float = 300) -> subprocess.CompletedProcess[
 
 
 @pytest.fixture(scope="module")
-def built() -> BuiltImage:
+def built() -> Iterator[BuiltImage]:
     reason = _why_not()
     if reason:
         pytest.skip(reason)
-    return ensure_operator_image(_progress)
+    image = ensure_operator_image(_progress)
+    yield image
+    # `buildah from oci-archive:` stored a copy (650 MB unpacked) under the archive's name; a
+    # rebuild would leave it dangling, so it goes (the archive is the artifact).
+    _buildah("rmi", "--force", image.ref)
 
 
 Container = Callable[[], str]
