@@ -11,9 +11,12 @@
 # user and writes nothing outside /tmp, so it works with readOnlyRootFilesystem and an emptyDir
 # on /tmp (the Helm chart mounts one).
 #
-# tests/e2e/test_image.py replays the `builder` stage (its ENV, WORKDIR, COPY and RUN lines) in a
-# fresh virtual environment, since no Docker engine runs in CI: keep those lines plain shell,
-# with every path in an ENV variable or relative to WORKDIR.
+# Without a Docker engine or a registry, `hrl-autoscaler dev image build` (needs root and
+# `make image-deps`) builds this file as it is with buildah on a Debian bookworm base made by
+# debootstrap; only the base changes, so keep everything it needs inside the base's Debian:
+#   buildah bud --build-arg PYTHON_IMAGE=localhost/hrl-autoscaler-base:<hash> --target operator .
+# tests/e2e/test_image.py then runs that image. HEALTHCHECK is a Docker-format field: OCI images
+# (and Kubernetes, which uses the chart's probes) ignore it.
 #
 # Base images are pinned by tag; pin by digest too in a release pipeline, e.g.
 #   docker build --build-arg PYTHON_IMAGE=python:3.11.14-slim-bookworm@sha256:... .

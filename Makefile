@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST := $(BIN)/pytest
 
-.PHONY: help install system-deps node-deps binaries test lint typecheck unit slow e2e spark node kind-e2e kind-down demo bench train ablation clean
+.PHONY: help install system-deps node-deps image-deps binaries test lint typecheck unit slow e2e spark node kind-e2e kind-down demo bench train ablation clean
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -36,10 +36,12 @@ system-deps:  ## Debian packages: Prometheus for the e2e tests, openssl for the 
 
 # The local node (make node, dev up --node): Debian's containerd 1.6, runc 1.1 and CNI plugins
 # (seen working with kubelet 1.35 here, no build time in CI); iptables/conntrack for kube-proxy;
-# busybox-static and gcc for the test and pause images built without a registry.
-NODE_PACKAGES := containerd runc containernetworking-plugins iptables conntrack busybox-static socat gcc libc6-dev
+# busybox-static and gcc for the test and pause images built without a registry; debootstrap
+# and buildah build the operator image from the Dockerfile (dev image build), ctr (containerd)
+# imports it.
+NODE_PACKAGES := containerd runc containernetworking-plugins iptables conntrack busybox-static socat gcc libc6-dev debootstrap buildah
 
-node-deps:  ## Debian packages of the local node: containerd, runc, CNI plugins, iptables, conntrack, busybox-static, gcc
+node-deps:  ## Debian packages of the local node and its images: containerd, runc, CNI plugins, iptables, conntrack, busybox-static, gcc, debootstrap, buildah
 	@missing=""; \
 	for p in $(NODE_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -51,6 +53,8 @@ node-deps:  ## Debian packages of the local node: containerd, runc, CNI plugins,
 	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
 	  status=$$?; [ -n "$$created" ] && rm -f /usr/sbin/policy-rc.d; exit $$status; \
 	fi
+
+image-deps: node-deps  ## the Debian packages that build and import the operator image (part of node-deps)
 
 binaries: install  ## build kube-apiserver, etcd, helm, kubectl, actionlint and the node's kubelet, kube-controller-manager, kube-scheduler, kube-proxy, CoreDNS once (cached in ~/.cache/hrl-autoscaler)
 	$(BIN)/python -m hrl_autoscaler.tools.devenv build

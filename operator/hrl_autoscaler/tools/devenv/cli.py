@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from hrl_autoscaler.tools.devenv import binaries as bins
 from hrl_autoscaler.tools.devenv.binaries import default_state_dir
 from hrl_autoscaler.tools.devenv.gorunner import BuildError
+from hrl_autoscaler.tools.devenv.images import cli as image_cli
 
 if TYPE_CHECKING:  # the kubernetes client loads only when a subcommand runs, never for --help
     from hrl_autoscaler.tools.devenv.session import DevEnvState
@@ -100,6 +101,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     down = sub.add_parser("down", help="stop everything `up` started and delete its data")
     _state_dir_arg(down)
+    image_cli.add_parser(sub)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -233,6 +235,8 @@ def _cmd_down(state_dir: Path) -> int:
 def run(args: argparse.Namespace) -> int:
     """Run the parsed ``hrl-autoscaler dev`` (or ``python -m hrl_autoscaler.tools.devenv``)."""
     state_dir: Path = getattr(args, "state_dir", None) or default_state_dir()
+    if args.dev_command == "image":
+        return image_cli.run(args)
     if args.dev_command != "build":
         try:
             import hrl_autoscaler.tools.devenv.session  # noqa: F401  (the kubernetes client)
