@@ -41,7 +41,7 @@ system-deps:  ## Debian packages: Prometheus for the e2e tests, openssl for the 
 # imports it.
 NODE_PACKAGES := containerd runc containernetworking-plugins iptables conntrack busybox-static socat gcc libc6-dev debootstrap buildah
 
-node-deps:  ## Debian packages of the local node and its images: containerd, runc, CNI plugins, iptables, conntrack, busybox-static, gcc, debootstrap, buildah
+node-deps: system-deps  ## Debian packages of the local node and its images: containerd, runc, CNI plugins, iptables, conntrack, busybox-static, gcc, debootstrap, buildah
 	@missing=""; \
 	for p in $(NODE_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -59,7 +59,10 @@ image-deps: node-deps  ## the Debian packages that build and import the operator
 binaries: install  ## build kube-apiserver, etcd, helm, kubectl, actionlint and the node's kubelet, kube-controller-manager, kube-scheduler, kube-proxy, CoreDNS once (cached in ~/.cache/hrl-autoscaler)
 	$(BIN)/python -m hrl_autoscaler.tools.devenv build
 
-test: lint typecheck unit slow e2e spark node  ## the whole suite, as CI runs it
+# The e2e tier mostly waits on its emulated applications, so it runs beside the spark tier and
+# then the node tier (two jobs on the two cores); --output-sync keeps each tier's output whole.
+test: lint typecheck unit slow  ## the whole suite, as CI runs it
+	$(MAKE) --no-print-directory -j2 --output-sync=target e2e spark node
 
 lint: install
 	$(BIN)/ruff check operator tests bench

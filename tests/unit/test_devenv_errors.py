@@ -20,6 +20,7 @@ from hrl_autoscaler.tools.devenv import datadir
 from hrl_autoscaler.tools.devenv.controlplane import ControlPlane, ControlPlaneError, Ports
 from hrl_autoscaler.tools.devenv.gobuild import (
     go_directive,
+    prometheus_release,
     staging_modules,
     staging_version,
     wrapper_gomod,
@@ -227,3 +228,10 @@ def test_data_dirs_of_killed_runs_are_swept(tmp_path: Path) -> None:
     removed = datadir.sweep_stale(tmp_path)
     assert sorted(removed) == sorted([dead, unclaimed_old])
     assert live.exists()
+
+
+def test_prometheus_module_versions_name_their_release() -> None:
+    assert prometheus_release("v0.316.0") == "3.16.0"
+    assert prometheus_release("v0.305.1") == "3.5.1"
+    with pytest.raises(BuildError, match="not a Prometheus 3 module version"):
+        prometheus_release("v2.53.0")

@@ -37,6 +37,12 @@ HELM_VERSION = "v3.21.4-k8s1.35"
 COREDNS_VERSION = "v1.14.7"
 #: actionlint release: lints the kind-e2e GitHub workflow, which cannot run here (no Docker).
 ACTIONLINT_VERSION = "v1.7.12"
+#: Upstream Prometheus 3.16.0 (module versions ``v0.3MM.P`` are releases 3.MM.P), built from the
+#: module proxy without its web UI for the node tier's Kubernetes service discovery: Debian's
+#: package leaves ``kubernetes_sd_configs`` out ("field kubernetes_sd_configs not found"), and
+#: the shipped scrape config (manifests/monitoring/scrape-config.yaml) is written with it. The
+#: rest of the suite keeps Debian's server, which it was written against.
+PROMETHEUS_UPSTREAM_VERSION = "v0.316.0"
 #: Where Debian's ``prometheus`` package puts the server.
 PROMETHEUS_BINARY = Path("/usr/bin/prometheus")
 #: The apt package to install when Prometheus is missing.
@@ -128,6 +134,12 @@ def _node_targets() -> list[tuple[str, str, str, gobuild.Builder]]:
         ("kube-scheduler", k8s, "HRL_AUTOSCALER_KUBE_SCHEDULER", gobuild.build_kube_scheduler),
         ("kube-proxy", k8s, "HRL_AUTOSCALER_KUBE_PROXY", gobuild.build_kube_proxy),
         ("coredns", COREDNS_VERSION, "HRL_AUTOSCALER_COREDNS", coredns_build.build_coredns),
+        (
+            "prometheus",
+            PROMETHEUS_UPSTREAM_VERSION,
+            "HRL_AUTOSCALER_PROMETHEUS_UPSTREAM",
+            gobuild.build_prometheus,
+        ),
     ]
 
 
@@ -142,6 +154,11 @@ def find_node_binaries() -> dict[str, Path]:
         for name, version, env, _ in _node_targets()
         if name in NODE_BINARIES
     }
+
+
+def find_upstream_prometheus() -> Path:
+    """The Prometheus built from the module proxy (with Kubernetes service discovery)."""
+    return _resolve("prometheus", PROMETHEUS_UPSTREAM_VERSION, "HRL_AUTOSCALER_PROMETHEUS_UPSTREAM")
 
 
 def find_prometheus() -> Path:
