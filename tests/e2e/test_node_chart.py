@@ -346,6 +346,7 @@ DRIVER_SERVER = textwrap.dedent(
         def do_GET(self):
             body = BODY.get(self.path)
             self.send_response(200 if body else 404)
+            self.send_header("Content-Type", "text/plain; version=0.0.4")  # as Spark's servlet
             self.end_headers()
             self.wfile.write((body or "").encode())
     http.server.ThreadingHTTPServer(("", 4040), Handler).serve_forever()
