@@ -18,21 +18,25 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[train,k8s,spark,dev]"
 	touch $@
 
+# apt-get install of the packages in the shell variable $$missing, when there are any, with
+# services kept from starting (a policy-rc.d that says no, removed after unless it was there).
+APT_INSTALL_MISSING = if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  created=""; \
+	  if [ ! -e /usr/sbin/policy-rc.d ]; then \
+	    printf '\#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && created=1; \
+	  fi; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	  status=$$?; [ -n "$$created" ] && rm -f /usr/sbin/policy-rc.d; exit $$status; \
+	fi
+
 system-deps:  ## Debian packages: Prometheus for the e2e tests, openssl for the local CA, Java 17 for Spark, shellcheck for the workflow lint
 	@missing=""; \
 	command -v prometheus >/dev/null 2>&1 || missing="$$missing prometheus"; \
 	command -v openssl >/dev/null 2>&1 || missing="$$missing openssl"; \
 	command -v java >/dev/null 2>&1 || missing="$$missing openjdk-17-jre-headless"; \
 	command -v shellcheck >/dev/null 2>&1 || missing="$$missing shellcheck"; \
-	if [ -n "$$missing" ]; then \
-	  echo "installing Debian packages:$$missing (the tests start their own Prometheus)"; \
-	  created=""; \
-	  if [ ! -e /usr/sbin/policy-rc.d ]; then \
-	    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && created=1; \
-	  fi; \
-	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
-	  status=$$?; [ -n "$$created" ] && rm -f /usr/sbin/policy-rc.d; exit $$status; \
-	fi
+	$(APT_INSTALL_MISSING)
 
 # The local node (make node, dev up --node): Debian's containerd 1.6, runc 1.1 and CNI plugins
 # (seen working with kubelet 1.35 here, no build time in CI); iptables/conntrack for kube-proxy;
@@ -44,15 +48,7 @@ NODE_PACKAGES := containerd runc containernetworking-plugins iptables conntrack 
 node-deps: system-deps  ## Debian packages of the local node and its images: containerd, runc, CNI plugins, iptables, conntrack, busybox-static, gcc, debootstrap, buildah
 	@missing=""; \
 	for p in $(NODE_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
-	if [ -n "$$missing" ]; then \
-	  echo "installing Debian packages:$$missing (the node starts its own containerd)"; \
-	  created=""; \
-	  if [ ! -e /usr/sbin/policy-rc.d ]; then \
-	    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && created=1; \
-	  fi; \
-	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
-	  status=$$?; [ -n "$$created" ] && rm -f /usr/sbin/policy-rc.d; exit $$status; \
-	fi
+	$(APT_INSTALL_MISSING)
 
 image-deps: node-deps  ## the Debian packages that build and import the operator image (part of node-deps)
 

@@ -17,7 +17,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -52,6 +52,18 @@ def check_port_free(port: int, component: str, flag: str, host: str = "127.0.0.1
                 f"port {port} on {host} for {component} ({flag}) is already in use: {exc.strerror}."
                 " Stop whatever listens there (`ss -ltnp | grep :{port}`) or pick another port"
             ) from exc
+
+
+def command_lines() -> Iterator[tuple[int, str]]:
+    """(pid, command line) of every other live process (a vanished one is skipped)."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        yield int(entry.name), cmdline
 
 
 def process_start_time(pid: int) -> int | None:

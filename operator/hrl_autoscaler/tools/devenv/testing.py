@@ -6,13 +6,12 @@ and other projects' tests could reuse them the way envtest is reused.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from kubernetes import client as k8s_client
 
-from hrl_autoscaler.tools.devenv.processes import ManagedProcess
+from hrl_autoscaler.tools.devenv.processes import ManagedProcess, command_lines
 from hrl_autoscaler.tools.devenv.prometheus import ScrapeTarget
 from hrl_autoscaler.tools.devenv.session import DevEnv
 
@@ -56,17 +55,7 @@ def pid_gone(pid: int) -> bool:
 
 def processes_mentioning(text: str) -> list[int]:
     """Live pids whose command line contains ``text`` (used to find strays by data dir)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if text in cmdline and not pid_gone(int(entry.name)):
-            found.append(int(entry.name))
-    return found
+    return [pid for pid, cmdline in command_lines() if text in cmdline and not pid_gone(pid)]
 
 
 def assert_stopped(processes: list[ManagedProcess], data_dir: Path | None) -> None:

@@ -25,6 +25,7 @@ from typing import Any
 from hrl_autoscaler.tools.devenv.node.components import kube_proxy_cleanup_argv
 from hrl_autoscaler.tools.devenv.node.config import NodeConfig
 from hrl_autoscaler.tools.devenv.node.hostdeps import NodePreflightError
+from hrl_autoscaler.tools.devenv.processes import command_lines
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 IP_FORWARD = Path("/proc/sys/net/ipv4/ip_forward")
@@ -77,17 +78,11 @@ def _cgroup_of(pid: str) -> str:
 
 def node_processes(data_dir: Path) -> list[tuple[int, str]]:
     """(pid, command) of processes in pod cgroups or run from the data dir (shims, pause)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if "kubepods" in _cgroup_of(entry.name) or str(data_dir) in cmdline:
-            found.append((int(entry.name), cmdline.strip()[:160]))
-    return found
+    return [
+        (pid, cmdline.strip()[:160])
+        for pid, cmdline in command_lines()
+        if "kubepods" in _cgroup_of(str(pid)) or str(data_dir) in cmdline
+    ]
 
 
 def node_interfaces(bridge: str) -> list[str]:
