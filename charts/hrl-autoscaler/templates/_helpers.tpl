@@ -106,6 +106,7 @@ The settings the chart derives from its values, as YAML (keys = OperatorSettings
   "meta_interval_s" $v.metaIntervalSeconds
   "max_metric_age_s" $v.maxMetricAgeSeconds
   "first_batch_grace_s" $v.firstBatchGraceSeconds
+  "resync_interval_s" $v.resyncIntervalSeconds
   "http_host" "0.0.0.0"
   "http_port" 8080
   "log_level" $v.logLevel
