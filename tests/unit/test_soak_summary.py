@@ -27,6 +27,8 @@ def test_rss_growth_compares_the_last_tenth_with_the_first() -> None:
     rss = [(float(t), 100.0 + t / 100) for t in range(0, 3600, 36)]  # +36 MB over the hour
     _summarise(result, rss, [0.5] * 98 + [2.0, 9.0])
     assert result.rss_slope_mb_per_hour == pytest.approx(36.0, rel=0.01)
+    assert result.rss_slope_second_half_mb_per_hour == pytest.approx(36.0, rel=0.01)
+    assert len(result.rss_mb_by_minute) == 60
     assert 30.0 < result.rss_growth_pct < 36.0
     assert result.cycle_seconds_p50 == 0.5
     assert result.cycle_seconds_max == 9.0

@@ -12,7 +12,8 @@ every completed cycle's duration. At the end, after a settle period without faul
 - cycle p50 / p99 / max (target: p50 within the decision interval; the p99 falls in the
   faults, where every write meets a refused connection or a retry, and is reported as it is);
 - RSS growth: the mean of the last tenth of the samples over the mean of the first tenth after
-  warm-up (target <= 10 %), and the least-squares slope in MB per hour;
+  warm-up (target <= 10 %), the least-squares slope in MB per hour over the run and over its
+  second half, and the mean RSS of every minute;
 - errors by kind: the operator's WARNING/ERROR log lines grouped by logger and message shape;
 - decisions lost: applications in ``auto`` mode whose executors on the object differ from what
   the operator last decided (its ``hrl_autoscaler_target_executors``) on three checks one
@@ -73,6 +74,11 @@ class SoakResult:
     rss_mb_end: float = 0.0
     rss_growth_pct: float = 0.0
     rss_slope_mb_per_hour: float = 0.0
+    rss_slope_second_half_mb_per_hour: float = 0.0
+    """The slope over the second half alone: per-application windows (the 10-minute load
+    forecast, the meta window, the decision history) are still filling in the first minutes."""
+    rss_mb_by_minute: list[float] = field(default_factory=list)
+    """Mean RSS of each minute, for a plot or a second look."""
     errors_by_kind: dict[str, int] = field(default_factory=dict)
     decisions_lost: int = 0
     lost_examples: list[str] = field(default_factory=list)
@@ -285,3 +291,8 @@ def _summarise(result: SoakResult, rss: list[tuple[float, float]], durations: li
         result.rss_mb_start, result.rss_mb_end = round(first, 1), round(last, 1)
         result.rss_growth_pct = round(100 * (last - first) / first, 2)
         result.rss_slope_mb_per_hour = round(_slope_per_hour(rss), 2)
+        result.rss_slope_second_half_mb_per_hour = round(_slope_per_hour(rss[len(rss) // 2 :]), 2)
+        minutes: dict[int, list[float]] = collections.defaultdict(list)
+        for t, mb in rss:
+            minutes[int(t // 60)].append(mb)
+        result.rss_mb_by_minute = [round(statistics.fmean(minutes[m]), 1) for m in sorted(minutes)]
