@@ -15,7 +15,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from hrl_autoscaler.runtime.core.reporting import parse_message
@@ -71,11 +70,7 @@ def cluster(stack: LocalStack) -> Cluster:
 def _api_ready(stack: LocalStack) -> bool:
     plane = stack.env.control_plane if stack.env else None
     assert plane is not None
-    try:
-        with httpx.Client(verify=plane.ssl_context(), timeout=2.0) as http:
-            return http.get(f"{plane.url}/readyz").status_code == 200
-    except httpx.HTTPError:
-        return False
+    return plane.is_ready()
 
 
 def _decisions(cluster: Cluster, name: str) -> list[SeenEvent]:

@@ -54,11 +54,12 @@ def _cpu_seconds(pid: int) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def _peak_rss_mb(pid: int) -> float:
+def status_mb(pid: int, field: str) -> float:
+    """A memory field of /proc/<pid>/status in MB (VmRSS: now; VmHWM: the peak)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmHWM in /proc/{pid}/status")
+    raise RuntimeError(f"no {field} in /proc/{pid}/status")
 
 
 def operator_numbers(operator: OperatorProcess) -> dict[str, float]:
@@ -139,7 +140,7 @@ def run_operator_bench(apps: int, json_path: Path | None, cycles: int = 20) -> i
             cycle_seconds_p50=round(statistics.median(durations), 4),
             cycle_seconds_max=round(max(durations), 4),
             cpu_cores_mean=round((cpu1 - cpu0) / (t1 - t0), 4),
-            rss_mb_max=round(_peak_rss_mb(pid), 1),
+            rss_mb_max=round(status_mb(pid, "VmHWM"), 1),
             prometheus_queries_per_cycle=round(queries / done, 2),
             decision_interval_s=DECISION_INTERVAL_S,
         )

@@ -36,7 +36,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
 from rich.progress import Progress
 
-from hrl_autoscaler.tools.bench.operator_loop import operator_numbers
+from hrl_autoscaler.tools.bench.operator_loop import operator_numbers, status_mb
 from hrl_autoscaler.tools.devenv.binaries import ensure_binaries
 from hrl_autoscaler.tools.devenv.components import OperatorProcess
 from hrl_autoscaler.tools.devenv.faults import ConflictStorm, restart_process
@@ -111,13 +111,6 @@ def _application(i: int) -> dict[str, object]:
     )
 
 
-def _rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmRSS in /proc/{pid}/status")
-
-
 def _targets(operator: OperatorProcess) -> dict[str, int]:
     found: dict[str, int] = {}
     for family in text_string_to_metric_families(operator.metrics()):
@@ -166,17 +159,10 @@ def _injector(stack: LocalStack, cluster: Cluster, apps: int) -> Callable[[str],
         raise RuntimeError("the soak needs its own local control plane and Prometheus")
     plane, prometheus = env.control_plane, env.prometheus
 
-    def api_ready() -> bool:
-        try:
-            with httpx.Client(verify=plane.ssl_context(), timeout=2.0) as http:
-                return http.get(f"{plane.url}/readyz").status_code == 200
-        except httpx.HTTPError:
-            return False
-
     def inject(kind: str) -> None:
         if kind in ("kube-apiserver", "etcd"):
             owned = env.data_dir if kind == "etcd" else None
-            restart_process(plane.processes, kind, down_s=3.0, ready=api_ready, data_dir=owned)
+            restart_process(plane.processes, kind, down_s=3.0, ready=plane.is_ready, data_dir=owned)
         elif kind == "prometheus":
             if prometheus.process is None:
                 raise RuntimeError("Prometheus is not running")
@@ -245,7 +231,7 @@ def run_soak(
                 if not operator.process.alive():
                     result.operator_exited = True
                     break
-                rss.append((now - start, _rss_mb(pid)))
+                rss.append((now - start, status_mb(pid, "VmRSS")))
                 try:
                     numbers = operator_numbers(operator)
                 except httpx.HTTPError:

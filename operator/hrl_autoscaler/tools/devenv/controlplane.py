@@ -286,6 +286,14 @@ class ControlPlane:
         context.load_cert_chain(str(self.certs.admin_cert), str(self.certs.admin_key))
         return context
 
+    def is_ready(self) -> bool:
+        """One look at ``/readyz``: True when it answers 200 (after a restart, for instance)."""
+        try:
+            with httpx.Client(verify=self.ssl_context(), timeout=2.0) as http:
+                return http.get(f"{self.url}/readyz").status_code == 200
+        except httpx.HTTPError:
+            return False
+
     def wait_ready(self, timeout: float = READY_TIMEOUT_SECONDS) -> None:
         """Block until ``/readyz`` is 200 (all post-start hooks done), or raise readably."""
         deadline = time.monotonic() + timeout
