@@ -90,13 +90,26 @@ def episode_load(spec: EvaluationSpec, seed: int) -> np.ndarray:
 def run_one(spec: EvaluationSpec, name: str, seed: int) -> tuple[EpisodeSummary, Trace]:
     """One controller on one episode. Seeds pair the controllers: same load, same noise."""
     load = episode_load(spec, seed)
-    p = spec.params
-    initial = p.executors_for_rate(float(load[0]), EVALUATION.target_utilisation)
-    controller = build_controller(name, spec.objective, spec.slo_ms)
+    return run_on_load(name, load, spec.params, spec.objective, spec.slo_ms, seed, spec.weights)
+
+
+def run_on_load(
+    name: str,
+    load: np.ndarray,
+    params: SimParams,
+    objective: str,
+    slo_ms: float,
+    seed: int,
+    weights: Weights = FIXED_BASELINE,
+) -> tuple[EpisodeSummary, Trace]:
+    """One controller on a given load: what ``run_one`` does once it has the episode's load,
+    for workloads an :class:`EvaluationSpec` does not describe (the held-out split's)."""
+    initial = params.executors_for_rate(float(load[0]), EVALUATION.target_utilisation)
+    controller = build_controller(name, objective, slo_ms)
     if isinstance(controller, OracleController):
-        controller.prepare(load, p, spec.weights, seed, initial)
-    trace = rollout(controller, load, p, spec.weights, seed, initial)
-    return summarise(trace, p, spec.slo_ms), trace
+        controller.prepare(load, params, weights, seed, initial)
+    trace = rollout(controller, load, params, weights, seed, initial)
+    return summarise(trace, params, slo_ms), trace
 
 
 @dataclass
