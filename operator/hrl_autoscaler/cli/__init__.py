@@ -48,6 +48,11 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
         "the seed's ablation: fixed vs meta-learned weights, every scenario and objective",
     ),
     Subcommand(
+        "heldout",
+        "heldout",
+        "generalisation, not tuning: the train suite and a held-out suite, reported apart",
+    ),
+    Subcommand(
         "loadgen",
         "hrl_autoscaler.tools.loadgen.command",
         "IoT sensor events at a scenario's, a trace's or a constant rate (files or Kafka)",
