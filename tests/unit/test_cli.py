@@ -21,6 +21,7 @@ def test_the_table_keeps_todays_subcommands() -> None:
             "evaluate",
             "evaluate-fleet",
             "ablation",
+            "heldout",
             "loadgen",
             "calibrate",
             "train",
