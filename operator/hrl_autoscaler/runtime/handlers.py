@@ -115,6 +115,11 @@ def build_registry(
     return registry
 
 
+LIST_TIMEOUT_S = 30.0
+"""One LIST of the SparkApplications may take this long: a hung API server must not stall the
+prime or the resync loop forever (the next resync tries again)."""
+
+
 def list_applications(api: k8s_client.ApiClient, settings: OperatorSettings) -> list[AppSnapshot]:
     """The enabled SparkApplications in the watched namespaces (one LIST each; raises)."""
     objects = k8s_client.CustomObjectsApi(api)
@@ -123,12 +128,13 @@ def list_applications(api: k8s_client.ApiClient, settings: OperatorSettings) -> 
     for namespace in settings.namespaces or (None,):
         if namespace is None:
             response = objects.list_cluster_custom_object(
-                GROUP, VERSION, PLURAL, label_selector=selector, _preload_content=False
-            )
+                GROUP, VERSION, PLURAL, label_selector=selector, _preload_content=False,
+                _request_timeout=LIST_TIMEOUT_S,
+            )  # fmt: skip
         else:
             response = objects.list_namespaced_custom_object(
                 GROUP, VERSION, namespace, PLURAL, label_selector=selector,
-                _preload_content=False,
+                _preload_content=False, _request_timeout=LIST_TIMEOUT_S,
             )  # fmt: skip
         bodies += read_json(response).get("items") or []
     return [snapshot_from_body(body) for body in bodies]
