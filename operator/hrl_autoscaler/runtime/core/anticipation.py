@@ -8,11 +8,10 @@ over that horizon go into the observation:
   the horizon. It follows ramps (rush hours, a crowd arriving over minutes).
 - **seasonal**: the highest load one period ago over the coming horizon, when the recent load
   repeats itself (smart meters uploading every 15 minutes, a batch job every hour). The period
-  is the shortest lag whose autocorrelation over the last ``history`` decisions is a local
-  maximum, within 0.1 of the highest one, after a trough of ``min_prominence``, and trusted
-  above ``min_confidence``; slowly drifting or smoothly noisy load has a decaying
-  autocorrelation (no prominent local maximum) and gets no period. Without a period the
-  seasonal forecast is the load now.
+  is the lag of the highest *local* maximum of the autocorrelation of the last ``history``
+  decisions, trusted above ``min_confidence``; slowly drifting or smoothly noisy load has a
+  monotonically decaying autocorrelation (no local maximum) and gets no period. Without a
+  period the seasonal forecast is the load now.
 
 Both are in events per second; the observation scales them like the input rate. They are
 computed from the input rates the application reports, the same in the simulator and the
