@@ -25,12 +25,7 @@ from hrl_autoscaler.research.sim.env import IoTSparkStreamingEnv
 from hrl_autoscaler.research.sim.meta_env import MetaControllerEnv
 from hrl_autoscaler.research.train.meta import MetaConfig, train_meta
 from hrl_autoscaler.research.train.ppo import PPOConfig, load_sb3, train_ppo
-from hrl_autoscaler.runtime.core.observation import (
-    OBS_HIGH,
-    OBS_LOW,
-    OBS_SCHEMA_VERSION,
-    OBS_SIZE,
-)
+from hrl_autoscaler.runtime.core.observation import OBS_HIGH, OBS_LOW, OBS_SCHEMA_VERSION
 from hrl_autoscaler.runtime.policies.artifacts import METADATA_FILE, PolicyError, sha256_file
 from hrl_autoscaler.runtime.policies.meta import NumpyMetaActor
 from hrl_autoscaler.runtime.policies.ppo import KIND as PPO_KIND
@@ -114,7 +109,7 @@ def test_sb3_save_load_round_trip_predicts_the_same(tiny_ppo: Path, tmp_path: Pa
     assert meta["training"]["timesteps"] == 512
     model.save(tmp_path / "again.zip")
     reloaded = PPO.load(tmp_path / "again.zip", device="cpu")
-    obs = np.random.default_rng(0).uniform(-1, 1, size=(64, OBS_SIZE)).astype(np.float32)
+    obs = np.random.default_rng(0).uniform(-1, 1, size=(64, 9)).astype(np.float32)
     a, _ = model.predict(obs, deterministic=True)
     b, _ = reloaded.predict(obs, deterministic=True)
     np.testing.assert_array_equal(a, b)
