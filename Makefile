@@ -96,15 +96,12 @@ bench: install system-deps binaries  ## benchmarks quoted in the notes
 	$(BIN)/python bench/fuzz_inputs.py --examples 10000 --json reports/bench/fuzz.json
 
 train: install  ## retrain the committed policies (PPO, then one TD3 meta-controller per objective)
-	$(BIN)/hrl-autoscaler train ppo --timesteps 1200000 --calibration docs/calibration/calibration.json --out policies/ppo
+	$(BIN)/hrl-autoscaler train ppo --timesteps 1200000 --out policies/ppo
 	$(BIN)/hrl-autoscaler train meta --objective r_meta --timesteps 40000 --gamma 0.9 --out policies/meta-r_meta
 	$(BIN)/hrl-autoscaler train meta --objective slo --timesteps 60000 --gamma 0.5 --out policies/meta-slo
 
-ablation: install  ## every controller on every scenario, both actuations and the calibrated cluster; the held-out split
-	$(BIN)/hrl-autoscaler ablation --seeds 10 --out docs/ablation
-	$(BIN)/hrl-autoscaler ablation --seeds 10 --actuation restart --out docs/ablation-restart
-	$(BIN)/hrl-autoscaler ablation --seeds 10 --calibration docs/calibration/calibration.json --out docs/ablation-calibrated
-	$(BIN)/hrl-autoscaler heldout --seeds 10 --out docs/heldout
+ablation: install  ## the seed's ablation with every baseline (tables and plot in docs/ablation)
+	$(BIN)/hrl-autoscaler ablation --seeds 5 --out docs/ablation
 
 # --- the kind path (hosts with a Docker engine; CI: .github/workflows/kind-e2e.yml) -------------
 # kind, the Spark Operator, Prometheus and this chart on a real cluster; then the same e2e suite

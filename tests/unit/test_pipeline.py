@@ -604,7 +604,7 @@ def test_the_policy_sees_the_applications_weights_and_measured_capacity() -> Non
     h.source.samples[KEY] = sample(input_eps=3000, processing_eps=3000, active=2, cores=2)
     h.cycle()
     obs = h.policy.observations[-1]
-    assert tuple(obs[-3:]) == pytest.approx(PRESETS["latency-first"].as_tuple(), abs=1e-6)
+    assert tuple(obs[6:9]) == pytest.approx(PRESETS["latency-first"].as_tuple(), abs=1e-6)
     # default 1,000 eps per executor, then a 30% step towards the measured 1,500 * 1.03
     rate = 0.7 * 1000 + 0.3 * 1500 * 1.03
     scale = rate * 20 / (1 + 0.03 * 19)
@@ -697,7 +697,7 @@ def test_meta_mode_patches_the_weights_each_meta_interval() -> None:
     assert h.meta.observations[0][-3:] == pytest.approx([1 / 3] * 3, abs=1e-6)
     # the next fast decision reads the new weights
     h.cycle()
-    assert tuple(h.policy.observations[-1][-3:]) == pytest.approx((0.9, 0.05, 0.05), abs=1e-3)
+    assert tuple(h.policy.observations[-1][6:9]) == pytest.approx((0.9, 0.05, 0.05), abs=1e-3)
     stored = AppState.from_json(h.store.states[KEY])
     assert stored.meta[-1]["objective"] == "slo"
 
@@ -732,7 +732,7 @@ def test_recommend_mode_keeps_meta_weights_in_the_state_only() -> None:
     stored = AppState.from_json(h.store.states[KEY])
     assert stored.weights == pytest.approx(PRESETS["cost-first"].as_tuple())
     h.cycle()
-    assert tuple(h.policy.observations[-1][-3:]) == pytest.approx((0.9, 0.05, 0.05), abs=1e-3)
+    assert tuple(h.policy.observations[-1][6:9]) == pytest.approx((0.9, 0.05, 0.05), abs=1e-3)
 
 
 def test_a_missing_meta_controller_keeps_the_weights_with_one_fallback_event() -> None:

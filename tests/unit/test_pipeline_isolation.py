@@ -240,7 +240,7 @@ def test_an_invalid_unrelated_annotation_does_not_freeze_the_meta_weights() -> N
     [event] = h.events.of(Reason.WEIGHTS_UPDATED)
     assert parse_message(event.message)["applied"] == "true"
     h.cycle()  # the fast loop decides on the new weights
-    assert tuple(h.policy.observations[-1][-3:]) == pytest.approx((0.9, 0.05, 0.05), abs=1e-3)
+    assert tuple(h.policy.observations[-1][6:9]) == pytest.approx((0.9, 0.05, 0.05), abs=1e-3)
     h.meta.out = PRESETS["latency-first"]
     for _ in range(3):
         h.cycle()

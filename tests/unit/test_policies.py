@@ -15,7 +15,6 @@ from hrl_autoscaler.runtime.core.meta import META_SIZE, action_to_weights
 from hrl_autoscaler.runtime.core.observation import (
     OBS_HIGH,
     OBS_LOW,
-    ObservationContext,
     ObservationScale,
     build_observation,
 )
@@ -90,7 +89,7 @@ def test_numpy_runtime_picks_the_same_action_as_stable_baselines3_on_1000_observ
     policy = NumpyPPOPolicy.load(PPO_DIR)
     rng = np.random.default_rng(0)
     obs = rng.uniform(OBS_LOW, OBS_HIGH, size=(1000, len(OBS_LOW))).astype(np.float32)
-    obs[:, -3:] = rng.dirichlet((1.0, 1.0, 1.0), size=1000)
+    obs[:, 6:9] = rng.dirichlet((1.0, 1.0, 1.0), size=1000)
     sb3_actions, _ = model.predict(stats.normalize_obs(obs), deterministic=True)
     numpy_actions = np.array([policy.action(o) for o in obs])
     np.testing.assert_array_equal(numpy_actions, sb3_actions)
@@ -102,29 +101,19 @@ def _settled_executors(policy: NumpyPPOPolicy, weights: Weights, load: float) ->
     cluster.reset(5)
     outcome = cluster.advance(load, 30.0)
     for _ in range(20):
-        ctx = ObservationContext(2000.0)
-        n = policy.executors(build_observation(cluster.metrics(outcome), weights, scale, ctx))
+        n = policy.executors(build_observation(cluster.metrics(outcome), weights, scale))
         cluster.set_target(n)
         outcome = cluster.advance(load, 30.0)
     return n
 
 
-@pytest.mark.parametrize("load", [3000.0, 6000.0])
+@pytest.mark.parametrize("load", [3000.0, 6000.0, 9000.0])
 def test_policy_bifurcates_on_its_context(load: float) -> None:
-    """Section 6.1 of the seed: high beta scales out, high alpha scales in, at the same load,
-    where the SLO leaves room for a trade-off."""
+    """Section 6.1 of the seed: high beta scales out, high alpha scales in, at the same load."""
     policy = NumpyPPOPolicy.load(PPO_DIR)
     latency_first = _settled_executors(policy, Weights.of(0.05, 0.9, 0.05), load)
     cost_first = _settled_executors(policy, Weights.of(0.9, 0.05, 0.05), load)
-    assert latency_first >= cost_first + 3, (latency_first, cost_first)
-
-
-def test_near_capacity_the_slo_binds_whatever_the_weights() -> None:
-    """Version 2's reward charges latency from 80% of the SLO: at 9,000 events/s (70% of the
-    default cluster's capacity) cost-first weights must not give the SLO up."""
-    policy = NumpyPPOPolicy.load(PPO_DIR)
-    for weights in (Weights.of(0.05, 0.9, 0.05), Weights.of(0.9, 0.05, 0.05)):
-        assert _settled_executors(policy, weights, 9000.0) >= 15
+    assert latency_first >= cost_first + 5, (latency_first, cost_first)
 
 
 def test_meta_action_mapping_normalises_and_floors() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hrl_autoscaler.cli.common import calibrated, console
+from hrl_autoscaler.cli.common import console
 from hrl_autoscaler.runtime.core.objectives import OBJECTIVES
 from hrl_autoscaler.tools.argtypes import integer
 
@@ -34,59 +34,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--gamma", type=float, help="TD3 discount (meta only; default: the config's)"
     )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--calibration",
-        type=Path,
-        metavar="PATH",
-        help="ppo only: a calibration.json whose fitted cluster joins the domain randomisation "
-        "(drawn in 10%% of the episodes)",
-    )
-    parser.add_argument(
-        "--no-randomise",
-        action="store_true",
-        help="ppo only: train on the default cluster alone (the ablation's arm)",
-    )
-    parser.add_argument(
-        "--guardrails",
-        action="store_true",
-        help="ppo only: pass the actions through the operator's default guardrails in training",
-    )
-    parser.add_argument(
-        "--no-forecast",
-        action="store_true",
-        help="ppo only: show the load now in place of the forecasts (the ablation's arm)",
-    )
 
 
 def run(args: argparse.Namespace) -> int:
     # torch and stable-baselines3 load here, never for --help
     try:
         if args.agent == "ppo":
-            from hrl_autoscaler.config import SimParams
             from hrl_autoscaler.research.train.ppo import PPOConfig, train_ppo
 
-            anchors: tuple[SimParams, ...] = ()
-            if args.calibration is not None:
-                anchors = (calibrated(args.calibration, SimParams()),)
-            config = PPOConfig(
-                timesteps=args.timesteps or PPOConfig.timesteps,
-                seed=args.seed,
-                randomise=not args.no_randomise,
-                forecast=not args.no_forecast,
-                guardrails=args.guardrails,
-                anchors=anchors,
+            meta = train_ppo(
+                PPOConfig(timesteps=args.timesteps or PPOConfig.timesteps, seed=args.seed), args.out
             )
-            meta = train_ppo(config, args.out)
         else:
             from hrl_autoscaler.research.train.meta import MetaConfig, train_meta
 
-            meta_config = MetaConfig(
+            config = MetaConfig(
                 objective=args.objective,
                 timesteps=args.timesteps or MetaConfig.timesteps,
                 gamma=args.gamma if args.gamma is not None else MetaConfig.gamma,
                 seed=args.seed,
             )
-            meta = train_meta(meta_config, args.ppo, args.out)
+            meta = train_meta(config, args.ppo, args.out)
     except ImportError as exc:
         raise SystemExit(
             f"training needs the [train] extra (torch, stable-baselines3): {exc}"

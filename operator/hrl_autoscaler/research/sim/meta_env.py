@@ -17,7 +17,6 @@ from gymnasium import spaces
 
 from hrl_autoscaler.config import OperatorSettings, SimParams
 from hrl_autoscaler.research.sim.env import MIX, IoTSparkStreamingEnv
-from hrl_autoscaler.research.sim.randomisation import DomainRandomisation
 from hrl_autoscaler.research.sim.workloads import SCENARIOS
 from hrl_autoscaler.runtime.core.annotations import AppSettings
 from hrl_autoscaler.runtime.core.appruntime import (
@@ -73,8 +72,7 @@ class MetaControllerEnv(gym.Env[np.ndarray, np.ndarray]):
     ``policy`` (anything with ``executors(obs) -> int``; default: the committed
     ``policies/ppo``), ``objective``, ``params``, ``scenario`` (a name or ``"mix"``),
     ``lower_steps`` (None: the operator's cadence), ``meta_steps``, ``peak_jitter``,
-    ``settings`` (the operator settings whose decision step runs; default: the defaults),
-    ``randomisation`` (the lower environment's domain randomisation; None: ``params``).
+    ``settings`` (the operator settings whose decision step runs; default: the defaults).
     Reset options: those of the lower environment plus ``latency_slo_ms`` (default: the
     scenario's SLO) and ``lower_seed`` (the lower environment's seed; default: drawn).
     """
@@ -91,7 +89,6 @@ class MetaControllerEnv(gym.Env[np.ndarray, np.ndarray]):
         meta_steps: int = 72,
         peak_jitter: float = 0.3,
         settings: OperatorSettings | None = None,
-        randomisation: DomainRandomisation | None = None,
     ) -> None:
         self.objective = validate_objective(objective)
         self.params = params or SimParams()
@@ -110,7 +107,6 @@ class MetaControllerEnv(gym.Env[np.ndarray, np.ndarray]):
             scenario=scenario,
             episode_steps=self.lower_steps * (meta_steps + 1),
             peak_jitter=peak_jitter,
-            randomisation=randomisation,
         )
         self.action_space = spaces.Box(-1.0, 1.0, shape=(3,), dtype=np.float32)
         self.observation_space = spaces.Box(META_LOW, META_HIGH, dtype=np.float32)
@@ -121,16 +117,14 @@ class MetaControllerEnv(gym.Env[np.ndarray, np.ndarray]):
 
     def _start(self, slo_ms: float) -> None:
         """A fresh application: its decision step and meta window, as the operator builds them
-        for an application opted in with this SLO and the simulator's price. The actuation is
-        the episode's (a user's annotation says it); the executor rate is the operator's to
-        measure, so the decision step starts from the base parameters' as the operator does."""
+        for an application opted in with this SLO and the simulator's price."""
         p = self.params
         app = AppSettings(
             weight_policy="meta",
             mode="auto",
             min_executors=p.min_executors,
             max_executors=p.max_executors,
-            actuation=self.lower.params.actuation,
+            actuation=p.actuation,
             latency_slo_ms=slo_ms,
             cost_per_executor_hour=p.price_per_executor_hour,
             objective="r_meta" if self.objective == "r_meta" else "slo",
@@ -176,8 +170,6 @@ class MetaControllerEnv(gym.Env[np.ndarray, np.ndarray]):
         self.lower.reset(seed=int(lower_seed), options=options)
         name = self.lower.current_scenario
         default_slo = SCENARIOS[name].latency_slo_ms if name in SCENARIOS else DEFAULT_SLO_MS
-        if self.lower.randomisation is not None:
-            default_slo = self.lower.latency_slo_ms  # the episode's drawn SLO
         self.slo_ms = float(slo_override or default_slo)
         self.weights = FIXED_BASELINE
         self._start(self.slo_ms)

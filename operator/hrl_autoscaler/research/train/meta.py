@@ -14,7 +14,6 @@ from stable_baselines3.common.noise import NormalActionNoise
 
 from hrl_autoscaler.config import SimParams
 from hrl_autoscaler.research.sim.meta_env import MetaControllerEnv
-from hrl_autoscaler.research.sim.randomisation import DomainRandomisation
 from hrl_autoscaler.research.train.common import (
     LearningCurve,
     learn,
@@ -58,9 +57,6 @@ class MetaConfig:
     peak_jitter: float = 0.3
     net_arch: tuple[int, int] = (64, 64)
     seed: int = 0
-    randomise: bool = True
-    """The lower environment's domain randomisation (the PPO policy's ranges): weights that
-    only work on the default cluster would not transfer."""
 
 
 def export_numpy(model: TD3, path: Path) -> None:
@@ -90,7 +86,6 @@ def train_meta(
             lower_steps=config.lower_steps,
             meta_steps=config.meta_steps,
             peak_jitter=config.peak_jitter,
-            randomisation=DomainRandomisation() if config.randomise else None,
         ),
         n_envs=1,
         seed=config.seed,

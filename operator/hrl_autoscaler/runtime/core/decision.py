@@ -16,7 +16,6 @@ from typing import Protocol
 
 import numpy as np
 
-from hrl_autoscaler.runtime.core.anticipation import Anticipation, LoadForecaster
 from hrl_autoscaler.runtime.core.controller import ControlContext
 from hrl_autoscaler.runtime.core.effectiveness import (
     EffectivenessDetector,
@@ -26,7 +25,6 @@ from hrl_autoscaler.runtime.core.effectiveness import (
 from hrl_autoscaler.runtime.core.guardrails import Guardrails, GuardrailSettings
 from hrl_autoscaler.runtime.core.metrics import SystemMetrics
 from hrl_autoscaler.runtime.core.observation import (
-    ObservationContext,
     ObservationScale,
     build_observation,
     out_of_range_fields,
@@ -79,8 +77,6 @@ class Decision:
     guard_started: bool = False
     guard_ended: bool = False
     scale: ObservationScale | None = None
-    anticipation: Anticipation | None = None
-    """The forecasts the policy saw (the load ahead over the start-up horizon)."""
     cooldown_origin: float = -math.inf
     """When the last change before this decision went through (restored when this decision's
     change is not written)."""
@@ -103,7 +99,7 @@ class Decision:
 class DecisionStep:
     """One application's fast decision and the memory it needs between decisions: the
     guardrails (cooldown, scale-down confirmations), the SLO guard's breach count, DS2's
-    stabilisation, the capacity estimate and the recent load the forecasts come from."""
+    stabilisation and the capacity estimate."""
 
     def __init__(
         self,
@@ -115,8 +111,6 @@ class DecisionStep:
         effectiveness: EffectivenessSettings | None = None,
     ) -> None:
         self.policy = policy
-        self.ctx = ctx
-        self.forecaster = LoadForecaster()
         self.options = options or DecisionOptions()
         self.guardrails = Guardrails(guardrails)
         self.rate = rate
@@ -139,7 +133,6 @@ class DecisionStep:
         rebuilt = Guardrails(guardrails)
         rebuilt.carry_over(self.guardrails)
         self.guardrails = rebuilt
-        self.ctx = ctx
         self.ds2 = DS2Sizer(ctx, self.rate, self.options.ds2)
         if effectiveness is not None:
             self.effectiveness.reconfigure(effectiveness)
@@ -163,29 +156,20 @@ class DecisionStep:
         count after the guardrails and before the cap.
         """
         current = metrics.executors
-        # The load keeps arriving while the application restarts: the forecast sees it all.
-        ahead = self.forecaster.observe(metrics.input_rate_eps, self.ctx.decision_interval_s)
         if metrics.restarting:
             return Decision(current, current, current, "hold", ("restarting",))
         self.rate.observe(metrics)
         ineffective, released = self.effectiveness.observe(metrics, latency_slo_ms)
         scale = self.rate.scale()
-        # A policy trained without the forecasts saw the load now in their place.
-        seen = ahead if getattr(self.policy, "forecast", True) else None
-        context = ObservationContext(
-            latency_slo_ms, self.ctx.actuation == "restart", seen, self.rate.true_rate_eps
-        )
         outside: Sequence[str] = ()
         if self.options.fallback:
-            outside = out_of_range_fields(
-                metrics, weights, scale, context, self.options.fallback_tolerance
-            )
+            outside = out_of_range_fields(metrics, weights, scale, self.options.fallback_tolerance)
         was_fallback, self.in_fallback = self.in_fallback, bool(outside)
         if outside:
             controller, proposed = "ds2", self.ds2.decide(metrics)
         else:
             controller = "ppo"
-            proposed = self.policy.executors(build_observation(metrics, weights, scale, context))
+            proposed = self.policy.executors(build_observation(metrics, weights, scale))
         unguarded = proposed
         was_guarding = self.slo_guard.active
         required: int | None = None
@@ -227,7 +211,6 @@ class DecisionStep:
             guard_started=required is not None and not was_guarding,
             guard_ended=was_guarding and not self.slo_guard.active,
             scale=scale,
-            anticipation=ahead,
             cooldown_origin=cooldown_origin,
             capped_from=capped_from,
             paused=paused,

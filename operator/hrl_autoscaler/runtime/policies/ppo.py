@@ -34,16 +34,10 @@ class NumpyPPOPolicy:
     """
 
     def __init__(
-        self,
-        arrays: dict[str, np.ndarray],
-        min_executors: int = 1,
-        directory: Path | None = None,
-        forecast: bool = True,
+        self, arrays: dict[str, np.ndarray], min_executors: int = 1, directory: Path | None = None
     ) -> None:
         self.directory = directory
         self.min_executors = min_executors
-        self.forecast = forecast
-        """False: trained with the load now in place of the forecasts (an ablation arm)."""
         self.mean = arrays["obs_mean"]
         var = arrays["obs_var"]
         for name, stat in (("obs_mean", self.mean), ("obs_var", var)):
@@ -71,14 +65,7 @@ class NumpyPPOPolicy:
             raise PolicyError(
                 f"{directory}: metadata action.min_executors must be an integer >= 1, got {low!r}"
             )
-        observation = meta.get("observation", {})
-        forecast = observation.get("forecast", True) if isinstance(observation, dict) else True
-        if type(forecast) is not bool:
-            raise PolicyError(
-                f"{directory}: metadata observation.forecast must be true or false, "
-                f"got {forecast!r}"
-            )
-        return cls(arrays, low, directory, forecast)
+        return cls(arrays, low, directory)
 
     def logits(self, obs: np.ndarray) -> np.ndarray:
         """Action logits for one observation (shape (9,)) or a batch (shape (n, 9))."""

@@ -8,13 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hrl_autoscaler.runtime.core.anticipation import LoadForecaster
 from hrl_autoscaler.runtime.core.metrics import SystemMetrics
-from hrl_autoscaler.runtime.core.observation import (
-    ObservationContext,
-    ObservationScale,
-    build_observation,
-)
+from hrl_autoscaler.runtime.core.observation import ObservationScale, build_observation
 from hrl_autoscaler.runtime.core.weights import Weights
 from hrl_autoscaler.runtime.policies.artifacts import default_policies_dir
 from hrl_autoscaler.runtime.policies.ppo import NumpyPPOPolicy
@@ -26,10 +21,7 @@ class PolicyBenchResult:
     p50_ms: float
     p99_ms: float
     max_ms: float
-    includes: str = (
-        "forecast (full 512-decision history) + build_observation + normalisation + "
-        "MLP forward + argmax"
-    )
+    includes: str = "build_observation + normalisation + MLP forward + argmax"
 
 
 def bench_policy(
@@ -52,19 +44,12 @@ def bench_policy(
         for _ in range(decisions)
     ]
     weights = [Weights.of(*rng.dirichlet((1.0, 1.0, 1.0))) for _ in range(decisions)]
-    forecaster = LoadForecaster()
-
-    def decide(m: SystemMetrics, w: Weights) -> int:
-        ahead = forecaster.observe(m.input_rate_eps, 30.0)
-        ctx = ObservationContext(2000.0, False, ahead)
-        return policy.executors(build_observation(m, w, scale, ctx))
-
-    for m, w in zip(samples[:600], weights[:600], strict=True):  # warm up, fill the history
-        decide(m, w)
+    for m, w in zip(samples[:200], weights[:200], strict=True):  # warm up
+        policy.executors(build_observation(m, w, scale))
     timings = np.empty(decisions)
     for i, (m, w) in enumerate(zip(samples, weights, strict=True)):
         start = time.perf_counter_ns()
-        decide(m, w)
+        policy.executors(build_observation(m, w, scale))
         timings[i] = (time.perf_counter_ns() - start) / 1e6
     return PolicyBenchResult(
         decisions=decisions,
