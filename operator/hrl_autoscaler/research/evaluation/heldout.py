@@ -20,14 +20,13 @@ from __future__ import annotations
 import os
 import zlib
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from hrl_autoscaler.config import EVALUATION, SimParams
 from hrl_autoscaler.research.evaluation.metrics import EpisodeSummary, ResultRow, aggregate
-from hrl_autoscaler.research.evaluation.runner import run_on_load
+from hrl_autoscaler.research.evaluation.runner import map_jobs, run_on_load
 from hrl_autoscaler.research.sim import synthetic
 from hrl_autoscaler.research.sim.workloads import SCENARIOS, load_profile, scenario
 
@@ -214,15 +213,7 @@ def evaluate_suites(
         if on_episode is not None:
             on_episode(suite, case, len(jobs))
 
-    if workers <= 1:
-        for job in jobs:
-            collect(_job(job))
-    else:
-        # Oracle jobs are the slowest: start them first so they do not finish last alone.
-        jobs.sort(key=lambda j: j[3] != "oracle")
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            for result in pool.map(_job, jobs, chunksize=4):
-                collect(result)
+    map_jobs(_job, jobs, workers, lambda j: j[3] == "oracle", collect, chunksize=4)
     return [
         CaseResult(
             suite.name,

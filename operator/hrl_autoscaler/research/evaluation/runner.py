@@ -7,6 +7,7 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -26,6 +27,8 @@ from hrl_autoscaler.runtime.core.objectives import validate_objective
 from hrl_autoscaler.runtime.core.weights import FIXED_BASELINE, Weights
 
 DEFAULT_TRACE_SLO_MS = 2000.0
+J = TypeVar("J")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -126,6 +129,27 @@ def _job(args: tuple[EvaluationSpec, str, int]) -> tuple[str, int, EpisodeSummar
     return name, seed, summary, trace if seed == spec.first_seed else None
 
 
+def map_jobs(
+    run: Callable[[J], R],
+    jobs: list[J],
+    workers: int,
+    slow: Callable[[J], bool],
+    collect: Callable[[R], None],
+    chunksize: int = 1,
+) -> None:
+    """``run`` every job, in ``workers`` processes when more than one, ``collect`` each result.
+
+    The ``slow`` jobs (the oracle's) start first so they do not finish last alone."""
+    if workers <= 1:
+        for job in jobs:
+            collect(run(job))
+        return
+    ordered = sorted(jobs, key=lambda j: not slow(j))
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        for result in pool.map(run, ordered, chunksize=chunksize):
+            collect(result)
+
+
 def run_evaluation(
     spec: EvaluationSpec,
     workers: int | None = None,
@@ -146,14 +170,6 @@ def run_evaluation(
         if on_episode is not None:
             on_episode(name, seed)
 
-    if workers <= 1:
-        for job in jobs:
-            collect(_job(job))
-    else:
-        # Oracle jobs are the slowest: start them first so they do not finish last alone.
-        jobs.sort(key=lambda j: j[1] != "oracle")
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            for result in pool.map(_job, jobs):
-                collect(result)
+    map_jobs(_job, jobs, workers, lambda j: j[1] == "oracle", collect)
     rows = [aggregate(name, spec.workload_name, summaries[name]) for name in spec.controllers]
     return EvaluationResult(spec=spec, rows=rows, example_traces=traces)
