@@ -45,7 +45,17 @@ def _wait_for_file(path: Path, process: ManagedProcess, timeout_s: float) -> str
 class Emulator:
     """``python -m hrl_autoscaler.tools.devenv.emulator`` on a free port."""
 
-    def __init__(self, kubeconfig: Path, work_dir: Path, speed: float, tick_s: float) -> None:
+    def __init__(
+        self,
+        kubeconfig: Path,
+        work_dir: Path,
+        speed: float,
+        tick_s: float,
+        *,
+        spark_submit: bool = False,
+    ) -> None:
+        """``spark_submit``: also submit the applications annotated for it with spark-submit
+        (the Spark Operator's role for real, on a cluster with a node; see ``sparkop``)."""
         work_dir.mkdir(parents=True, exist_ok=True)
         port_file = work_dir / "emulator.port"
         port_file.unlink(missing_ok=True)
@@ -62,6 +72,8 @@ class Emulator:
             "--port-file",
             str(port_file),
         ]
+        if spark_submit:
+            argv += ["--spark-submit", "--submit-log-dir", str(work_dir / "spark-submit")]
         self.process = ManagedProcess.start("emulator", argv, work_dir / "emulator.log")
         self.port = int(_wait_for_file(port_file, self.process, 30.0))
         self.speed = speed

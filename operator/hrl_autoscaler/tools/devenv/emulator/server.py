@@ -18,6 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from hrl_autoscaler.config import SimParams
 from hrl_autoscaler.tools.devenv.emulator.app import EmulatedApp
 from hrl_autoscaler.tools.devenv.emulator.exposition import registries
+from hrl_autoscaler.tools.devenv.sparkop.controller import wants_submission
 
 log = logging.getLogger("hrl_autoscaler.emulator")
 
@@ -97,6 +98,8 @@ class Emulator:
 
     # -- watch -----------------------------------------------------------------------------
     def on_event(self, kind: str, obj: dict[str, Any]) -> None:
+        if wants_submission(obj):
+            return  # really submitted by the Spark Operator role (sparkop), not simulated
         meta = obj.get("metadata") or {}
         key = (meta.get("namespace", "default"), meta.get("name", ""))
         spec = obj.get("spec") or {}
