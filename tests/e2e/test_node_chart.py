@@ -13,11 +13,8 @@ from __future__ import annotations
 
 import itertools
 import json
-import subprocess
 import textwrap
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +24,16 @@ from kubernetes import client as k8s_client
 
 from hrl_autoscaler.runtime.core.reporting import parse_message
 from hrl_autoscaler.runtime.k8s.actuator import FIELD_MANAGER
-from hrl_autoscaler.tools.devenv.binaries import ensure_binaries, find_upstream_prometheus
+from hrl_autoscaler.tools.devenv.binaries import find_upstream_prometheus
 from hrl_autoscaler.tools.devenv.components import Emulator
-from hrl_autoscaler.tools.devenv.images import ensure_operator_image, import_image
+from hrl_autoscaler.tools.devenv.node.chart import (
+    OPERATOR_NS,
+    RELEASE,
+    Install,
+    install_operator,
+    operator_pod,
+    ready,
+)
 from hrl_autoscaler.tools.devenv.node.handle import NodeHandle
 from hrl_autoscaler.tools.devenv.processes import free_port
 from hrl_autoscaler.tools.devenv.prometheus import Prometheus, query
@@ -44,10 +48,7 @@ from hrl_autoscaler.tools.devenv.sparkapps import (
 pytestmark = pytest.mark.node
 
 REPO = Path(__file__).resolve().parents[2]
-CHART = REPO / "charts" / "hrl-autoscaler"
 SCRAPE_CONFIG = REPO / "manifests" / "monitoring" / "scrape-config.yaml"
-RELEASE = "hrl"
-OPERATOR_NS = "hrl-system"
 APPS_NS = "node-apps"
 SPEED = 30.0
 #: Target of issue 18: the operator pod Ready within 30 s of `helm install`. The assertion allows
@@ -60,54 +61,9 @@ def _progress(message: str) -> None:
     print(message, flush=True)
 
 
-@dataclass
-class Helm:
-    """helm and kubectl as devenv builds them, pointed at the node's cluster."""
-
-    helm_bin: Path
-    kubectl_bin: Path
-    env: dict[str, str]
-
-    def run(self, binary: Path, *args: str, check: bool, timeout: float) -> Any:
-        result = subprocess.run(
-            [str(binary), *args],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-        if check:
-            assert result.returncode == 0, f"{binary.name} {' '.join(args)}:\n{result.stderr}"
-        return result
-
-    def helm(self, *args: str, check: bool = True, timeout: float = 300) -> Any:
-        return self.run(self.helm_bin, *args, check=check, timeout=timeout)
-
-    def kubectl(self, *args: str, check: bool = True, timeout: float = 60) -> Any:
-        return self.run(self.kubectl_bin, *args, check=check, timeout=timeout)
-
-    def exec(self, pod: str, namespace: str, *command: str) -> Any:
-        return self.kubectl("exec", "-n", namespace, pod, "--", *command, check=False)
-
-
-@dataclass
-class Install:
-    """The chart installed on the node, and what the tests measure and ask of it."""
-
-    tools: Helm
-    api: k8s_client.ApiClient
-    image: str
-    pod: str
-    ready_s: float
-    kubeconfig: Path
-
-
-def _speed_values(prometheus_url: str, image: str) -> dict[str, Any]:
+def _speed_values(prometheus_url: str) -> dict[str, Any]:
     """Values for an operator driving the emulator SPEED times faster than real time."""
-    repository, _, tag = image.rpartition(":")
     return {
-        "image": {"repository": repository, "tag": tag, "pullPolicy": "Never"},
         "prometheus": {"url": prometheus_url},
         "watchNamespaces": [APPS_NS],
         "decisionIntervalSeconds": 30.0 / SPEED,
@@ -119,72 +75,32 @@ def _speed_values(prometheus_url: str, image: str) -> dict[str, Any]:
     }
 
 
-def _operator_pod(core: k8s_client.CoreV1Api) -> k8s_client.V1Pod | None:
-    pods = core.list_namespaced_pod(
-        OPERATOR_NS,
-        label_selector=f"app.kubernetes.io/instance={RELEASE},app.kubernetes.io/component=operator",
-    ).items
-    return pods[0] if len(pods) == 1 else None
-
-
-def _ready(pod: k8s_client.V1Pod | None) -> bool:
-    if pod is None or not pod.status or not pod.status.conditions:
-        return False
-    return any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions)
-
-
 @pytest.fixture(scope="module")
 def install(node_env: NodeHandle, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Install]:
     work = tmp_path_factory.mktemp("node-chart")
-    built = ensure_operator_image(_progress)
-    image = import_image(built.archive, node_env.containerd_address)
     assert node_env.prometheus_pod_url is not None
-    binaries = ensure_binaries(_progress, require_prometheus=False)
-    home = work / "helm-home"
-    tools = Helm(
-        binaries.helm,
-        binaries.kubectl,
-        {"HOME": str(home), "KUBECONFIG": str(node_env.kubeconfig), "PATH": "/usr/bin:/bin"},
-    )
     emulator = Emulator(node_env.kubeconfig, work / "emulator", SPEED, 0.2)
     jobs = emulator.scrape_targets()
     for target in jobs:
         node_env.env.add_scrape_target(target)
     core = k8s_client.CoreV1Api(node_env.api_client)
+    installed: Install | None = None
     try:
         core.create_namespace(
             k8s_client.V1Namespace(metadata=k8s_client.V1ObjectMeta(name=APPS_NS))
         )
-        # The operator's namespace enforces the Pod Security Standards' restricted level: the
-        # API server refuses the chart's pods (operator and helm test) unless they comply.
-        restricted = {f"pod-security.kubernetes.io/{m}": "restricted" for m in ("enforce", "warn")}
-        core.create_namespace(
-            k8s_client.V1Namespace(
-                metadata=k8s_client.V1ObjectMeta(name=OPERATOR_NS, labels=restricted)
-            )
+        installed = install_operator(
+            node_env, _speed_values(node_env.prometheus_pod_url), work, _progress
         )
-        values = work / "values.yaml"
-        values.write_text(yaml.safe_dump(_speed_values(node_env.prometheus_pod_url, image)))
-        started = time.monotonic()
-        tools.helm(
-            "install", RELEASE, str(CHART), "-n", OPERATOR_NS, "-f",
-            str(values),
-        )  # fmt: skip
-        pod = wait_for(
-            "the operator pod Ready", lambda: p if _ready(p := _operator_pod(core)) else None, 180
-        )
-        ready_s = time.monotonic() - started
         print(
-            f"operator pod Ready {ready_s:.1f} s after helm install (target {READY_TARGET_S:.0f} s)"
+            f"operator pod Ready {installed.ready_s:.1f} s after helm install "
+            f"(target {READY_TARGET_S:.0f} s)"
         )
-        yield Install(
-            tools, node_env.api_client, image, pod.metadata.name, ready_s, node_env.kubeconfig,
-        )  # fmt: skip
+        yield installed
     finally:
-        tools.helm("uninstall", RELEASE, "-n", OPERATOR_NS, "--wait", check=False)
-        tools.kubectl(
-            "delete", "namespace", APPS_NS, OPERATOR_NS, "--wait=true", check=False, timeout=120
-        )
+        if installed is not None:
+            installed.uninstall()
+        node_env.kubectl("delete", "namespace", APPS_NS, "--wait=true", check=False, timeout=120)
         for target in jobs:
             node_env.env.remove_scrape_target(target.job)
         emulator.stop()
@@ -308,7 +224,7 @@ def test_a_deleted_operator_pod_is_replaced_and_carries_on_without_repeating_its
     )
     pod = wait_for(
         "a replacement operator pod Ready",
-        lambda: p if _ready(p := _operator_pod(core)) and p.metadata.name != old else None,
+        lambda: p if ready(p := operator_pod(core)) and p.metadata.name != old else None,
         180,
     )
     install.pod = pod.metadata.name

@@ -29,7 +29,6 @@ from hrl_autoscaler.tools.devenv.processes import ManagedProcess
 from hrl_autoscaler.tools.lifecycle import StartStop
 from hrl_autoscaler.tools.spark import iot_job
 from hrl_autoscaler.tools.spark.iot_options import IotJobOptions
-from hrl_autoscaler.tools.spark.standalone import StandaloneCluster
 
 #: (device type, normal low, normal high); a reading outside the band is an anomaly.
 DEVICE_TYPES: tuple[tuple[str, float, float], ...] = (
@@ -220,42 +219,45 @@ def driver_executor_ids(ui_url: str, app_id: str) -> list[str]:
 
 @dataclass(frozen=True)
 class ScalingTiming:
-    """How long one in-place change took to show: at the master (executor JVMs launched or
-    gone on the workers) and at the driver (executors registered or removed)."""
+    """How long one in-place change took to show: where executors are launched (JVMs on the
+    standalone workers, or executor pods Running on Kubernetes) and at the driver (executors
+    registered or removed)."""
 
     before: int
     after: int
-    master_s: float
+    launched_s: float
     driver_s: float
 
 
 def time_scaling(
-    cluster: StandaloneCluster,
+    launched: Callable[[], int],
     app_id: str,
     ui_url: str,
     set_target: Callable[[int], None],
     target: int,
     timeout_s: float = 120.0,
 ) -> ScalingTiming:
-    """Write ``target`` through ``set_target`` and time both views until they show it."""
-    before = len(cluster.executors(app_id))
+    """Write ``target`` through ``set_target`` and time both views until they show it.
+
+    ``launched``: the executors running where they are launched (the master's view on a
+    standalone cluster, Running executor pods on Kubernetes)."""
+    before = launched()
     start = time.monotonic()
     set_target(target)
-    master_s: float | None = None
+    launched_s: float | None = None
     driver_s: float | None = None
     while time.monotonic() - start < timeout_s:
         elapsed = time.monotonic() - start
-        if master_s is None and len(cluster.executors(app_id)) == target:
-            master_s = elapsed
+        if launched_s is None and launched() == target:
+            launched_s = elapsed
         if driver_s is None and _driver_count(ui_url, app_id) == target:
             driver_s = elapsed
-        if master_s is not None and driver_s is not None:
-            return ScalingTiming(before, target, master_s, driver_s)
+        if launched_s is not None and driver_s is not None:
+            return ScalingTiming(before, target, launched_s, driver_s)
         time.sleep(0.1)
     raise TimeoutError(
         f"{app_id}: {before} -> {target} executors not reached in {timeout_s:.0f} s "
-        f"(master {len(cluster.executors(app_id))}, "
-        f"driver {_driver_count(ui_url, app_id)})"
+        f"(launched {launched()}, driver {_driver_count(ui_url, app_id)})"
     )
 
 
