@@ -86,8 +86,12 @@ class Prometheus:
         *,
         targets: Sequence[ScrapeTarget] = (),
         scrape_interval: str = "1s",
+        listen_host: str = "127.0.0.1",
     ) -> None:
+        """``listen_host``: loopback by default; the node's host address when pods must reach
+        it (the operator pod on the local node), through a selectorless Service."""
         self.binary = binary
+        self.listen_host = listen_host
         self.config_path = config_dir / "prometheus.yml"
         self.data_dir = data_dir
         self.port = port
@@ -98,14 +102,14 @@ class Prometheus:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.listen_host}:{self.port}"
 
     def argv(self) -> list[str]:
         return [
             str(self.binary),
             f"--config.file={self.config_path}",
             f"--storage.tsdb.path={self.data_dir}",
-            f"--web.listen-address=127.0.0.1:{self.port}",
+            f"--web.listen-address={self.listen_host}:{self.port}",
             "--web.enable-lifecycle",
             "--storage.tsdb.retention.time=1d",
             "--log.level=info",
@@ -113,7 +117,7 @@ class Prometheus:
 
     def start(self, log: Path, *, tie_to_parent: bool = True) -> ManagedProcess:
         """Write the config and start the process (returns at once; see :meth:`wait_ready`)."""
-        check_port_free(self.port, "prometheus", "--web.listen-address")
+        check_port_free(self.port, "prometheus", "--web.listen-address", self.listen_host)
         self.config_path.parent.mkdir(parents=True, exist_ok=True)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._write_config()
