@@ -60,7 +60,7 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
     Subcommand(
         "calibrate",
         "hrl_autoscaler.tools.calibration.command",
-        "measure the real Spark IoT job on a standalone cluster and fit the simulator",
+        "measure the real Spark IoT job (standalone or executor pods) and fit the simulator",
     ),
     Subcommand(
         "train",

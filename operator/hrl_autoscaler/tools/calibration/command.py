@@ -21,7 +21,7 @@ from hrl_autoscaler.tools.terminal import console
 
 if TYPE_CHECKING:  # scipy, matplotlib and pydantic models load only when the command runs
     from hrl_autoscaler.tools.calibration.fit import PredictionRow
-    from hrl_autoscaler.tools.calibration.plan import CalibrationPlan
+    from hrl_autoscaler.tools.calibration.plan import CalibrationPlan, KubernetesTarget
     from hrl_autoscaler.tools.calibration.schema import Calibration, LoadStep
 
 DESCRIPTION = f"""\
@@ -39,6 +39,10 @@ duration within {CALIBRATION.latency_target:.0%} of the measured one on every su
 Writes into --out: calibration.json (schema-versioned: raw measurements, fitted values,
 machine, Spark version; load it with `evaluate --calibration`), measurements.csv (every
 batch), calibration.png (measured vs simulated) and calibration.md (the error table).
+With --kubeconfig the executors are pods on that cluster's node instead (our Spark image,
+started by Spark's Kubernetes backend; the driver stays in this process, in client mode), so
+the same measurement shows what Kubernetes adds (pod start-up, the pod network).
+
 Needs pyspark (the [spark] extra) and Java 17. Stops everything it starts.
 """
 
@@ -159,6 +163,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="cluster, input and checkpoint files (default: a temporary directory, removed)",
     )
+    k8s = parser.add_argument_group(
+        "executors on Kubernetes (instead of a standalone cluster; the driver stays here, in "
+        "Spark's client mode)"
+    )
+    k8s.add_argument(
+        "--kubeconfig",
+        type=Path,
+        metavar="FILE",
+        help="run the executors as pods on this cluster's node (one node: the work directory "
+        "is mounted into them with hostPath), e.g. the one `hrl-autoscaler dev up --node` starts",
+    )
+    k8s.add_argument(
+        "--image",
+        metavar="REF",
+        help="the executors' image, already on the node (with --kubeconfig; default: the "
+        "Spark image `hrl-autoscaler dev image build --target spark-job` builds)",
+    )
+    k8s.add_argument(
+        "--namespace",
+        default="hrl-calibration",
+        help="namespace of the executor pods (created when missing; default %(default)s)",
+    )
     parser.add_argument(
         "--refit",
         type=Path,
@@ -167,10 +193,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _kubernetes(args: argparse.Namespace) -> KubernetesTarget | None:
+    from hrl_autoscaler.tools.calibration.plan import KubernetesTarget
+
+    if args.kubeconfig is None:
+        if args.image is not None:
+            raise ValueError("--image needs --kubeconfig (the cluster whose node runs it)")
+        return None
+    if not args.kubeconfig.is_file():
+        raise ValueError(f"--kubeconfig {args.kubeconfig}: no such file")
+    image = args.image
+    if image is None:
+        from hrl_autoscaler.tools.devenv.images.settings import SparkImageSettings
+
+        image = SparkImageSettings().ref
+    return KubernetesTarget(args.kubeconfig, image, args.namespace)
+
+
 def _plan(args: argparse.Namespace, work_dir: Path) -> CalibrationPlan:
     from hrl_autoscaler.tools.calibration.plan import CalibrationPlan
 
     return CalibrationPlan(
+        kubernetes=_kubernetes(args),
         work_dir=work_dir,
         executors=tuple(int(n) for n in args.executors),
         start_rate_eps=args.start_rate,
@@ -280,6 +324,9 @@ def command_line(args: argparse.Namespace) -> str:
         "--out",
         str(args.out),
     ]
+    if args.kubeconfig is not None:
+        parts += ["--kubeconfig", str(args.kubeconfig), "--namespace", args.namespace]
+        parts += ["--image", args.image] if args.image else []
     return shlex.join(parts)
 
 

@@ -23,6 +23,7 @@ import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hrl_autoscaler.tools.calibration.executors import AgentScaler
 from hrl_autoscaler.tools.calibration.plan import CalibrationPlan, _rates
@@ -41,6 +42,10 @@ from hrl_autoscaler.tools.calibration.steps import (
     _run_step,
 )
 from hrl_autoscaler.tools.loadgen.runner import LoadgenReport
+
+if TYPE_CHECKING:
+    from hrl_autoscaler.tools.spark.kubernetes_executors import KubernetesExecutors
+    from hrl_autoscaler.tools.spark.standalone import StandaloneCluster
 
 StepDone = Callable[[LoadStep], None]
 """Called with each measured step (the command prints it above the progress bar)."""
@@ -173,18 +178,16 @@ def run_measurements(
         job_options,
         start_iot_query,
     )
-    from hrl_autoscaler.tools.spark.standalone import StandaloneCluster
 
     out = Measurements(machine=machine_info())
     top = max(plan.executors)
     work = Path(plan.work_dir)
     input_dir, checkpoint = work / "input", work / "checkpoint"
     input_dir.mkdir(parents=True, exist_ok=True)
-    memory_mb = top * (_mb(plan.executor_memory) + 128)
-    status("starting the standalone cluster", 0.0, 1.0)
-    with StandaloneCluster(
-        work / "cluster", cores=top * plan.executor_cores, memory=f"{memory_mb}m"
-    ) as cluster:
+    cluster = _executors(plan, work)
+    where = "executor pods" if plan.kubernetes is not None else "the standalone cluster"
+    status(f"starting {where}", 0.0, 1.0)
+    with cluster:
         from pyspark.sql import SparkSession
 
         options = job_options(
@@ -228,6 +231,27 @@ def run_measurements(
         finally:
             spark.stop()
     return out
+
+
+def _executors(plan: CalibrationPlan, work: Path) -> StandaloneCluster | KubernetesExecutors:
+    """Where the executors run: a throwaway standalone cluster sized for the largest count,
+    or pods on the Kubernetes node of ``plan.kubernetes`` (the work directory shared)."""
+    from hrl_autoscaler.tools.spark.kubernetes_executors import KubernetesExecutors
+    from hrl_autoscaler.tools.spark.standalone import StandaloneCluster
+
+    if plan.kubernetes is not None:
+        target = plan.kubernetes
+        work.chmod(0o777)  # the executor pods run as uid 185 and write the checkpoint
+        (work / "input").chmod(0o777)
+        return KubernetesExecutors(
+            target.kubeconfig, target.image, work, namespace=target.namespace
+        )
+    memory_mb = max(plan.executors) * (_mb(plan.executor_memory) + 128)
+    return StandaloneCluster(
+        work / "cluster",
+        cores=max(plan.executors) * plan.executor_cores,
+        memory=f"{memory_mb}m",
+    )
 
 
 def _mb(memory: str) -> int:

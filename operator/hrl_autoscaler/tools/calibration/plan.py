@@ -12,6 +12,16 @@ from hrl_autoscaler.config import CALIBRATION, LOADGEN
 
 
 @dataclass(frozen=True)
+class KubernetesTarget:
+    """Run the executors as pods on a Kubernetes node (Spark's client mode) instead of on a
+    standalone worker: the cluster of ``kubeconfig``, our Spark image ``image``."""
+
+    kubeconfig: Path
+    image: str
+    namespace: str = "hrl-calibration"
+
+
+@dataclass(frozen=True)
 class CalibrationPlan:
     """What to measure (defaults from ``config.CALIBRATION``)."""
 
@@ -37,6 +47,8 @@ class CalibrationPlan:
     contention_retries: int = CALIBRATION.contention_retries
     work_factor: int | None = None
     """CPU work per event of the IoT job; None = the job's default."""
+    kubernetes: KubernetesTarget | None = None
+    """None: a throwaway standalone cluster on this machine; else executor pods there."""
 
     def __post_init__(self) -> None:
         if not self.executors or min(self.executors) < 1:
@@ -69,4 +81,4 @@ def _rates(plan: CalibrationPlan) -> Iterator[float]:
         rate *= 2
 
 
-__all__ = ["CalibrationPlan"]
+__all__ = ["CalibrationPlan", "KubernetesTarget"]

@@ -6,30 +6,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import yaml
-
 from hrl_autoscaler.tools.devenv.emulator.server import api_from_kubeconfig
 from hrl_autoscaler.tools.devenv.sparkop.controller import SparkSubmitController
+from hrl_autoscaler.tools.spark.kubernetes_executors import kubeconfig_server
 from hrl_autoscaler.tools.spark.spark_setup import check_java, find_spark_home
 
 
 def master_url(kubeconfig: Path) -> str:
     """``k8s://`` + the current context's cluster server, as ``spark-submit --master`` wants."""
-    try:
-        config = yaml.safe_load(kubeconfig.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ValueError(f"--kubeconfig {kubeconfig}: cannot read it: {exc}") from None
-    contexts = {c["name"]: c["context"] for c in config.get("contexts") or []}
-    clusters = {c["name"]: c["cluster"] for c in config.get("clusters") or []}
-    context = contexts.get(config.get("current-context", ""))
-    if context is None or context.get("cluster") not in clusters:
-        raise ValueError(f"--kubeconfig {kubeconfig}: no current-context with a known cluster")
-    server = str(clusters[context["cluster"]].get("server") or "")
-    if not server.startswith("https://"):
-        raise ValueError(
-            f"--kubeconfig {kubeconfig}: the cluster server must be https://..., got {server!r}"
-        )
-    return "k8s://" + server
+    return "k8s://" + kubeconfig_server(kubeconfig)
 
 
 def start_submitter(kubeconfig: Path, log_dir: Path) -> SparkSubmitController:
