@@ -55,6 +55,7 @@ from hrl_autoscaler.tools.spark.iot_query import QUERY_NAME, create_session, sta
 if TYPE_CHECKING:
     from pyspark.sql.streaming.query import StreamingQuery
 
+    from hrl_autoscaler.tools.kafka_lag.committer import OffsetCommitter
     from hrl_autoscaler.tools.spark.agent import ExecutorTargetAgent
 
 log = logging.getLogger("hrl_autoscaler.tools.spark.iot_job")
@@ -102,7 +103,18 @@ def run(options: IotJobOptions) -> int:
                     "agent_metrics_port": agent.metrics.port if agent is not None else None,
                 },
             )
-        return _supervise(query, options, stop_requested)
+        committer = _committer(options)
+        try:
+            return _supervise(query, options, stop_requested, committer)
+        finally:
+            if committer is not None:
+                log.info(
+                    "consumer group %s: %d offset commits, %d failed",
+                    committer.group,
+                    committer.commits,
+                    committer.failures,
+                )
+                committer.close()
     finally:
         if agent is not None:
             agent.stop()
@@ -110,13 +122,28 @@ def run(options: IotJobOptions) -> int:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _supervise(query: StreamingQuery, options: IotJobOptions, stop_requested: list[int]) -> int:
-    """Wait for the end, appending each batch's progress to ``progress_file``."""
+def _committer(options: IotJobOptions) -> OffsetCommitter | None:
+    """For a Kafka source: the committer that reports progress as the consumer group."""
+    if options.source != "kafka" or options.kafka_bootstrap is None:
+        return None
+    from hrl_autoscaler.tools.kafka_lag.committer import OffsetCommitter
+
+    return OffsetCommitter.for_bootstrap(options.kafka_bootstrap, options.commit_group)
+
+
+def _supervise(
+    query: StreamingQuery,
+    options: IotJobOptions,
+    stop_requested: list[int],
+    committer: OffsetCommitter | None = None,
+) -> int:
+    """Wait for the end, appending each batch's progress to ``progress_file`` and committing
+    the newest batch's Kafka offsets to the consumer group."""
     deadline = None if options.run_seconds is None else time.monotonic() + options.run_seconds
     last_batch = -1
     while True:
         finished = query.awaitTermination(1)
-        last_batch = _record_progress(query, options.progress_file, last_batch)
+        last_batch = _record_progress(query, options.progress_file, last_batch, committer)
         if finished:
             failure = query.exception()
             if failure is not None:
@@ -126,24 +153,36 @@ def _supervise(query: StreamingQuery, options: IotJobOptions, stop_requested: li
         if stop_requested or (deadline is not None and time.monotonic() >= deadline):
             log.info("stopping query %s", QUERY_NAME)
             query.stop()
-            _record_progress(query, options.progress_file, last_batch)
+            _record_progress(query, options.progress_file, last_batch, committer)
             return 0
 
 
-def _record_progress(query: StreamingQuery, path: Path | None, last_batch: int) -> int:
-    if path is None:
+def _record_progress(
+    query: StreamingQuery,
+    path: Path | None,
+    last_batch: int,
+    committer: OffsetCommitter | None = None,
+) -> int:
+    """Append the batches after ``last_batch`` to ``path`` and commit the newest one's
+    offsets; the newest batch id seen."""
+    if path is None and committer is None:
         return last_batch
-    newest = last_batch
-    with path.open("a") as out:
-        for progress in query.recentProgress:
-            # a StreamingQueryProgress in Spark 4 (its JSON text in .json), a dict before
-            text = getattr(progress, "json", None)
-            record: dict[str, Any] = json.loads(text) if isinstance(text, str) else dict(progress)
-            batch = int(record.get("batchId", -1))
-            if batch > last_batch:
+    fresh: list[dict[str, Any]] = []
+    for progress in query.recentProgress:
+        # a StreamingQueryProgress in Spark 4 (its JSON text in .json), a dict before
+        text = getattr(progress, "json", None)
+        record: dict[str, Any] = json.loads(text) if isinstance(text, str) else dict(progress)
+        if int(record.get("batchId", -1)) > last_batch:
+            fresh.append(record)
+    if not fresh:
+        return last_batch
+    if path is not None:
+        with path.open("a") as out:
+            for record in fresh:
                 out.write(json.dumps(record) + "\n")
-                newest = max(newest, batch)
-    return newest
+    if committer is not None:
+        committer.commit(max(fresh, key=lambda r: int(r.get("batchId", -1))))
+    return max(int(r.get("batchId", -1)) for r in fresh)
 
 
 # -- command line ----------------------------------------------------------------------------
@@ -161,6 +200,17 @@ def parser() -> argparse.ArgumentParser:
     src.add_argument("--input-dir", type=Path, help="directory of *.jsonl event files")
     src.add_argument("--kafka-bootstrap", help="Kafka bootstrap servers (source=kafka)")
     src.add_argument("--kafka-topic", default=d["kafka_topic"].default)
+    src.add_argument(
+        "--kafka-starting-offsets",
+        choices=["latest", "earliest"],
+        default=d["kafka_starting_offsets"].default,
+        help="where a new query starts on the topic (default: %(default)s)",
+    )
+    src.add_argument(
+        "--kafka-group",
+        help="consumer group the batches' end offsets are committed to, for lag tools "
+        "(default: the app name)",
+    )
     src.add_argument("--max-files-per-trigger", type=int, help="cap on files per micro-batch")
     src.add_argument("--max-offsets-per-trigger", type=int, help="cap on Kafka records/batch")
     q = p.add_argument_group("processing")
