@@ -77,6 +77,9 @@ class OffsetCommitter:
                 bootstrap_servers=[s.strip() for s in bootstrap.split(",") if s.strip()],
                 client_id=f"{group}-offset-report",
                 request_timeout_ms=5000,
+                # bounded: the job's progress loop waits on this (30 s by default)
+                bootstrap_timeout_ms=5000,
+                reconnect_backoff_max_ms=5000,
             )
 
         return cls(group, factory)

@@ -57,6 +57,9 @@ def kafka_admin(bootstrap: str, request_timeout_ms: int = 5000) -> Admin:
         bootstrap_servers=[s.strip() for s in bootstrap.split(",") if s.strip()],
         client_id="hrl-autoscaler-kafka-lag",
         request_timeout_ms=request_timeout_ms,
+        # kafka-python waits 30 s for a first connection by default: longer than a scrape
+        bootstrap_timeout_ms=request_timeout_ms,
+        reconnect_backoff_max_ms=min(request_timeout_ms, 5000),
     )
     return admin
 

@@ -274,7 +274,11 @@ class KafkaBroker:
             if self.process is not None:
                 self.process.ensure_running()
             try:
-                client = self.admin(request_timeout_ms=3000)
+                client = self.admin(
+                    request_timeout_ms=3000,
+                    bootstrap_timeout_ms=3000,
+                    reconnect_backoff_max_ms=500,
+                )
                 try:
                     if client.describe_cluster().get("brokers"):
                         return
@@ -310,6 +314,23 @@ class KafkaBroker:
             raise KafkaBrokerError(f"creating topics {sorted(wanted)} failed: {exc}") from exc
         finally:
             client.close()
+
+    def end_offsets(self, topic: str) -> dict[int, int]:
+        """Log-end offset of each partition of ``topic`` (records ever written, no retention
+        here in a test's lifetime): how tests count what reached the broker."""
+        from kafka import TopicPartition
+        from kafka.admin import OffsetSpec
+
+        client = self.admin()
+        try:
+            described = client.describe_topics([topic])
+            ids = [int(p["partition_index"]) for t in described for p in t["partitions"]]
+            found = client.list_partition_offsets(
+                {TopicPartition(topic, p): OffsetSpec.LATEST for p in ids}
+            )
+        finally:
+            client.close()
+        return {int(tp.partition): int(o.offset) for tp, o in sorted(found.items())}
 
     def stop(self) -> None:
         """SIGTERM (a clean shutdown), SIGKILL after the devenv's timeout; the temp dir goes."""
