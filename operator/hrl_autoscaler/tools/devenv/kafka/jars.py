@@ -35,9 +35,11 @@ class KafkaJarsError(RuntimeError):
 class KafkaDistribution:
     """Which Kafka the broker is, as Maven coordinates.
 
-    ``version`` 4.1.1: Spark 4.1.1's ``spark-sql-kafka-0-10`` connector is built against the
-    kafka-clients 4.x line, so a 4.1 broker is what the job meets in production; 4.x brokers
-    run KRaft only (no ZooKeeper to start). ``scala`` 2.13: the only Scala build of 4.x.
+    ``version`` 4.1.1: the current release line, KRaft only (no ZooKeeper to start).
+    Spark 4.1.1's ``spark-sql-kafka-0-10`` connector resolves ``kafka-clients`` 3.9.1, and
+    4.x brokers serve 3.x clients (4.0 dropped only pre-2.1 protocol versions):
+    tests/unit/test_kafka_spark.py runs exactly that pair. ``scala`` 2.13: the only Scala
+    build of 4.x.
     ``log4j_binding``: Kafka 4 logs through log4j2 (its ``log4j-core`` is in the closure) but
     its dependencies log through SLF4J 1.7, which needs ``log4j-slf4j-impl`` of the same
     log4j2 release to reach the same log file instead of being dropped with a warning.
