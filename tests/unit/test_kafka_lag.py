@@ -251,19 +251,39 @@ class FakeQuery:
         self.recentProgress = [type("P", (), {"json": json.dumps(r)})() for r in records]
 
 
-def test_job_commits_the_newest_batch_and_writes_every_one(tmp_path: Path) -> None:
+def _entry(batch: int, second: int, offset: int, rows: int) -> dict[str, Any]:
+    entry = _progress(batch, {"iot": {"0": offset}})
+    entry["timestamp"] = f"2026-01-01T00:00:{second:02d}.000Z"
+    entry["numInputRows"] = rows
+    return entry
+
+
+def test_job_commits_the_newest_entry_and_writes_every_new_one(tmp_path: Path) -> None:
     admin = CommitAdmin()
     committer = OffsetCommitter("g", lambda: admin)
-    records = [_progress(b, {"iot": {"0": 10 * b}}) for b in range(3)]
     path = tmp_path / "progress.jsonl"
-    newest = iot_job._record_progress(FakeQuery(records), path, 0, committer)  # type: ignore[arg-type]
-    assert newest == 2
-    assert [json.loads(x)["batchId"] for x in path.read_text().splitlines()] == [1, 2]
+    entries = [_entry(0, 1, 10, 10), _entry(1, 2, 20, 10)]
+    seen = iot_job._record_progress(FakeQuery(entries), path, "", committer)  # type: ignore[arg-type]
+    assert seen == "2026-01-01T00:00:02.000Z"
     assert len(admin.calls) == 1
     assert [m.offset for m in admin.calls[0][1].values()] == [20]
+    # an idle trigger reports batch 2 with no rows; batch 2 then runs: both are written
+    entries.append(_entry(2, 12, 20, 0))
+    seen = iot_job._record_progress(FakeQuery(entries), path, seen, committer)  # type: ignore[arg-type]
+    entries.append(_entry(2, 14, 35, 15))
+    seen = iot_job._record_progress(FakeQuery(entries), path, seen, committer)  # type: ignore[arg-type]
+    written = [json.loads(x) for x in path.read_text().splitlines()]
+    assert [(e["batchId"], e["numInputRows"]) for e in written] == [
+        (0, 10),
+        (1, 10),
+        (2, 0),
+        (2, 15),
+    ]
+    assert [m.offset for _, offsets in admin.calls for m in offsets.values()] == [20, 35]
     # nothing new: no write, no commit
-    assert iot_job._record_progress(FakeQuery(records), path, 2, committer) == 2  # type: ignore[arg-type]
-    assert len(admin.calls) == 1
+    assert iot_job._record_progress(FakeQuery(entries), path, seen, committer) == seen  # type: ignore[arg-type]
+    assert len(path.read_text().splitlines()) == 4
+    assert len(admin.calls) == 2
 
 
 # -- options and settings ----------------------------------------------------------------------

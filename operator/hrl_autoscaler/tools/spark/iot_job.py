@@ -16,7 +16,10 @@ Input: newline-delimited JSON events ``{"device_id", "device_type", "event_time"
 from a directory where ``hrl-autoscaler loadgen`` writes one ``part-<epoch_ms>-<seq>.jsonl``
 file per tick (atomically: a ``.``-prefixed temporary name, then a rename; Spark's file source
 skips names starting with ``.`` or ``_``, so it never reads a half-written file), or from a
-Kafka topic with the same JSON as values.
+Kafka topic with the same JSON as values. With Kafka, the driver commits each batch's end
+offsets to the consumer group named after the application (``--kafka-group``), because Spark
+itself never does and the operator's backlog is that group's lag (see
+:mod:`hrl_autoscaler.tools.kafka_lag.committer`).
 
 Per micro-batch it: parses the events, spends ``work_factor`` units of CPU per event (see
 :func:`work_column`), flags readings outside their device type's normal band, and updates
@@ -140,10 +143,10 @@ def _supervise(
     """Wait for the end, appending each batch's progress to ``progress_file`` and committing
     the newest batch's Kafka offsets to the consumer group."""
     deadline = None if options.run_seconds is None else time.monotonic() + options.run_seconds
-    last_batch = -1
+    last_seen = ""
     while True:
         finished = query.awaitTermination(1)
-        last_batch = _record_progress(query, options.progress_file, last_batch, committer)
+        last_seen = _record_progress(query, options.progress_file, last_seen, committer)
         if finished:
             failure = query.exception()
             if failure is not None:
@@ -153,36 +156,41 @@ def _supervise(
         if stop_requested or (deadline is not None and time.monotonic() >= deadline):
             log.info("stopping query %s", QUERY_NAME)
             query.stop()
-            _record_progress(query, options.progress_file, last_batch, committer)
+            _record_progress(query, options.progress_file, last_seen, committer)
             return 0
 
 
 def _record_progress(
     query: StreamingQuery,
     path: Path | None,
-    last_batch: int,
+    last_seen: str,
     committer: OffsetCommitter | None = None,
-) -> int:
-    """Append the batches after ``last_batch`` to ``path`` and commit the newest one's
-    offsets; the newest batch id seen."""
+) -> str:
+    """Append the progress entries newer than ``last_seen`` to ``path`` and commit the
+    newest entry's Kafka offsets; returns the newest entry's ``timestamp``.
+
+    Entries are told apart by their trigger's start ``timestamp`` (ISO 8601, fixed width, so
+    ordered as text), not by ``batchId``: an idle trigger reports the id of the batch that
+    has not run yet, with no rows, and the batch that later runs under that id must not be
+    skipped. Readers drop entries without rows (see ``calibration.progress``).
+    """
     if path is None and committer is None:
-        return last_batch
-    fresh: list[dict[str, Any]] = []
+        return last_seen
+    entries: list[dict[str, Any]] = []
     for progress in query.recentProgress:
         # a StreamingQueryProgress in Spark 4 (its JSON text in .json), a dict before
         text = getattr(progress, "json", None)
-        record: dict[str, Any] = json.loads(text) if isinstance(text, str) else dict(progress)
-        if int(record.get("batchId", -1)) > last_batch:
-            fresh.append(record)
+        entries.append(json.loads(text) if isinstance(text, str) else dict(progress))
+    fresh = [e for e in entries if str(e.get("timestamp", "")) > last_seen]
     if not fresh:
-        return last_batch
+        return last_seen
     if path is not None:
         with path.open("a") as out:
             for record in fresh:
                 out.write(json.dumps(record) + "\n")
     if committer is not None:
-        committer.commit(max(fresh, key=lambda r: int(r.get("batchId", -1))))
-    return max(int(r.get("batchId", -1)) for r in fresh)
+        committer.commit(fresh[-1])  # the offsets are cumulative: the newest entry says all
+    return str(fresh[-1].get("timestamp", last_seen))
 
 
 # -- command line ----------------------------------------------------------------------------

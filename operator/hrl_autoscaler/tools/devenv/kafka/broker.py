@@ -218,7 +218,9 @@ class KafkaBroker:
         if self.port == 0:
             self.port = free_port(bind or self.settings.listen_host)
         else:
-            check_port_free(self.port, "kafka", "KafkaSettings.port", bind or "127.0.0.1")
+            check_port_free(
+                self.port, "kafka", "KafkaSettings.port", bind or self.settings.listen_host
+            )
         controller_port = free_port()
         config = self.data_dir / "server.properties"
         props = server_properties(self.settings, self.port, controller_port, self.data_dir / "log")
