@@ -15,7 +15,7 @@ install: $(STAMP)  ## create .venv with everything the tests, training and demo 
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[train,k8s,spark,dev]"
+	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[train,k8s,spark,kafka,dev]"
 	touch $@
 
 # apt-get install of the packages in the shell variable $$missing, when there are any, with

@@ -32,6 +32,7 @@ def test_the_table_keeps_todays_subcommands() -> None:
             "demo",
             "dev",
             "dashboard",
+            "kafka-lag-exporter",
         ]
     )
     assert len(set(NAMES)) == len(NAMES)

@@ -91,6 +91,11 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
         "the local control plane (kube-apiserver, etcd, Prometheus) for tests and demos",
     ),
     Subcommand(
+        "kafka-lag-exporter",
+        "hrl_autoscaler.tools.kafka_lag.command",
+        "serve Kafka consumer-group lag (the backlog signal) for Prometheus",
+    ),
+    Subcommand(
         "dashboard",
         "hrl_autoscaler.tools.dashboard.command",
         "run the Grafana dashboard's queries against Prometheus (check) or draw it (render)",

@@ -17,6 +17,7 @@ from hrl_autoscaler.tools.devenv import binaries as bins
 from hrl_autoscaler.tools.devenv.binaries import default_state_dir
 from hrl_autoscaler.tools.devenv.gorunner import BuildError
 from hrl_autoscaler.tools.devenv.images import cli as image_cli
+from hrl_autoscaler.tools.devenv.kafka import command as kafka_cli
 
 if TYPE_CHECKING:  # the kubernetes client loads only when a subcommand runs, never for --help
     from hrl_autoscaler.tools.devenv.session import DevEnvState
@@ -102,6 +103,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     down = sub.add_parser("down", help="stop everything `up` started and delete its data")
     _state_dir_arg(down)
     image_cli.add_parser(sub)
+    kafka_cli.add_parser(sub)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -237,6 +239,8 @@ def run(args: argparse.Namespace) -> int:
     state_dir: Path = getattr(args, "state_dir", None) or default_state_dir()
     if args.dev_command == "image":
         return image_cli.run(args)
+    if args.dev_command == "kafka":
+        return kafka_cli.run(args)
     if args.dev_command != "build":
         try:
             import hrl_autoscaler.tools.devenv.session  # noqa: F401  (the kubernetes client)

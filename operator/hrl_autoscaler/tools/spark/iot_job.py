@@ -16,7 +16,10 @@ Input: newline-delimited JSON events ``{"device_id", "device_type", "event_time"
 from a directory where ``hrl-autoscaler loadgen`` writes one ``part-<epoch_ms>-<seq>.jsonl``
 file per tick (atomically: a ``.``-prefixed temporary name, then a rename; Spark's file source
 skips names starting with ``.`` or ``_``, so it never reads a half-written file), or from a
-Kafka topic with the same JSON as values.
+Kafka topic with the same JSON as values. With Kafka, the driver commits each batch's end
+offsets to the consumer group named after the application (``--kafka-group``), because Spark
+itself never does and the operator's backlog is that group's lag (see
+:mod:`hrl_autoscaler.tools.kafka_lag.committer`).
 
 Per micro-batch it: parses the events, spends ``work_factor`` units of CPU per event (see
 :func:`work_column`), flags readings outside their device type's normal band, and updates
@@ -55,6 +58,7 @@ from hrl_autoscaler.tools.spark.iot_query import QUERY_NAME, create_session, sta
 if TYPE_CHECKING:
     from pyspark.sql.streaming.query import StreamingQuery
 
+    from hrl_autoscaler.tools.kafka_lag.committer import OffsetCommitter
     from hrl_autoscaler.tools.spark.agent import ExecutorTargetAgent
 
 log = logging.getLogger("hrl_autoscaler.tools.spark.iot_job")
@@ -102,7 +106,18 @@ def run(options: IotJobOptions) -> int:
                     "agent_metrics_port": agent.metrics.port if agent is not None else None,
                 },
             )
-        return _supervise(query, options, stop_requested)
+        committer = _committer(options)
+        try:
+            return _supervise(query, options, stop_requested, committer)
+        finally:
+            if committer is not None:
+                log.info(
+                    "consumer group %s: %d offset commits, %d failed",
+                    committer.group,
+                    committer.commits,
+                    committer.failures,
+                )
+                committer.close()
     finally:
         if agent is not None:
             agent.stop()
@@ -110,13 +125,28 @@ def run(options: IotJobOptions) -> int:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _supervise(query: StreamingQuery, options: IotJobOptions, stop_requested: list[int]) -> int:
-    """Wait for the end, appending each batch's progress to ``progress_file``."""
+def _committer(options: IotJobOptions) -> OffsetCommitter | None:
+    """For a Kafka source: the committer that reports progress as the consumer group."""
+    if options.source != "kafka" or options.kafka_bootstrap is None:
+        return None
+    from hrl_autoscaler.tools.kafka_lag.committer import OffsetCommitter
+
+    return OffsetCommitter.for_bootstrap(options.kafka_bootstrap, options.commit_group)
+
+
+def _supervise(
+    query: StreamingQuery,
+    options: IotJobOptions,
+    stop_requested: list[int],
+    committer: OffsetCommitter | None = None,
+) -> int:
+    """Wait for the end, appending each batch's progress to ``progress_file`` and committing
+    the newest batch's Kafka offsets to the consumer group."""
     deadline = None if options.run_seconds is None else time.monotonic() + options.run_seconds
-    last_batch = -1
+    last_seen = ""
     while True:
         finished = query.awaitTermination(1)
-        last_batch = _record_progress(query, options.progress_file, last_batch)
+        last_seen = _record_progress(query, options.progress_file, last_seen, committer)
         if finished:
             failure = query.exception()
             if failure is not None:
@@ -126,24 +156,41 @@ def _supervise(query: StreamingQuery, options: IotJobOptions, stop_requested: li
         if stop_requested or (deadline is not None and time.monotonic() >= deadline):
             log.info("stopping query %s", QUERY_NAME)
             query.stop()
-            _record_progress(query, options.progress_file, last_batch)
+            _record_progress(query, options.progress_file, last_seen, committer)
             return 0
 
 
-def _record_progress(query: StreamingQuery, path: Path | None, last_batch: int) -> int:
-    if path is None:
-        return last_batch
-    newest = last_batch
-    with path.open("a") as out:
-        for progress in query.recentProgress:
-            # a StreamingQueryProgress in Spark 4 (its JSON text in .json), a dict before
-            text = getattr(progress, "json", None)
-            record: dict[str, Any] = json.loads(text) if isinstance(text, str) else dict(progress)
-            batch = int(record.get("batchId", -1))
-            if batch > last_batch:
+def _record_progress(
+    query: StreamingQuery,
+    path: Path | None,
+    last_seen: str,
+    committer: OffsetCommitter | None = None,
+) -> str:
+    """Append the progress entries newer than ``last_seen`` to ``path`` and commit the
+    newest entry's Kafka offsets; returns the newest entry's ``timestamp``.
+
+    Entries are told apart by their trigger's start ``timestamp`` (ISO 8601, fixed width, so
+    ordered as text), not by ``batchId``: an idle trigger reports the id of the batch that
+    has not run yet, with no rows, and the batch that later runs under that id must not be
+    skipped. Readers drop entries without rows (see ``calibration.progress``).
+    """
+    if path is None and committer is None:
+        return last_seen
+    entries: list[dict[str, Any]] = []
+    for progress in query.recentProgress:
+        # a StreamingQueryProgress in Spark 4 (its JSON text in .json), a dict before
+        text = getattr(progress, "json", None)
+        entries.append(json.loads(text) if isinstance(text, str) else dict(progress))
+    fresh = [e for e in entries if str(e.get("timestamp", "")) > last_seen]
+    if not fresh:
+        return last_seen
+    if path is not None:
+        with path.open("a") as out:
+            for record in fresh:
                 out.write(json.dumps(record) + "\n")
-                newest = max(newest, batch)
-    return newest
+    if committer is not None:
+        committer.commit(fresh[-1])  # the offsets are cumulative: the newest entry says all
+    return str(fresh[-1].get("timestamp", last_seen))
 
 
 # -- command line ----------------------------------------------------------------------------
@@ -161,6 +208,17 @@ def parser() -> argparse.ArgumentParser:
     src.add_argument("--input-dir", type=Path, help="directory of *.jsonl event files")
     src.add_argument("--kafka-bootstrap", help="Kafka bootstrap servers (source=kafka)")
     src.add_argument("--kafka-topic", default=d["kafka_topic"].default)
+    src.add_argument(
+        "--kafka-starting-offsets",
+        choices=["latest", "earliest"],
+        default=d["kafka_starting_offsets"].default,
+        help="where a new query starts on the topic (default: %(default)s)",
+    )
+    src.add_argument(
+        "--kafka-group",
+        help="consumer group the batches' end offsets are committed to, for lag tools "
+        "(default: the app name)",
+    )
     src.add_argument("--max-files-per-trigger", type=int, help="cap on files per micro-batch")
     src.add_argument("--max-offsets-per-trigger", type=int, help="cap on Kafka records/batch")
     q = p.add_argument_group("processing")

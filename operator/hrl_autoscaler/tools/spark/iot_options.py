@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 Sink = Literal["noop", "console", "memory", "parquet"]
 Source = Literal["directory", "kafka"]
 AgentSource = Literal["none", "annotation", "file"]
+StartingOffsets = Literal["latest", "earliest"]
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,14 @@ class IotJobOptions:
     """Directory of ``*.jsonl`` event files (``source=directory``)."""
     kafka_bootstrap: str | None = None
     kafka_topic: str = "iot-events"
+    kafka_starting_offsets: StartingOffsets = "latest"
+    """Where a new query (no checkpoint) starts on the topic: ``latest`` skips what was
+    produced before it (a job that cannot catch up on history), ``earliest`` reads it all (a
+    test that counts every event). A checkpoint, when there is one, always wins."""
+    kafka_group: str | None = None
+    """Consumer group the driver commits each batch's end offsets to, so lag tools see the
+    job's progress (Spark itself never commits); None = ``app_name``, which is what the
+    operator's backlog query groups by."""
     max_files_per_trigger: int | None = None
     """Cap on files per micro-batch; None = all new files (the input rate follows the load)."""
     max_offsets_per_trigger: int | None = None
@@ -82,6 +91,13 @@ class IotJobOptions:
             raise ValueError("source=directory needs input_dir (--input-dir)")
         if self.source == "kafka" and not self.kafka_bootstrap:
             raise ValueError("source=kafka needs kafka_bootstrap (--kafka-bootstrap)")
+        if self.kafka_starting_offsets not in ("latest", "earliest"):
+            raise ValueError(
+                "kafka_starting_offsets (--kafka-starting-offsets) must be latest or earliest, "
+                f"got {self.kafka_starting_offsets!r}"
+            )
+        if self.kafka_group is not None and not self.kafka_group.strip():
+            raise ValueError("kafka_group (--kafka-group) must not be empty")
         if self.sink == "parquet" and (self.output_dir is None or self.checkpoint_dir is None):
             raise ValueError("sink=parquet needs output_dir and checkpoint_dir")
         if self.input_partitions < 1 or self.shuffle_partitions < 1:
@@ -90,6 +106,11 @@ class IotJobOptions:
             raise ValueError(f"work_factor must be >= 0, got {self.work_factor}")
         if self.trigger_s <= 0 or self.window_s <= 0 or self.watermark_s < 0:
             raise ValueError("trigger_s and window_s must be > 0, watermark_s >= 0")
+
+    @property
+    def commit_group(self) -> str:
+        """The consumer group the job's Kafka progress is committed under."""
+        return self.kafka_group or self.app_name
 
     def agent_settings(self) -> ExecutorAgentSettings:
         """The agent's settings: these options over ``HRL_AUTOSCALER_AGENT_*`` variables."""
@@ -122,4 +143,4 @@ class IotJobOptions:
         return argv
 
 
-__all__ = ["AgentSource", "IotJobOptions", "Sink", "Source"]
+__all__ = ["AgentSource", "IotJobOptions", "Sink", "Source", "StartingOffsets"]

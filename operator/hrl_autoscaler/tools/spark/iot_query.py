@@ -135,7 +135,7 @@ def read_events(spark: SparkSession, options: IotJobOptions) -> DataFrame:
         spark.readStream.format("kafka")
         .option("kafka.bootstrap.servers", options.kafka_bootstrap)
         .option("subscribe", options.kafka_topic)
-        .option("startingOffsets", "latest")
+        .option("startingOffsets", options.kafka_starting_offsets)
         .option("failOnDataLoss", "false")
         .option("minPartitions", options.input_partitions)
     )

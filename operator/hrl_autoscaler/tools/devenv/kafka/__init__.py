@@ -1,0 +1,25 @@
+"""A real Kafka for tests and the dev environment: the broker's jars from Maven Central
+(:mod:`.jars`), a single KRaft broker (:mod:`.broker`), and ``hrl-autoscaler dev kafka``
+(:mod:`.command`)."""
+
+from hrl_autoscaler.tools.devenv.kafka.broker import (
+    KafkaBroker,
+    KafkaBrokerError,
+    KafkaSettings,
+    host_ip,
+)
+from hrl_autoscaler.tools.devenv.kafka.jars import (
+    KafkaDistribution,
+    KafkaJarsError,
+    ensure_kafka_libs,
+)
+
+__all__ = [
+    "KafkaBroker",
+    "KafkaBrokerError",
+    "KafkaDistribution",
+    "KafkaJarsError",
+    "KafkaSettings",
+    "ensure_kafka_libs",
+    "host_ip",
+]
