@@ -30,11 +30,12 @@ APT_INSTALL_MISSING = if [ -n "$$missing" ]; then \
 	  status=$$?; [ -n "$$created" ] && rm -f /usr/sbin/policy-rc.d; exit $$status; \
 	fi
 
-system-deps:  ## Debian packages: Prometheus for the e2e tests, openssl for the local CA, Java 17 for Spark, shellcheck for the workflow lint
+system-deps:  ## Debian packages: Prometheus for the e2e tests, openssl for the local CA, Java 17 for Spark, Maven for Kafka's jars, shellcheck for the workflow lint
 	@missing=""; \
 	command -v prometheus >/dev/null 2>&1 || missing="$$missing prometheus"; \
 	command -v openssl >/dev/null 2>&1 || missing="$$missing openssl"; \
 	command -v java >/dev/null 2>&1 || missing="$$missing openjdk-17-jre-headless"; \
+	command -v mvn >/dev/null 2>&1 || missing="$$missing maven"; \
 	command -v shellcheck >/dev/null 2>&1 || missing="$$missing shellcheck"; \
 	$(APT_INSTALL_MISSING)
 

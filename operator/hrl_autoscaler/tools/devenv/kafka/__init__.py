@@ -6,7 +6,6 @@ from hrl_autoscaler.tools.devenv.kafka.broker import (
     KafkaBroker,
     KafkaBrokerError,
     KafkaSettings,
-    host_ip,
 )
 from hrl_autoscaler.tools.devenv.kafka.jars import (
     KafkaDistribution,
@@ -21,5 +20,4 @@ __all__ = [
     "KafkaJarsError",
     "KafkaSettings",
     "ensure_kafka_libs",
-    "host_ip",
 ]

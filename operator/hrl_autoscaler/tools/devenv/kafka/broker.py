@@ -60,24 +60,6 @@ class KafkaBrokerError(RuntimeError):
     """The broker did not start, answer or create a topic; the message carries its log tail."""
 
 
-def host_ip() -> str:
-    """The host's first non-loopback IPv4 address (``hostname -I``): what a pod can reach."""
-    try:
-        out = subprocess.run(
-            [shutil.which("hostname") or "/usr/bin/hostname", "-I"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=True,
-        ).stdout
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise KafkaBrokerError(f"cannot find the host's IP with `hostname -I`: {exc}") from None
-    for address in out.split():
-        if "." in address and not address.startswith("127."):
-            return address
-    raise KafkaBrokerError(f"`hostname -I` gave no non-loopback IPv4 address: {out.strip()!r}")
-
-
 @dataclass(frozen=True)
 class KafkaSettings:
     """How to run the broker; every default suits a test on one small machine."""
@@ -124,7 +106,8 @@ class KafkaSettings:
         if self.listen_host in ANY_ADDRESS and not self.advertised_host:
             raise ValueError(
                 f"KafkaSettings.advertised_host is required when listen_host is "
-                f"{self.listen_host!r}: pass the address clients reach (e.g. host_ip())"
+                f"{self.listen_host!r}: pass the address clients reach (the node's "
+                "hostdeps.primary_ip())"
             )
 
     @property
@@ -355,4 +338,4 @@ class KafkaBroker:
         self.stop()
 
 
-__all__ = ["KafkaBroker", "KafkaBrokerError", "KafkaSettings", "host_ip", "server_properties"]
+__all__ = ["KafkaBroker", "KafkaBrokerError", "KafkaSettings", "server_properties"]

@@ -1,0 +1,413 @@
+"""The whole product on the local node (issue 14): Kafka -> real Spark in pods -> Prometheus ->
+the operator pod -> the agent in the driver -> executor pods.
+
+Every part is what a user's cluster would run: the operator installed from the chart (its own
+image, in-cluster token); upstream Prometheus finding the driver pod with the shipped
+``manifests/monitoring/scrape-config.yaml`` (pod discovery) and scraping our consumer-lag
+exporter; a KRaft Kafka broker; the IoT job submitted by the local Spark Operator role with
+``spark-submit`` into driver and executor pods of our Spark image, reading the topic and
+committing its progress as the application's consumer group; the load generator writing to the
+topic. The test only changes the load: the operator decides, the agent in the driver applies.
+
+Asserted: a load step raises the executor pods, a drop lowers them, the driver pod and the
+application id stay, and every event produced is processed exactly once (the batches' input
+rows add up to the topic's end offsets, and the committed group offsets reach them).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes import client as k8s_client
+
+from hrl_autoscaler.runtime.core.application import GROUP, PLURAL, VERSION
+from hrl_autoscaler.runtime.core.reporting import parse_message
+from hrl_autoscaler.tools.devenv.binaries import find_upstream_prometheus
+from hrl_autoscaler.tools.devenv.components import Emulator
+from hrl_autoscaler.tools.devenv.images import ensure_spark_image
+from hrl_autoscaler.tools.devenv.kafka.broker import KafkaBroker, KafkaSettings
+from hrl_autoscaler.tools.devenv.node import hostservice
+from hrl_autoscaler.tools.devenv.node.chart import Install, install_operator
+from hrl_autoscaler.tools.devenv.node.handle import NodeHandle
+from hrl_autoscaler.tools.devenv.processes import ManagedProcess, free_port
+from hrl_autoscaler.tools.devenv.prometheus import Prometheus, ScrapeTarget, query
+from hrl_autoscaler.tools.devenv.sparkapps import list_events, wait_for
+from hrl_autoscaler.tools.devenv.sparkop.manifests import driver_rbac, iot_application
+from hrl_autoscaler.tools.devenv.sparkop.spec import APP_NAME_LABEL
+from hrl_autoscaler.tools.devenv.sparkop.status import APP_ID_LABEL, ROLE_LABEL
+
+pytestmark = [pytest.mark.node, pytest.mark.spark_k8s, pytest.mark.timeout(1800)]
+
+REPO = Path(__file__).resolve().parents[2]
+SCRAPE_CONFIG = REPO / "manifests" / "monitoring" / "scrape-config.yaml"
+NAMESPACE = "spark-auto"
+NAME = "iot-auto"
+SERVICE_ACCOUNT = "hrl-spark-driver"
+TOPIC = "iot-events"
+PARTITIONS = 4
+MAX_EXECUTORS = 3
+LOW_RATE_EPS = 20.0
+HIGH_RATE_EPS = 4000.0
+#: 5 s batches, as in the standalone test: a trickle leaves the executors mostly idle between
+#: batches, 4000 events/s keeps them busy.
+TRIGGER_S = 5.0
+WORK_FACTOR = 2000
+SCALE_TIMEOUT_S = 300.0
+DECISION_S = 5.0
+
+
+def _progress(message: str) -> None:
+    print(message, flush=True)
+
+
+def _operator_values(prometheus_url: str) -> dict[str, Any]:
+    """Real time, faster decisions than production (5 s): the test must fit in minutes."""
+    return {
+        "prometheus": {"url": prometheus_url},
+        "watchNamespaces": [NAMESPACE],
+        "decisionIntervalSeconds": DECISION_S,
+        "metaIntervalSeconds": 600.0,
+        "maxMetricAgeSeconds": 60.0,
+        "firstBatchGraceSeconds": 120.0,
+        "metricsWindowSeconds": 15.0,
+        "guardrails": {"scaleDownConfirmations": 2, "inPlaceCooldownSeconds": 0},
+    }
+
+
+def _application(image: str, bootstrap: str, data: Path) -> dict[str, Any]:
+    arguments = [
+        "--source=kafka",
+        f"--kafka-bootstrap={bootstrap}",
+        f"--kafka-topic={TOPIC}",
+        "--kafka-starting-offsets=earliest",
+        f"--app-name={NAME}",
+        f"--trigger-s={TRIGGER_S:g}",
+        f"--work-factor={WORK_FACTOR}",
+        f"--input-partitions={MAX_EXECUTORS}",
+        "--shuffle-partitions=2",
+        "--checkpoint-dir=/data/checkpoint",
+        "--progress-file=/data/progress.jsonl",
+        "--agent=annotation",
+        "--agent-poll-interval-s=1",
+        "--min-executors=1",
+        f"--max-executors={MAX_EXECUTORS}",
+    ]
+    settings = {
+        "actuation": "in-place",
+        "weight-policy": "fixed",
+        # as in the standalone test: the frozen policy answers utilisation across 2..4
+        "alpha": "0.4",
+        "beta": "0.0",
+        "gamma": "0.6",
+        "min-executors": "1",
+        "max-executors": str(MAX_EXECUTORS),
+    }
+    app = iot_application(
+        NAME,
+        NAMESPACE,
+        image,
+        arguments,
+        service_account=SERVICE_ACCOUNT,
+        executors=2,
+        host_dirs={"/data": str(data)},
+        settings=settings,
+        enabled=True,
+    )
+    app["spec"]["sparkConf"]["spark.hadoop.fs.permissions.umask-mode"] = "000"
+    return app
+
+
+@dataclass
+class Loadgen:
+    """``hrl-autoscaler loadgen`` into the topic, one process per rate."""
+
+    bootstrap: str
+    work: Path
+    process: ManagedProcess | None = None
+    phase: int = 0
+
+    def set_rate(self, rate_eps: float) -> None:
+        self.stop()
+        self.phase += 1
+        argv = [
+            sys.executable, "-m", "hrl_autoscaler.cli", "loadgen", "--rate", f"{rate_eps:g}",
+            "--duration", "3600", "--kafka-bootstrap", self.bootstrap, "--kafka-topic", TOPIC,
+            "--seed", str(self.phase), "--quiet",
+        ]  # fmt: skip
+        self.process = ManagedProcess.start(
+            f"loadgen-{self.phase}", argv, self.work / f"loadgen-{self.phase}.log"
+        )
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+            self.process = None
+
+
+@dataclass
+class Stack:
+    node: NodeHandle
+    core: k8s_client.CoreV1Api
+    objects: k8s_client.CustomObjectsApi
+    broker: KafkaBroker
+    prometheus: Prometheus
+    install: Install
+    emulator: Emulator
+    loadgen: Loadgen
+    data: Path
+
+    def app(self) -> dict[str, Any]:
+        return dict(
+            self.objects.get_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL, NAME)
+        )
+
+    def app_id(self) -> str | None:
+        status = self.app().get("status") or {}
+        if (status.get("applicationState") or {}).get("state") != "RUNNING":
+            return None
+        return status.get("sparkApplicationId")
+
+    def driver(self) -> k8s_client.V1Pod | None:
+        pods = self.core.list_namespaced_pod(
+            NAMESPACE, label_selector=f"{APP_NAME_LABEL}={NAME},{ROLE_LABEL}=driver"
+        ).items
+        return pods[0] if len(pods) == 1 else None
+
+    def executors(self, app_id: str) -> int:
+        pods = self.core.list_namespaced_pod(
+            NAMESPACE, label_selector=f"{APP_ID_LABEL}={app_id},{ROLE_LABEL}=executor"
+        ).items
+        return sum(
+            1 for p in pods if p.status.phase == "Running" and p.metadata.deletion_timestamp is None
+        )
+
+    def decisions(self) -> list[dict[str, str]]:
+        events = list_events(self.core, NAMESPACE, "SparkApplication", NAME)
+        return [parse_message(e.message) for e in events if e.reason == "ScalingDecision"]
+
+    def processed_rows(self) -> int:
+        path = self.data / "progress.jsonl"
+        if not path.exists():
+            return 0
+        rows = 0
+        for line in path.read_text().splitlines():
+            try:
+                rows += int(json.loads(line)["numInputRows"])
+            except (json.JSONDecodeError, KeyError):
+                continue  # the line being written
+        return rows
+
+    def describe(self) -> str:
+        driver = self.driver()
+        log = ""
+        if driver is not None:
+            result = self.node.kubectl(
+                "-n", NAMESPACE, "logs", driver.metadata.name, "--tail=40", check=False
+            )
+            log = result.stdout + result.stderr
+        return (
+            f"status={self.app().get('status')}\ndecisions={self.decisions()[-8:]}\n"
+            f"--- operator log:\n{self.install.logs()[-3000:]}\n--- driver log:\n{log}\n"
+            f"--- emulator log:\n{self.emulator.process.log_tail()}"
+        )
+
+
+def _prometheus_jobs(kubeconfig: Path, exporter_port: int) -> list[dict[str, Any]]:
+    """The shipped pod-discovery jobs (as written, but for the API and a 2 s interval) and a
+    static job for the lag exporter."""
+    jobs: list[dict[str, Any]] = yaml.safe_load(SCRAPE_CONFIG.read_text())
+    for job in jobs:
+        job["scrape_interval"] = job["scrape_timeout"] = "2s"
+        for sd in job["kubernetes_sd_configs"]:
+            sd["kubeconfig_file"] = str(kubeconfig)
+    lag = ScrapeTarget("kafka-lag", [f"127.0.0.1:{exporter_port}"], "/metrics", "2s")
+    return [*jobs, {**lag.to_config(), "honor_labels": True}]
+
+
+@pytest.fixture(scope="module")
+def stack(node_env: NodeHandle, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    work = tmp_path_factory.mktemp("spark-auto")
+    host_ip = node_env.env.local_node.cfg.host_ip if node_env.env.local_node else "127.0.0.1"
+    image = ensure_spark_image(_progress)
+    node_env.import_image(image.archive)
+    node_env.kubectl("apply", "-f", "-", input=driver_rbac(NAMESPACE, SERVICE_ACCOUNT, [NAME]))
+    data = work / "data"
+    data.mkdir()
+    data.chmod(0o777)  # the driver and executors run as uid 185
+    broker = KafkaBroker(
+        KafkaSettings(listen_host=host_ip, advertised_host=host_ip, data_dir=work / "kafka")
+    ).start()
+    exporter_port = free_port()
+    exporter = ManagedProcess.start(
+        "kafka-lag-exporter",
+        [
+            sys.executable,
+            "-m",
+            "hrl_autoscaler.cli",
+            "kafka-lag-exporter",
+            "--bootstrap",
+            broker.bootstrap,
+            "--namespace",
+            NAMESPACE,
+            "--port",
+            str(exporter_port),
+            "--listen",
+            "127.0.0.1",
+        ],
+        work / "exporter.log",
+    )
+    prometheus_port = free_port()
+    prometheus = Prometheus(
+        find_upstream_prometheus(),
+        work / "prometheus",
+        work / "prometheus-data",
+        prometheus_port,
+        listen_host=host_ip,
+    )
+    prometheus.set_raw_jobs(_prometheus_jobs(node_env.kubeconfig, exporter_port))
+    prometheus.start(work / "prometheus.log")
+    emulator: Emulator | None = None
+    install: Install | None = None
+    loadgen = Loadgen(broker.bootstrap, work)
+    try:
+        broker.wait_ready()
+        broker.create_topics({TOPIC: PARTITIONS})
+        prometheus.wait_ready()
+        name, service_port = "prometheus-sd", prometheus_port
+        hostservice.apply(
+            node_env.api_client,
+            hostservice.service_objects(name, "monitoring", service_port, host_ip, prometheus_port),
+        )
+        install = install_operator(
+            node_env,
+            _operator_values(hostservice.url(name, "monitoring", service_port)),
+            work,
+            _progress,
+            release="hrl-spark",
+            namespace="hrl-spark-system",
+        )
+        emulator = Emulator(node_env.kubeconfig, work / "emulator", 1.0, 1.0, spark_submit=True)
+        loadgen.set_rate(LOW_RATE_EPS)
+        objects = k8s_client.CustomObjectsApi(node_env.api_client)
+        objects.create_namespaced_custom_object(
+            GROUP, VERSION, NAMESPACE, PLURAL, _application(image.ref, broker.bootstrap, data)
+        )
+        yield Stack(
+            node_env,
+            k8s_client.CoreV1Api(node_env.api_client),
+            objects,
+            broker,
+            prometheus,
+            install,
+            emulator,
+            loadgen,
+            data,
+        )
+    finally:
+        loadgen.stop()
+        node_env.kubectl("delete", "sparkapplication", "-n", NAMESPACE, NAME, check=False)
+        if emulator is not None:
+            time.sleep(3)  # the submission role deletes the pods of the deleted application
+            emulator.stop()
+        if install is not None:
+            install.uninstall()
+        node_env.kubectl("delete", "namespace", NAMESPACE, "--wait=false", check=False)
+        prometheus.stop()
+        exporter.stop()
+        broker.stop()
+
+
+def _settled(stack: Stack, app_id: str, below: int, hold_s: float = 20.0) -> int:
+    """The executor count once it has stayed below ``below`` for ``hold_s``."""
+    deadline = time.monotonic() + SCALE_TIMEOUT_S
+    last, since = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        count = stack.executors(app_id)
+        if count != last:
+            last, since = count, time.monotonic()
+        elif count < below and time.monotonic() - since >= hold_s:
+            return count
+        time.sleep(1.0)
+    raise AssertionError(f"no steady count below {below}\n{stack.describe()}")
+
+
+def test_the_operator_pod_scales_real_spark_on_kafka_load(stack: Stack) -> None:
+    started = time.monotonic()
+    app_id = wait_for("the application RUNNING", stack.app_id, 300, every_s=1.0)
+    driver = wait_for("the driver pod", stack.driver, 60)
+    driver_uid = driver.metadata.uid
+    wait_for(
+        "the driver's streaming metrics in Prometheus (pod discovery)",
+        lambda: query(
+            stack.prometheus.url,
+            f'metrics_spark_driver_spark_streaming_iot_latency_Value{{application_id="{app_id}"}}',
+        ),
+        240,
+        every_s=2.0,
+    )
+    wait_for(
+        "the consumer-group lag in Prometheus",
+        lambda: query(stack.prometheus.url, f'kafka_consumergroup_group_lag{{group="{NAME}"}}'),
+        120,
+        every_s=2.0,
+    )
+    wait_for("the operator's first decisions", lambda: len(stack.decisions()) >= 2, 180, every_s=2)
+    _progress(f"[spark-auto] running and decided on in {time.monotonic() - started:.0f} s")
+    baseline = _settled(stack, app_id, below=MAX_EXECUTORS)
+    _progress(f"[spark-auto] baseline at {LOW_RATE_EPS:g} events/s: {baseline} executor pods")
+
+    stack.loadgen.set_rate(HIGH_RATE_EPS)
+    step = time.monotonic()
+    try:
+        high = wait_for(
+            f"{MAX_EXECUTORS} executor pods under load",
+            lambda: (n := stack.executors(app_id)) == MAX_EXECUTORS and n,
+            SCALE_TIMEOUT_S,
+            every_s=1.0,
+        )
+    except TimeoutError as exc:
+        raise AssertionError(f"{exc}\n{stack.describe()}") from None
+    _progress(
+        f"[spark-auto] {HIGH_RATE_EPS:g} events/s: {high} pods after "
+        f"{time.monotonic() - step:.0f} s"
+    )
+
+    stack.loadgen.set_rate(LOW_RATE_EPS)
+    drop = time.monotonic()
+    low = _settled(stack, app_id, below=high)
+    _progress(
+        f"[spark-auto] back to {LOW_RATE_EPS:g} events/s: {low} pods after "
+        f"{time.monotonic() - drop:.0f} s"
+    )
+    assert low < high
+
+    stack.loadgen.stop()
+    produced = sum(stack.broker.end_offsets(TOPIC).values())
+    wait_for(
+        "every produced event processed",
+        lambda: stack.processed_rows() >= produced or None,
+        SCALE_TIMEOUT_S,
+        every_s=2.0,
+    )
+    time.sleep(3 * TRIGGER_S)  # a duplicate would show in the batches after the drain
+    processed = stack.processed_rows()
+    _progress(f"[spark-auto] produced {produced} events, processed {processed}")
+    assert processed == produced, stack.describe()
+
+    # the same run throughout: no restart
+    assert stack.app_id() == app_id
+    driver = stack.driver()
+    assert driver is not None
+    assert driver.metadata.uid == driver_uid
+    decisions = stack.decisions()
+    directions = {d["direction"] for d in decisions}
+    assert {"up", "down"} <= directions, decisions
+    assert all(d["actuation"] == "in-place" for d in decisions)
