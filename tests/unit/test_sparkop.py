@@ -191,3 +191,12 @@ def test_master_url_from_the_kubeconfig(tmp_path: Path) -> None:
     config.write_text("current-context: x\ncontexts: []\nclusters: []\n")
     with pytest.raises(ValueError, match="no current-context"):
         master_url(config)
+
+
+def test_the_submission_credentials_cannot_be_overridden_by_the_spec() -> None:
+    key = "spark.kubernetes.authenticate.submission.oauthTokenFile"
+    app = _app(sparkConf={key: "/elsewhere"})
+    argv = submit_command(
+        app, master=MASTER, spark_submit=SUBMIT, submission_id="s", client_conf={key: "/tok"}
+    ).argv
+    assert _confs(argv)[key] == "/tok"

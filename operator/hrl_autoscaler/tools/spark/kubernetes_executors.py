@@ -17,17 +17,19 @@ executors as the image's uid 185; both must write the checkpoint.
 from __future__ import annotations
 
 import re
+import shutil
+import tempfile
 import uuid
 from pathlib import Path
 from typing import Any
 
-import yaml
 from kubernetes import client as k8s_client
 from kubernetes.client.exceptions import ApiException
 
 from hrl_autoscaler.runtime.k8s.client import api_client
 from hrl_autoscaler.tools.devenv.controlplane import close_api_client
 from hrl_autoscaler.tools.lifecycle import StartStop
+from hrl_autoscaler.tools.spark.k8s_auth import SparkClientAuth, current_cluster, mint_auth
 from hrl_autoscaler.tools.spark.spark_setup import find_spark_home
 
 RUN_LABEL = "hrl-autoscaler.io/run"
@@ -38,16 +40,7 @@ EXECUTOR_CPU_REQUEST = "100m"
 
 def kubeconfig_server(kubeconfig: Path) -> str:
     """The current context's API server URL (``https://...``)."""
-    try:
-        config = yaml.safe_load(kubeconfig.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ValueError(f"--kubeconfig {kubeconfig}: cannot read it: {exc}") from None
-    contexts = {c["name"]: c["context"] for c in config.get("contexts") or []}
-    clusters = {c["name"]: c["cluster"] for c in config.get("clusters") or []}
-    context = contexts.get(config.get("current-context", ""))
-    if context is None or context.get("cluster") not in clusters:
-        raise ValueError(f"--kubeconfig {kubeconfig}: no current-context with a known cluster")
-    server = str(clusters[context["cluster"]].get("server") or "")
+    server = str(current_cluster(kubeconfig).get("server") or "")
     if not server.startswith("https://"):
         raise ValueError(
             f"--kubeconfig {kubeconfig}: the cluster server must be https://..., got {server!r}"
@@ -87,6 +80,8 @@ class KubernetesExecutors(StartStop):
         self.run_id = uuid.uuid4().hex[:12]
         self.host = host_address(self.server)
         self.spark_home: Path | None = None
+        self.auth: SparkClientAuth | None = None
+        self._auth_dir: Path | None = None
         self._api: k8s_client.ApiClient | None = None
 
     @property
@@ -113,6 +108,7 @@ class KubernetesExecutors(StartStop):
             "spark.executor.cores": str(executor_cores),
             "spark.executor.memory": executor_memory,
             "spark.hadoop.fs.permissions.umask-mode": "000",
+            **(self.auth.client_mode_confs() if self.auth is not None else {}),
         }
 
     def environment(self) -> dict[str, str]:
@@ -137,6 +133,10 @@ class KubernetesExecutors(StartStop):
         except ApiException as exc:
             if exc.status != 409:  # already there
                 raise
+        assert self._api is not None
+        # not in the shared directory: the executor pods mount that one
+        self._auth_dir = Path(tempfile.mkdtemp(prefix="hrl-spark-auth-"))
+        self.auth = mint_auth(self._api, self.kubeconfig, self._auth_dir)
         return self
 
     def executor_pods(self) -> list[Any]:
@@ -162,6 +162,8 @@ class KubernetesExecutors(StartStop):
         finally:
             close_api_client(self._api)
             self._api = None
+            if self._auth_dir is not None:
+                shutil.rmtree(self._auth_dir, ignore_errors=True)
 
 
 __all__ = ["KubernetesExecutors", "host_address", "kubeconfig_server"]

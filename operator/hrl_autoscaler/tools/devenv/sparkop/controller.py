@@ -18,7 +18,7 @@ import os
 import subprocess
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -77,14 +77,18 @@ class SparkSubmitController:
         spark_submit: Path,
         log_dir: Path,
         env: Mapping[str, str] | None = None,
+        client_conf: Callable[[], Mapping[str, str]] | None = None,
         poll_s: float = 1.0,
     ) -> None:
+        """``client_conf``: called before each submission for the submission client's
+        credentials (a fresh token: :func:`hrl_autoscaler.tools.spark.k8s_auth.mint_auth`)."""
         self.objects = k8s_client.CustomObjectsApi(api)
         self.core = k8s_client.CoreV1Api(api)
         self.master = master
         self.spark_submit = spark_submit
         self.log_dir = log_dir
         self.env = dict(env if env is not None else os.environ)
+        self.client_conf = client_conf
         self.poll_s = poll_s
         self.apps: dict[tuple[str, str], _Submission] = {}
         self.stop_event = threading.Event()
@@ -155,10 +159,15 @@ class SparkSubmitController:
                 master=self.master,
                 spark_submit=self.spark_submit,
                 submission_id=record.submission_id,
+                client_conf=self.client_conf() if self.client_conf is not None else None,
             )
         except SubmissionSpecError as exc:
             record.error = f"invalid spec: {exc}"
             log.error("%s/%s: not submitted: %s", *key, exc)
+            return
+        except (ApiException, OSError, ValueError) as exc:
+            record.error = f"no credentials for spark-submit: {exc}"
+            log.error("%s/%s: not submitted: %s", *key, record.error)
             return
         self.log_dir.mkdir(parents=True, exist_ok=True)
         record.log_path = self.log_dir / f"{key[0]}.{key[1]}.{record.attempts}.submit.log"

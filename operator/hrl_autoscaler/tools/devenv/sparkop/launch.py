@@ -8,6 +8,7 @@ from pathlib import Path
 
 from hrl_autoscaler.tools.devenv.emulator.server import api_from_kubeconfig
 from hrl_autoscaler.tools.devenv.sparkop.controller import SparkSubmitController
+from hrl_autoscaler.tools.spark.k8s_auth import mint_auth
 from hrl_autoscaler.tools.spark.kubernetes_executors import kubeconfig_server
 from hrl_autoscaler.tools.spark.spark_setup import check_java, find_spark_home
 
@@ -20,18 +21,22 @@ def master_url(kubeconfig: Path) -> str:
 def start_submitter(kubeconfig: Path, log_dir: Path) -> SparkSubmitController:
     """A running :class:`SparkSubmitController` for the cluster of ``kubeconfig``.
 
-    spark-submit's Kubernetes client (fabric8) reads the same kubeconfig (``KUBECONFIG``) for
-    its credentials and CA; the driver in the pod uses its service account instead.
+    spark-submit's Kubernetes client (fabric8) cannot read the local control plane's EC client
+    keys, so each submission gets a fresh token of a submitter service account
+    (:mod:`hrl_autoscaler.tools.spark.k8s_auth`); the driver in the pod uses its own.
     """
     check_java()
     spark_home = find_spark_home()
-    env = {**os.environ, "KUBECONFIG": str(kubeconfig), "SPARK_HOME": str(spark_home)}
+    env = {**os.environ, "SPARK_HOME": str(spark_home)}
+    env.pop("KUBECONFIG", None)  # the credentials are the token's, named by the confs
+    api = api_from_kubeconfig(kubeconfig)
     return SparkSubmitController(
-        api_from_kubeconfig(kubeconfig),
+        api,
         master=master_url(kubeconfig),
         spark_submit=spark_home / "bin" / "spark-submit",
         log_dir=log_dir,
         env=env,
+        client_conf=lambda: mint_auth(api, kubeconfig, log_dir / "auth").submission_confs(),
     ).start()
 
 

@@ -207,11 +207,18 @@ def _dynamic_allocation(spec: Mapping[str, Any]) -> dict[str, str]:
 
 
 def submit_command(
-    app: Mapping[str, Any], *, master: str, spark_submit: Path, submission_id: str
+    app: Mapping[str, Any],
+    *,
+    master: str,
+    spark_submit: Path,
+    submission_id: str,
+    client_conf: Mapping[str, str] | None = None,
 ) -> SubmitCommand:
     """The ``spark-submit`` command for ``app`` (a SparkApplication object as a dict).
 
-    ``master``: the API server as Spark wants it (``k8s://https://host:port``).
+    ``master``: the API server as Spark wants it (``k8s://https://host:port``);
+    ``client_conf``: the submission client's credentials (``spark.kubernetes.authenticate.
+    submission.*``), which no spec may override.
     """
     meta = app.get("metadata") or {}
     name, namespace = meta.get("name"), meta.get("namespace") or "default"
@@ -269,6 +276,7 @@ def submit_command(
     for key, value in _mapping(spec.get("sparkConf"), "spec.sparkConf").items():
         conf[key] = _text(value, f"spec.sparkConf.{key}")
     # Owned by the operator role: the status is found again by these, so a user cannot move them.
+    conf.update(client_conf or {})
     conf["spark.kubernetes.driver.pod.name"] = driver_pod
     for role in ("driver", "executor"):
         for key, value in labels.items():
