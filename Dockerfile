@@ -15,8 +15,10 @@
 # `make image-deps`) builds this file as it is with buildah on a Debian bookworm base made by
 # debootstrap; only the base changes, so keep everything it needs inside the base's Debian:
 #   buildah bud --build-arg PYTHON_IMAGE=localhost/hrl-autoscaler-base:<hash> --target operator .
-# tests/e2e/test_image.py then runs that image. HEALTHCHECK is a Docker-format field: OCI images
-# (and Kubernetes, which uses the chart's probes) ignore it.
+# tests/e2e/test_image.py then runs that image; `hrl-autoscaler dev image build --target spark-job`
+# builds the Spark image the same way (tests/e2e/test_spark_k8s_image.py submits a job with it).
+# HEALTHCHECK is a Docker-format field: OCI images (and Kubernetes, which uses the chart's
+# probes) ignore it.
 #
 # Base images are pinned by tag; pin by digest too in a release pipeline, e.g.
 #   docker build --build-arg PYTHON_IMAGE=python:3.11.14-slim-bookworm@sha256:... .

@@ -221,6 +221,9 @@ def test_spark_submit_cluster_mode_runs_driver_and_executors_on_the_node(
     )
     _progress(f"[spark] phases (since submit):\n{report}")
     _progress(f"[spark] wall time with the image and the import: {time.monotonic() - wall:.0f} s")
+    for line in driver_log.splitlines():
+        if line.startswith(("SUM ", "HOSTS ", "KAFKA ")):
+            _progress(f"[spark] driver: {line}")
     context = f"spark-submit:\n{submitted[-4000:]}\ndriver log:\n{driver_log[-6000:]}"
     assert submit.returncode == 0, context
     driver = json.loads(
@@ -234,4 +237,5 @@ def test_spark_submit_cluster_mode_runs_driver_and_executors_on_the_node(
     [hosts] = [line.split()[1:] for line in driver_log.splitlines() if line.startswith("HOSTS")]
     assert len(hosts) == EXECUTORS, f"partitions ran on {hosts}, not on {EXECUTORS} executors"
     assert DRIVER_POD not in hosts
+    assert "KAFKA yes" in driver_log, "the Kafka connector's jars are not on the classpath"
     node_env.kubectl("delete", "namespace", NAMESPACE, "--wait=false")
