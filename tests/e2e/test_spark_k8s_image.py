@@ -8,7 +8,9 @@ its own (``spark-submitter``). The driver pod (service account ``spark``; both b
 for what the submission and the driver create) starts two executor
 pods; everything runs in kubelet's containers with ``imagePullPolicy: Never``. The test asserts
 the driver Succeeded, both executors ran (the job reports which hosts ran partitions) and the
-sum is right, and prints how long each phase took.
+sum is right, and prints how long each phase took. A second job streams from Spark's ``rate``
+source and scales itself in place (2 -> 3 -> 2 executors) with the in-place agent's bridge:
+the executor pods follow ``requestTotalExecutors`` on the node while the query runs.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,10 +36,9 @@ from hrl_autoscaler.tools.devenv.node.handle import NodeHandle
 pytestmark = pytest.mark.node
 
 NAMESPACE = "spark-image"
-DRIVER_POD = "sum-job-driver"
-JOB = "local:///opt/hrl-autoscaler/sum_job.py"
 N, PARTITIONS = 1_000_000, 8
 EXECUTORS = 2
+SCALE_TO = 3
 #: What Spark's driver creates and watches: its executors, their headless service and config maps
 #: (and PVCs, when executors ask for them).
 SUBMITTER = "spark-submitter"
@@ -109,14 +111,16 @@ def submission_auth(node_env: NodeHandle, directory: Path) -> SubmissionAuth:
     return SubmissionAuth(str(cluster["cluster"]["server"]), ca_cert, token_file)
 
 
-def spark_submit_command(image: str, auth: SubmissionAuth) -> list[str]:
+def spark_submit_command(
+    image: str, auth: SubmissionAuth, name: str, job: str, *args: str
+) -> list[str]:
     """The submission: cluster mode, our image never pulled, small requests (2 CPUs here)."""
     confs = {
         "spark.kubernetes.container.image": image,
         "spark.kubernetes.container.image.pullPolicy": "Never",
         "spark.kubernetes.namespace": NAMESPACE,
         "spark.kubernetes.authenticate.driver.serviceAccountName": "spark",
-        "spark.kubernetes.driver.pod.name": DRIVER_POD,
+        "spark.kubernetes.driver.pod.name": f"{name}-driver",
         "spark.executor.instances": str(EXECUTORS),
         "spark.kubernetes.driver.request.cores": "100m",
         "spark.kubernetes.executor.request.cores": "100m",
@@ -129,10 +133,10 @@ def spark_submit_command(image: str, auth: SubmissionAuth) -> list[str]:
     }
     bin_dir = Path(sys.executable).parent
     command = [str(bin_dir / "spark-submit"), "--master", f"k8s://{auth.server}"]
-    command += ["--deploy-mode", "cluster", "--name", "hrl-sum-job"]
+    command += ["--deploy-mode", "cluster", "--name", name]
     for key, value in confs.items():
         command += ["--conf", f"{key}={value}"]
-    return [*command, JOB, str(N), str(PARTITIONS)]
+    return [*command, f"local:///opt/hrl-autoscaler/{job}", *args]
 
 
 @dataclass
@@ -148,6 +152,7 @@ class Timeline:
         self.marks.setdefault(name, round(time.monotonic() - self.started, 1))
 
     def observe(self, pods: list[dict[str, Any]]) -> None:
+        running = 0
         for pod in pods:
             labels = pod["metadata"].get("labels", {})
             phase = pod.get("status", {}).get("phase")
@@ -161,81 +166,138 @@ class Timeline:
             elif labels.get("spark-role") == "executor":
                 self.executors_seen.add(name)
                 self.mark("first executor pod created")
-                if phase == "Running":
+                if phase == "Running" and pod["metadata"].get("deletionTimestamp") is None:
                     self.executors_running.add(name)
-                    if len(self.executors_running) >= EXECUTORS:
-                        self.mark(f"{EXECUTORS} executors Running")
+                    running += 1
+        if running:
+            self.mark(f"{running} executors Running")
 
 
-def _pods(node_env: NodeHandle) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class SparkNamespace:
+    """The image on the node and a namespace where Spark may run, with the submitter's auth."""
+
+    image: str
+    auth: SubmissionAuth
+
+
+@dataclass
+class Run:
+    """One submission's outcome."""
+
+    returncode: int
+    submit_log: str
+    driver_log: str
+    driver_phase: str
+    timeline: Timeline
+
+    def context(self) -> str:
+        return f"spark-submit:\n{self.submit_log[-4000:]}\ndriver log:\n{self.driver_log[-6000:]}"
+
+
+def _pods(node_env: NodeHandle, prefix: str) -> list[dict[str, Any]]:
+    """The namespace's pods of one application: Spark names them ``<app name>-driver`` (set
+    here) and ``<app name>-<id>-exec-<n>``."""
     result = node_env.kubectl("get", "pods", "-n", NAMESPACE, "-o", "json", check=False)
     if result.returncode != 0:
         return []
     items: list[dict[str, Any]] = json.loads(result.stdout)["items"]
-    return items
+    return [pod for pod in items if pod["metadata"]["name"].startswith(f"{prefix}-")]
+
+
+@pytest.fixture(scope="module")
+def spark_ns(
+    node_env: NodeHandle, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SparkNamespace]:
+    started = time.monotonic()
+    built = ensure_spark_image(_progress)
+    size = built.size_bytes / 1e6
+    _progress(f"[spark] image {built.ref}: {size:.0f} MB (cached={built.cached})")
+    phase = time.monotonic()
+    image = import_image(built.archive, node_env.containerd_address)
+    _progress(f"[spark] imported {image} in {time.monotonic() - phase:.1f} s")
+    node_env.kubectl("create", "namespace", NAMESPACE)
+    rbac = SPARK_RBAC % {"ns": NAMESPACE, "submitter": SUBMITTER}
+    node_env.kubectl("apply", "-f", "-", input=rbac)
+    auth = submission_auth(node_env, tmp_path_factory.mktemp("spark-auth"))
+    _progress(f"[spark] image and namespace ready in {time.monotonic() - started:.0f} s")
+    yield SparkNamespace(image, auth)
+    node_env.kubectl("delete", "namespace", NAMESPACE, "--wait=false", check=False)
+
+
+def submit(
+    node_env: NodeHandle, spark: SparkNamespace, tmp_path: Path, name: str, job: str, *args: str
+) -> Run:
+    """Run spark-submit to the end, watching the pods; print the phases."""
+    command = spark_submit_command(spark.image, spark.auth, name, job, *args)
+    # Only the confs authenticate the client: no KUBECONFIG, and a HOME without ~/.kube.
+    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(tmp_path)}
+    if os.environ.get("JAVA_HOME"):
+        env["JAVA_HOME"] = os.environ["JAVA_HOME"]
+    log = tmp_path / "spark-submit.log"
+    timeline = Timeline()
+    with log.open("w") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+        try:
+            deadline = time.monotonic() + 900
+            while process.poll() is None and time.monotonic() < deadline:
+                timeline.observe(_pods(node_env, name))
+                time.sleep(0.5)
+            timeline.observe(_pods(node_env, name))
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    timeline.mark("spark-submit returned")
+    driver = f"{name}-driver"
+    driver_log = node_env.kubectl("logs", "-n", NAMESPACE, driver, check=False).stdout
+    phase = node_env.kubectl(
+        "get", "pod", "-n", NAMESPACE, driver, "-o", "jsonpath={.status.phase}", check=False
+    ).stdout
+    phases = "\n".join(f"{mark}: {seconds} s" for mark, seconds in timeline.marks.items())
+    _progress(f"[spark] {name} phases (since submit):\n{textwrap.indent(phases, '  ')}")
+    for line in driver_log.splitlines():
+        if line.startswith(("SUM ", "HOSTS ", "KAFKA ", "SCALED ", "STREAM ")):
+            _progress(f"[spark] {name} driver: {line}")
+    return Run(process.returncode, log.read_text(), driver_log, phase, timeline)
 
 
 @pytest.mark.timeout(1200)
 def test_spark_submit_cluster_mode_runs_driver_and_executors_on_the_node(
-    node_env: NodeHandle, tmp_path: Path
+    node_env: NodeHandle, spark_ns: SparkNamespace, tmp_path: Path
 ) -> None:
-    wall = time.monotonic()
-    built = ensure_spark_image(_progress)
-    _progress(f"[spark] image {built.ref}: {built.size_bytes / 1e6:.0f} MB (cached={built.cached})")
-    phase = time.monotonic()
-    image = import_image(built.archive, node_env.containerd_address)
-    _progress(f"[spark] imported {image} in {time.monotonic() - phase:.1f} s")
-
-    node_env.kubectl("create", "namespace", NAMESPACE)
-    rbac = SPARK_RBAC % {"ns": NAMESPACE, "submitter": SUBMITTER}
-    node_env.kubectl("apply", "-f", "-", input=rbac)
-    auth = submission_auth(node_env, tmp_path / "auth")
-    command = spark_submit_command(image, auth)
-    # Only the confs authenticate the client: no KUBECONFIG, and a HOME without ~/.kube.
-    env = {
-        "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
-        "HOME": str(tmp_path),
-        "JAVA_HOME": os.environ.get("JAVA_HOME", ""),
-    }
-    if not env["JAVA_HOME"]:
-        del env["JAVA_HOME"]
-    log = tmp_path / "spark-submit.log"
-    timeline = Timeline()
-    with log.open("w") as out:
-        submit = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
-        try:
-            deadline = time.monotonic() + 900
-            while submit.poll() is None and time.monotonic() < deadline:
-                timeline.observe(_pods(node_env))
-                time.sleep(0.5)
-            timeline.observe(_pods(node_env))
-        finally:
-            if submit.poll() is None:
-                submit.kill()
-                submit.wait()
-    timeline.mark("spark-submit returned")
-    submitted = log.read_text()
-    driver_log = node_env.kubectl("logs", "-n", NAMESPACE, DRIVER_POD, check=False).stdout
-    report = textwrap.indent(
-        "\n".join(f"{name}: {seconds} s" for name, seconds in timeline.marks.items()), "  "
+    run = submit(node_env, spark_ns, tmp_path, "hrl-sum-job", "sum_job.py", str(N), str(PARTITIONS))
+    assert run.returncode == 0, run.context()
+    assert run.driver_phase == "Succeeded", run.context()
+    assert len(run.timeline.executors_seen) == EXECUTORS, (
+        run.timeline.executors_seen,
+        run.context(),
     )
-    _progress(f"[spark] phases (since submit):\n{report}")
-    _progress(f"[spark] wall time with the image and the import: {time.monotonic() - wall:.0f} s")
-    for line in driver_log.splitlines():
-        if line.startswith(("SUM ", "HOSTS ", "KAFKA ")):
-            _progress(f"[spark] driver: {line}")
-    context = f"spark-submit:\n{submitted[-4000:]}\ndriver log:\n{driver_log[-6000:]}"
-    assert submit.returncode == 0, context
-    driver = json.loads(
-        node_env.kubectl("get", "pod", "-n", NAMESPACE, DRIVER_POD, "-o", "json").stdout
-    )
-    assert driver["status"]["phase"] == "Succeeded", context
-    assert len(timeline.executors_seen) == EXECUTORS, (timeline.executors_seen, context)
-    assert len(timeline.executors_running) == EXECUTORS, (timeline.executors_running, context)
+    assert len(run.timeline.executors_running) == EXECUTORS, run.context()
     expected = N * (N + 1) // 2
-    assert f"SUM n={N} partitions={PARTITIONS} sum={expected} expected={expected}" in driver_log
-    [hosts] = [line.split()[1:] for line in driver_log.splitlines() if line.startswith("HOSTS")]
+    assert f"SUM n={N} partitions={PARTITIONS} sum={expected} expected={expected}" in run.driver_log
+    [hosts] = [line.split()[1:] for line in run.driver_log.splitlines() if line.startswith("HOSTS")]
     assert len(hosts) == EXECUTORS, f"partitions ran on {hosts}, not on {EXECUTORS} executors"
-    assert DRIVER_POD not in hosts
-    assert "KAFKA yes" in driver_log, "the Kafka connector's jars are not on the classpath"
-    node_env.kubectl("delete", "namespace", NAMESPACE, "--wait=false")
+    assert "hrl-sum-job-driver" not in hosts
+    assert "KAFKA yes" in run.driver_log, "the Kafka connector's jars are not on the classpath"
+
+
+@pytest.mark.timeout(1200)
+def test_a_streaming_job_scales_in_place_on_the_node(
+    node_env: NodeHandle, spark_ns: SparkNamespace, tmp_path: Path
+) -> None:
+    run = submit(node_env, spark_ns, tmp_path, "hrl-rate-job", "rate_job.py", "50", str(SCALE_TO))
+    assert run.returncode == 0, run.context()
+    assert run.driver_phase == "Succeeded", run.context()
+    scaled = [line for line in run.driver_log.splitlines() if line.startswith("SCALED ")]
+    assert [line.split()[1:3] for line in scaled] == [
+        [f"from={EXECUTORS}", f"to={SCALE_TO}"],
+        [f"from={SCALE_TO}", f"to={EXECUTORS}"],
+    ], run.context()
+    assert all("seconds=None" not in line for line in scaled), run.context()
+    # the third executor was a new pod on the node, started by Spark's Kubernetes allocator
+    assert len(run.timeline.executors_seen) == SCALE_TO, run.timeline.executors_seen
+    assert f"{SCALE_TO} executors Running" in run.timeline.marks, run.timeline.marks
+    [stream] = [line for line in run.driver_log.splitlines() if line.startswith("STREAM ")]
+    batches = int(stream.split()[1].removeprefix("batches="))
+    assert batches >= 5, stream
