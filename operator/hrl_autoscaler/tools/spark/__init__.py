@@ -6,6 +6,10 @@
   with :mod:`.iot_options` (its options) and :mod:`.iot_query` (its Spark settings and query).
 - :mod:`.agent`: :class:`ExecutorTargetAgent`, the driver-side half of ``in-place`` actuation
   (with :mod:`.agent_spark`, :mod:`.agent_targets` and :mod:`.agent_metrics`).
+- The Spark image (the Dockerfile's ``spark-job`` target): ``entrypoint.sh`` (driver and
+  executor commands for Spark's Kubernetes backend), :mod:`.kafka_jars` (the Kafka connector's
+  pinned jars, fetched at build time), :mod:`.sum_job` and :mod:`.rate_job` (the image's smoke-test
+  jobs: a batch sum; a rate-source stream that scales itself in place).
 
 Nothing here imports pyspark at import time (the operator's image has none); the job and the
 agent import it, or call into it, only inside a driver.

@@ -5,6 +5,7 @@ with debootstrap, exported as an OCI archive in the project cache, and imported 
 containerd namespace with ``ctr``, where kubelet runs it as the Helm chart asks:
 
     built = ensure_operator_image()          # cached by the content hash of every input
+    # ensure_spark_image(): the Spark driver/executor image (target spark-job), same way
     ref = import_image(built.archive, "/run/containerd/containerd.sock")
     # helm install ... --set image.repository=localhost/spark-hrl-autoscaler
     #                  --set image.tag=<version> --set image.pullPolicy=Never
@@ -15,21 +16,34 @@ Modules: ``settings`` (what a build is made of), ``hashing`` (the cache key), ``
 (the import), ``cli`` (``hrl-autoscaler dev image``).
 """
 
-from hrl_autoscaler.tools.devenv.images.build import BuiltImage, ensure_operator_image
+from hrl_autoscaler.tools.devenv.images.build import (
+    BuiltImage,
+    ensure_image,
+    ensure_operator_image,
+    ensure_spark_image,
+)
 from hrl_autoscaler.tools.devenv.images.commands import ImageBuildError
 from hrl_autoscaler.tools.devenv.images.containerd import import_image
 from hrl_autoscaler.tools.devenv.images.settings import (
     BaseSettings,
+    ImageSettings,
     OperatorSettings,
+    SparkImageSettings,
     StorageSettings,
+    image_settings,
 )
 
 __all__ = [
     "BaseSettings",
     "BuiltImage",
     "ImageBuildError",
+    "ImageSettings",
     "OperatorSettings",
+    "SparkImageSettings",
     "StorageSettings",
+    "ensure_image",
     "ensure_operator_image",
+    "ensure_spark_image",
+    "image_settings",
     "import_image",
 ]

@@ -1,5 +1,7 @@
-"""The operator image: the project's real Dockerfile built by ``buildah bud`` on the Debian
-base, exported to an OCI archive in the cache, reused while its inputs are unchanged.
+"""The project's images (the operator, and the Spark driver/executor image): the real
+Dockerfile built by ``buildah bud --target <kind>`` on the Debian base, exported to an OCI
+archive in the cache, reused while its inputs are unchanged. One code path for every kind:
+only :class:`.settings.ImageSettings` differs (target, name, archive name, inputs).
 
 Why buildah (Debian's): it builds Dockerfiles itself, multi-stage with ``--target``, ``ARG``
 before ``FROM`` and ``RUN --mount=type=cache``, with no daemon, as root with chroot isolation
@@ -31,19 +33,22 @@ from hrl_autoscaler.tools.devenv.images.commands import (
     push_args,
 )
 from hrl_autoscaler.tools.devenv.images.containerd import archive_digest
-from hrl_autoscaler.tools.devenv.images.hashing import base_hash, operator_hash
+from hrl_autoscaler.tools.devenv.images.hashing import base_hash, image_hash
 from hrl_autoscaler.tools.devenv.images.settings import (
     BaseSettings,
+    ImageSettings,
     OperatorSettings,
+    SparkImageSettings,
     StorageSettings,
 )
 
-ARCHIVE_NAME = "spark-hrl-autoscaler.oci.tar"
+#: The operator's archive name (kept for callers from before the Spark image).
+ARCHIVE_NAME = OperatorSettings().archive_name
 
 
 @dataclass(frozen=True)
 class BuiltImage:
-    """A built operator image: its name, where its archive is, what it is made of."""
+    """A built image: its name, where its archive is, what it is made of."""
 
     #: The name in the archive's index, which ``ctr images import`` gives the image.
     ref: str
@@ -87,37 +92,39 @@ def _locked(storage: StorageSettings) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _prune(storage: StorageSettings, keep: Path) -> None:
-    """Drop the archives of older inputs (about 190 MB each): only the newest is imported."""
+def _prune(storage: StorageSettings, keep: Path, archive_name: str) -> None:
+    """Drop the archives of older inputs of this kind (the operator's is about 190 MB, the
+    Spark image's about 700 MB): only the newest is imported. Other kinds' archives stay."""
+    partial = Path(archive_name).with_suffix(".partial").name
     for directory in storage.archives.iterdir():
-        if directory.is_dir() and directory != keep:
+        if not directory.is_dir() or directory == keep:
+            continue
+        if (directory / archive_name).exists() or (directory / partial).exists():
             shutil.rmtree(directory, ignore_errors=True)
 
 
 def operator_content_hash(
     settings: OperatorSettings | None = None, base: BaseSettings | None = None
 ) -> str:
-    settings = settings or OperatorSettings()
-    base = base or BaseSettings()
-    return operator_hash(settings, base_hash(base))
+    return image_hash(settings or OperatorSettings(), base_hash(base or BaseSettings()))
 
 
-def ensure_operator_image(
+def ensure_image(
+    settings: ImageSettings,
     progress: Progress = print,
     *,
     force: bool = False,
-    settings: OperatorSettings | None = None,
     base: BaseSettings | None = None,
     storage: StorageSettings | None = None,
 ) -> BuiltImage:
-    """The operator image as an OCI archive: from the cache when every input is unchanged,
-    else built (the base first, when its inputs changed) with the project's Dockerfile."""
-    settings = settings or OperatorSettings()
+    """The image of ``settings`` as an OCI archive: from the cache when every input is
+    unchanged, else built (the base first, when its inputs changed) with the project's
+    Dockerfile."""
     base = base or BaseSettings()
     storage = storage or StorageSettings()
     if not (settings.repo / "Dockerfile").is_file():
         raise ImageBuildError(f"no Dockerfile in {settings.repo}: build from a checkout")
-    content_hash = operator_hash(settings, base_hash(base))
+    content_hash = image_hash(settings, base_hash(base))
     directory = archive_dir(storage, content_hash)
     if not force and (hit := _load_cached(directory)) is not None:
         progress(f"[image] {hit.ref}: cached ({content_hash[:12]})")
@@ -131,8 +138,37 @@ def ensure_operator_image(
         return _build(settings, base, storage, content_hash, directory, progress)
 
 
+def ensure_operator_image(
+    progress: Progress = print,
+    *,
+    force: bool = False,
+    settings: OperatorSettings | None = None,
+    base: BaseSettings | None = None,
+    storage: StorageSettings | None = None,
+) -> BuiltImage:
+    """The operator image (the Dockerfile's default target); see :func:`ensure_image`."""
+    return ensure_image(
+        settings or OperatorSettings(), progress, force=force, base=base, storage=storage
+    )
+
+
+def ensure_spark_image(
+    progress: Progress = print,
+    *,
+    force: bool = False,
+    settings: SparkImageSettings | None = None,
+    base: BaseSettings | None = None,
+    storage: StorageSettings | None = None,
+) -> BuiltImage:
+    """The Spark driver/executor image (target ``spark-job``); see :func:`ensure_image`.
+    A cold build downloads the JRE from Debian, pyspark from PyPI, the Kafka jars from Maven."""
+    return ensure_image(
+        settings or SparkImageSettings(), progress, force=force, base=base, storage=storage
+    )
+
+
 def _build(
-    settings: OperatorSettings,
+    settings: ImageSettings,
     base: BaseSettings,
     storage: StorageSettings,
     content_hash: str,
@@ -149,19 +185,21 @@ def _build(
     progress(f"[image] building {settings.ref} ({content_hash[:12]}); log: {log}")
     base_ref = ensure_base(base, storage, runner, progress)
     checks.require_pypi()
+    for url in settings.probes:
+        checks.probe(url, url.split("/")[2], "the Dockerfile downloads from it; check the network")
     local = f"{settings.repository}:build-{content_hash[:12]}"
     phase = time.monotonic()
-    progress(f"[image] buildah bud --target {settings.target} (pip install from PyPI) ...")
+    progress(f"[image] buildah bud --target {settings.target} (downloads: pip, apt) ...")
     runner.run("buildah bud", bud_args(storage, settings, base_ref, local))
     progress(f"[image] Dockerfile built in {time.monotonic() - phase:.0f} s")
     phase = time.monotonic()
     directory.mkdir(parents=True, exist_ok=True)
-    archive = directory / ARCHIVE_NAME
+    archive = directory / settings.archive_name
     partial = archive.with_suffix(".partial")
     partial.unlink(missing_ok=True)
     runner.run("buildah push", push_args(storage, local, partial, settings.ref))
     partial.rename(archive)
-    _prune(storage, keep=directory)
+    _prune(storage, keep=directory, archive_name=settings.archive_name)
     # The archive is the artifact; the image in buildah's storage would only duplicate it.
     runner.run("buildah rmi", buildah(storage, "rmi", local))
     progress(f"[image] exported {archive} in {time.monotonic() - phase:.0f} s")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from hrl_autoscaler.tools.devenv.images.settings import (
     BaseSettings,
-    OperatorSettings,
+    ImageSettings,
     StorageSettings,
 )
 
@@ -50,7 +50,7 @@ def debootstrap_args(base: BaseSettings, target: Path) -> list[str]:
 
 
 def bud_args(
-    storage: StorageSettings, settings: OperatorSettings, base_ref: str, tag: str
+    storage: StorageSettings, settings: ImageSettings, base_ref: str, tag: str
 ) -> list[str]:
     """``buildah bud`` of the project's Dockerfile: only the base and the target are chosen.
 

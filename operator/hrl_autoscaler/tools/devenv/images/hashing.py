@@ -17,7 +17,7 @@ from pathlib import Path
 from hrl_autoscaler.tools.devenv.images.settings import (
     RECIPE_VERSION,
     BaseSettings,
-    OperatorSettings,
+    ImageSettings,
 )
 
 
@@ -85,8 +85,11 @@ def base_hash(base: BaseSettings) -> str:
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
 
 
-def operator_hash(settings: OperatorSettings, base_content_hash: str) -> str:
-    """The operator image's inputs: the build context, the target, the ref, the base."""
+def image_hash(settings: ImageSettings, base_content_hash: str) -> str:
+    """An image's inputs: the build context, the target, the ref, the base.
+
+    The whole Dockerfile counts for every target (a change to one stage rebuilds all kinds):
+    simpler than parsing stages, and the stages share the base and the builder anyway."""
     extra = {
         "recipe": RECIPE_VERSION,
         "base": base_content_hash,
@@ -95,3 +98,7 @@ def operator_hash(settings: OperatorSettings, base_content_hash: str) -> str:
     }
     relatives = list(context_files(settings.repo, settings.files, settings.trees))
     return hash_files(settings.repo, relatives, extra)
+
+
+#: The operator image's hash (the name it had before the Spark image was added).
+operator_hash = image_hash

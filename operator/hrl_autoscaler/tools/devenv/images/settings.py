@@ -87,8 +87,9 @@ class BaseSettings:
 
 
 @dataclass(frozen=True)
-class OperatorSettings:
-    """The operator image: the Dockerfile's default target on the Debian base."""
+class ImageSettings:
+    """One image built from the project's Dockerfile on the Debian base: its target, its name,
+    the inputs of its content hash. The defaults are the operator's (the default target)."""
 
     repo: Path = REPO
     target: str = "operator"
@@ -97,17 +98,63 @@ class OperatorSettings:
     #: ``imagePullPolicy: IfNotPresent`` or ``Never``, never try to pull it.
     repository: str = "localhost/spark-hrl-autoscaler"
     tag: str = field(default_factory=project_version)
-    #: The build context's inputs besides operator/ and policies/ (walked whole).
+    #: The build context's inputs besides the trees (walked whole).
     files: tuple[str, ...] = ("Dockerfile", ".dockerignore", "pyproject.toml", "README.md")
     trees: tuple[str, ...] = ("operator", "policies")
     #: The host's CA bundle, bind-mounted over the image's for RUN steps only: a machine behind a
     #: TLS-inspecting proxy trusts it, Debian's bundle does not, and pip must reach PyPI. Not
     #: committed to any layer (buildah's RUN volumes are not), so the image keeps Debian's CAs.
     build_ca_bundle: Path | None = field(default_factory=lambda: _host_ca_bundle())
+    #: The archive's file name in its cache directory: one name per kind of image, so pruning
+    #: one kind's older archives leaves the other kinds' alone.
+    archive_name: str = "spark-hrl-autoscaler.oci.tar"
+    #: URLs the build downloads from besides PyPI and the Debian mirror, probed before a build
+    #: so an unreachable one fails in seconds with its name, not minutes into the build.
+    probes: tuple[str, ...] = ()
 
     @property
     def ref(self) -> str:
         return f"{self.repository}:{self.tag}"
+
+
+@dataclass(frozen=True)
+class OperatorSettings(ImageSettings):
+    """The operator image: the Dockerfile's default target."""
+
+
+#: Maven Central, where the spark-job target fetches the Kafka connector's pinned jars.
+MAVEN_CENTRAL_PROBE = (
+    "https://repo1.maven.org/maven2/org/apache/spark/spark-parent_2.13/4.1.1/"
+    "spark-parent_2.13-4.1.1.pom"
+)
+
+
+@dataclass(frozen=True)
+class SparkImageSettings(ImageSettings):
+    """The Spark image (driver and executors): the Dockerfile's ``spark-job`` target, with
+    Debian's OpenJDK 17, pyspark and the Kafka connector's jars (about 1 GB unpacked)."""
+
+    target: str = "spark-job"
+    repository: str = "localhost/spark-hrl-autoscaler-spark"
+    #: policies/ is not copied into this target, so it is not an input.
+    trees: tuple[str, ...] = ("operator",)
+    archive_name: str = "spark-hrl-autoscaler-spark.oci.tar"
+    probes: tuple[str, ...] = (MAVEN_CENTRAL_PROBE,)
+
+
+#: The targets ``hrl-autoscaler dev image build --target`` accepts, and their settings.
+IMAGE_KINDS: dict[str, type[ImageSettings]] = {
+    "operator": OperatorSettings,
+    "spark-job": SparkImageSettings,
+}
+
+
+def image_settings(target: str) -> ImageSettings:
+    """The settings of the Dockerfile target ``target``; a clear error for any other name."""
+    kind = IMAGE_KINDS.get(target)
+    if kind is None:
+        raise ValueError(f"image target {target!r}: accepted values are {sorted(IMAGE_KINDS)}")
+    return kind()
 
 
 def _host_ca_bundle() -> Path | None:
