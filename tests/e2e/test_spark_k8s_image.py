@@ -3,19 +3,18 @@
 The Spark image (the Dockerfile's ``spark-job`` target on the Debian base, built by buildah, no
 registry) is imported into the node's containerd; the venv's own ``spark-submit`` (the pyspark
 wheel, with Spark's Kubernetes backend and the fabric8 client) submits a tiny PySpark batch job
-to the API server as users do, authenticated by the cluster's CA and a service-account token of
-its own (``spark-submitter``). The driver pod (service account ``spark``; both bound to a Role
-for what the submission and the driver create) starts two executor
-pods; everything runs in kubelet's containers with ``imagePullPolicy: Never``. The test asserts
-the driver Succeeded, both executors ran (the job reports which hosts ran partitions) and the
-sum is right, and prints how long each phase took. A second job streams from Spark's ``rate``
+to the API server as users do, authenticated by the cluster's CA and a token of a submitter
+service account (``tools/spark/k8s_auth.py``). The driver pod (service account ``spark``, bound
+to a Role for what the driver creates) starts two executor pods; everything runs in kubelet's
+containers with ``imagePullPolicy: Never``. The test asserts the driver Succeeded, both
+executors ran (the job reports which hosts ran partitions) and the sum is right, and prints how
+long each phase took. A second job streams from Spark's ``rate``
 source and scales itself in place (2 -> 3 -> 2 executors) with the in-place agent's bridge:
 the executor pods follow ``requestTotalExecutors`` on the node while the query runs.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import subprocess
@@ -28,91 +27,26 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from hrl_autoscaler.tools.devenv.images import ensure_spark_image, import_image
 from hrl_autoscaler.tools.devenv.node.handle import NodeHandle
+from hrl_autoscaler.tools.devenv.sparkop.manifests import driver_rbac
+from hrl_autoscaler.tools.spark.k8s_auth import SparkClientAuth, mint_auth
 
-pytestmark = pytest.mark.node
+pytestmark = [pytest.mark.node, pytest.mark.spark_k8s]
 
 NAMESPACE = "spark-image"
 N, PARTITIONS = 1_000_000, 8
 EXECUTORS = 2
 SCALE_TO = 3
-#: What Spark's driver creates and watches: its executors, their headless service and config maps
-#: (and PVCs, when executors ask for them).
-SUBMITTER = "spark-submitter"
-#: What Spark creates and watches: the submission client the driver pod, its config map and
-#: headless service; the driver its executors (and PVCs, when executors ask for them).
-SPARK_RBAC = """
-apiVersion: v1
-kind: ServiceAccount
-metadata: {name: spark, namespace: %(ns)s}
----
-apiVersion: v1
-kind: ServiceAccount
-metadata: {name: %(submitter)s, namespace: %(ns)s}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: Role
-metadata: {name: spark, namespace: %(ns)s}
-rules:
-- apiGroups: [""]
-  resources: [pods, services, configmaps, persistentvolumeclaims]
-  verbs: [create, get, list, watch, delete, deletecollection, patch, update]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: {name: spark, namespace: %(ns)s}
-subjects:
-- {kind: ServiceAccount, name: spark, namespace: %(ns)s}
-- {kind: ServiceAccount, name: %(submitter)s, namespace: %(ns)s}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: spark}
-"""
 
 
 def _progress(message: str) -> None:
     print(message, flush=True)
 
 
-@dataclass(frozen=True)
-class SubmissionAuth:
-    """The API server, its CA and a bearer token, as files Spark's submission confs name.
-
-    A token, not the kubeconfig's client certificate: the devenv's keys are EC (P-256), and
-    the fabric8 client inside spark-submit reads EC keys only with BouncyCastle, which pyspark
-    does not ship ("Invalid DER: object is not integer" from its PKCS#1 reader)."""
-
-    server: str
-    ca_cert: Path
-    token_file: Path
-
-    def confs(self) -> dict[str, str]:
-        prefix = "spark.kubernetes.authenticate.submission"
-        return {
-            f"{prefix}.caCertFile": str(self.ca_cert),
-            f"{prefix}.oauthTokenFile": str(self.token_file),
-        }
-
-
-def submission_auth(node_env: NodeHandle, directory: Path) -> SubmissionAuth:
-    """The current context's server and CA from the kubeconfig, and a token for the submitter's
-    service account (``kubectl create token``: short-lived, nothing stored in the cluster)."""
-    config = yaml.safe_load(node_env.kubeconfig.read_text())
-    context = next(c for c in config["contexts"] if c["name"] == config["current-context"])
-    cluster = next(c for c in config["clusters"] if c["name"] == context["context"]["cluster"])
-    directory.mkdir(parents=True, exist_ok=True)
-    ca_cert = directory / "ca.crt"
-    ca_cert.write_bytes(base64.b64decode(cluster["cluster"]["certificate-authority-data"]))
-    token = node_env.kubectl("create", "token", SUBMITTER, "-n", NAMESPACE, "--duration=1h")
-    token_file = directory / "token"
-    token_file.write_text(token.stdout.strip())
-    token_file.chmod(0o600)
-    return SubmissionAuth(str(cluster["cluster"]["server"]), ca_cert, token_file)
-
-
 def spark_submit_command(
-    image: str, auth: SubmissionAuth, name: str, job: str, *args: str
+    image: str, auth: SparkClientAuth, name: str, job: str, *args: str
 ) -> list[str]:
     """The submission: cluster mode, our image never pulled, small requests (2 CPUs here)."""
     confs = {
@@ -129,7 +63,7 @@ def spark_submit_command(
         # Waits for the driver to end and reports its state (the default, said for the reader).
         "spark.kubernetes.submission.waitAppCompletion": "true",
         "spark.kubernetes.report.interval": "2s",
-        **auth.confs(),
+        **auth.submission_confs(),
     }
     bin_dir = Path(sys.executable).parent
     command = [str(bin_dir / "spark-submit"), "--master", f"k8s://{auth.server}"]
@@ -178,7 +112,7 @@ class SparkNamespace:
     """The image on the node and a namespace where Spark may run, with the submitter's auth."""
 
     image: str
-    auth: SubmissionAuth
+    auth: SparkClientAuth
 
 
 @dataclass
@@ -216,10 +150,8 @@ def spark_ns(
     phase = time.monotonic()
     image = import_image(built.archive, node_env.containerd_address)
     _progress(f"[spark] imported {image} in {time.monotonic() - phase:.1f} s")
-    node_env.kubectl("create", "namespace", NAMESPACE)
-    rbac = SPARK_RBAC % {"ns": NAMESPACE, "submitter": SUBMITTER}
-    node_env.kubectl("apply", "-f", "-", input=rbac)
-    auth = submission_auth(node_env, tmp_path_factory.mktemp("spark-auth"))
+    node_env.kubectl("apply", "-f", "-", input=driver_rbac(NAMESPACE, "spark", []))
+    auth = mint_auth(node_env.api_client, node_env.kubeconfig, tmp_path_factory.mktemp("auth"))
     _progress(f"[spark] image and namespace ready in {time.monotonic() - started:.0f} s")
     yield SparkNamespace(image, auth)
     node_env.kubectl("delete", "namespace", NAMESPACE, "--wait=false", check=False)

@@ -109,6 +109,7 @@ class TestSubmitCommand:
             ({"deps": {"jars": ["x.jar"]}}, "spec.deps"),
             ({"volumes": [{"name": "v", "configMap": {"name": "c"}}]}, "spec.volumes[0]"),
             ({"sparkConf": {"bad key": "1"}}, "spec.sparkConf"),
+            ({"sparkConf": {"a=b": "1"}}, "spec.sparkConf"),
             ({"arguments": [{"x": 1}]}, "spec.arguments[0]"),
         ],
     )
@@ -171,6 +172,7 @@ class TestStatus:
             driver=None, executors=[], attempts=1, submitted=False, error="exited 1: boom"
         )
         assert failed["applicationState"]["state"] == "SUBMISSION_FAILED"
+        assert failed["driverInfo"] == {}  # required by the CRD
         assert "boom" in failed["applicationState"]["errorMessage"]
 
 

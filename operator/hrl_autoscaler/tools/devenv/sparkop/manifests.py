@@ -30,7 +30,15 @@ def driver_rbac(namespace: str, service_account: str, applications: Sequence[str
     """Namespace, service account, Role and RoleBinding (YAML) for Spark drivers: their
     executor pods and what Spark creates beside them, plus ``get`` on their own
     SparkApplications (the in-place agent reads the target annotation)."""
-    names = ", ".join(applications)
+    agent_rule = (
+        f"""- apiGroups: [sparkoperator.k8s.io]
+  resources: [sparkapplications]
+  resourceNames: [{", ".join(applications)}]
+  verbs: [get]
+"""
+        if applications
+        else ""  # an empty resourceNames would grant every application
+    )
     return f"""
 apiVersion: v1
 kind: Namespace
@@ -47,11 +55,7 @@ rules:
 - apiGroups: [""]
   resources: [pods, services, configmaps, persistentvolumeclaims]
   verbs: [get, list, watch, create, update, patch, delete, deletecollection]
-- apiGroups: [sparkoperator.k8s.io]
-  resources: [sparkapplications]
-  resourceNames: [{names}]
-  verbs: [get]
----
+{agent_rule}---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: RoleBinding
 metadata: {{name: {service_account}, namespace: {namespace}}}

@@ -76,7 +76,9 @@ UNSUPPORTED_FIELDS = (
     "imagePullSecrets",
 )
 TYPES = ("Python", "Scala", "Java")
-_KEY = re.compile(r"^[A-Za-z0-9._/-]+$")
+#: Spark settings, labels, annotations, environment names: no space and no '=' (``--conf K=V``);
+#: Spark's own keys use '*' (``spark.metrics.conf.*.sink...``).
+_KEY = re.compile(r"^[^\s=]+$")
 
 
 class SubmissionSpecError(ValueError):
@@ -106,7 +108,7 @@ def _mapping(value: Any, field: str) -> Mapping[str, Any]:
     for key in value:
         if not isinstance(key, str) or not _KEY.match(key):
             raise SubmissionSpecError(
-                f"{field}: key {key!r} must be letters, digits, '.', '_', '/' or '-'"
+                f"{field}: key {key!r} must be non-empty, without spaces or '='"
             )
     return value
 

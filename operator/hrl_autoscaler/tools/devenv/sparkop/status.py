@@ -54,7 +54,12 @@ def application_status(
     ``submitted``: ``spark-submit`` has created the driver (or is running); ``error``: the last
     submission failed with this message (``SUBMISSION_FAILED``, as the Spark Operator reports).
     """
-    status: dict[str, Any] = {"submissionAttempts": attempts, "executionAttempts": attempts}
+    # driverInfo is the one field the CRD's status requires
+    status: dict[str, Any] = {
+        "submissionAttempts": attempts,
+        "executionAttempts": attempts,
+        "driverInfo": {},
+    }
     if error is not None:
         status["applicationState"] = {"state": "SUBMISSION_FAILED", "errorMessage": error[-1000:]}
         return status
