@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST := $(BIN)/pytest
 
-.PHONY: help install system-deps node-deps image-deps binaries test lint typecheck unit slow e2e spark node kind-e2e kind-down demo bench train ablation clean
+.PHONY: help install system-deps node-deps image-deps binaries test lint typecheck unit slow e2e spark node spark-k8s kind-e2e kind-down demo bench train ablation clean
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -80,8 +80,11 @@ e2e: install system-deps binaries  ## tests on a real kube-apiserver, etcd and P
 spark: install system-deps binaries  ## tests on a real Spark standalone cluster (Java 17)
 	$(PYTEST) -m spark tests
 
-node: install system-deps node-deps binaries  ## tests on one real local node (root: kubelet, containerd, kube-proxy, CoreDNS)
+node: install system-deps node-deps binaries  ## tests on one real local node (root: kubelet, containerd, kube-proxy, CoreDNS), the spark-k8s ones included
 	$(PYTEST) -m node tests
+
+spark-k8s: install system-deps node-deps binaries  ## only the real-Spark-on-Kubernetes tests of the node tier (Spark image, spark-submit, executor pods, Kafka)
+	$(PYTEST) -m spark_k8s tests
 
 demo: install system-deps binaries  ## the main job: the operator live on a local control plane
 	$(BIN)/hrl-autoscaler demo --report-dir reports/demo

@@ -31,6 +31,7 @@ from hrl_autoscaler.runtime.core.application import GROUP, PLURAL, VERSION
 from hrl_autoscaler.tools.devenv.components import Emulator
 from hrl_autoscaler.tools.devenv.images import ensure_spark_image
 from hrl_autoscaler.tools.devenv.node.handle import NodeHandle
+from hrl_autoscaler.tools.devenv.sparkapps import wait_for
 from hrl_autoscaler.tools.devenv.sparkop.manifests import driver_rbac, iot_application
 from hrl_autoscaler.tools.devenv.sparkop.spec import APP_NAME_LABEL
 from hrl_autoscaler.tools.devenv.sparkop.status import APP_ID_LABEL, ROLE_LABEL
@@ -54,9 +55,12 @@ def _progress(message: str) -> None:
     print(message, flush=True)
 
 
-def _application(image: str, events: Path) -> dict[str, Any]:
+def _application(image: str, data: Path) -> dict[str, Any]:
+    # The checkpoint (the streaming state the executors write) must be shared: an executor
+    # added later reads state another one wrote, as on a cluster's shared storage.
     arguments = [
         "--input-dir=/data/events",
+        "--checkpoint-dir=/data/checkpoint",
         f"--app-name={NAME}",
         "--trigger-s=2",
         "--work-factor=200",
@@ -71,7 +75,7 @@ def _application(image: str, events: Path) -> dict[str, Any]:
         image,
         arguments,
         service_account=SERVICE_ACCOUNT,
-        host_dirs={"/data/events": str(events)},
+        host_dirs={"/data": str(data)},
     )
 
 
@@ -150,16 +154,17 @@ def running(node_env: NodeHandle, tmp_path_factory: pytest.TempPathFactory) -> I
     _progress(f"[spark-k8s] image {image.ref} ready in {time.monotonic() - started:.0f} s")
     node_env.kubectl("apply", "-f", "-", input=driver_rbac(NAMESPACE, SERVICE_ACCOUNT, [NAME]))
     work = tmp_path_factory.mktemp("spark-k8s")
-    events = work / "events"
-    events.mkdir()
-    events.chmod(0o777)  # the driver and executors run as uid 185
-    writer = EventFileWriter(events, rate_eps=RATE_EPS).start()
+    data = work / "data"
+    (data / "events").mkdir(parents=True)
+    for path in (data, data / "events"):
+        path.chmod(0o777)  # the driver and executors run as uid 185
+    writer = EventFileWriter(data / "events", rate_eps=RATE_EPS).start()
     emulator = Emulator(node_env.kubeconfig, work / "emulator", 1.0, 1.0, spark_submit=True)
     objects = k8s_client.CustomObjectsApi(node_env.api_client)
     stack = Running(node_env, objects, k8s_client.CoreV1Api(node_env.api_client), emulator, writer)
     try:
         objects.create_namespaced_custom_object(
-            GROUP, VERSION, NAMESPACE, PLURAL, _application(image.ref, events)
+            GROUP, VERSION, NAMESPACE, PLURAL, _application(image.ref, data)
         )
         yield stack
     finally:
@@ -184,9 +189,16 @@ def test_submitted_application_runs_with_its_executor_pods(running: Running) -> 
         f"[spark-k8s] {app_id} RUNNING with its executor in {time.monotonic() - started:.0f} s"
     )
     assert running.executors_running(app_id) == 1, running.logs()
-    status = running.app()["status"]
+    status = wait_for(
+        "the executor RUNNING in the status",
+        lambda: (
+            s
+            if list((s := running.app()["status"]).get("executorState", {}).values()) == ["RUNNING"]
+            else None
+        ),
+        30,
+    )
     assert status["driverInfo"]["podName"] == f"{NAME}-driver"
-    assert list(status["executorState"].values()).count("RUNNING") == 1
 
 
 def test_in_place_changes_add_and_remove_executor_pods(running: Running) -> None:
