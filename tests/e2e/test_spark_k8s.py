@@ -44,7 +44,7 @@ NAME = "iot-k8s"
 SERVICE_ACCOUNT = "hrl-spark-driver"
 RATE_EPS = 50.0
 #: Changes each way (up, down) timed through the agent: the issue asks for median and max.
-CHANGES = ((2, 1), (3, 1), (2, 1))
+CHANGES = ((2, 1), (3, 1), (2, 1), (3, 2), (3, 1))
 UP_TARGET_S = 60.0
 DOWN_TARGET_S = 30.0
 #: A pod start on this 2-core machine with a JVM in it: well under a minute, twice that allowed.

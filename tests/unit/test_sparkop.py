@@ -119,6 +119,12 @@ class TestSubmitCommand:
         with pytest.raises(SubmissionSpecError, match=field.replace("[", r"\[")):
             submit_command(_app(**change), master=MASTER, spark_submit=SUBMIT, submission_id="s")
 
+    def test_pod_fields_it_cannot_apply_are_refused(self) -> None:
+        app = _app()
+        app["spec"]["driver"]["sidecars"] = [{"name": "loadgen"}]
+        with pytest.raises(SubmissionSpecError, match=r"spec\.driver\.sidecars"):
+            submit_command(app, master=MASTER, spark_submit=SUBMIT, submission_id="s")
+
     def test_env_value_from_is_refused(self) -> None:
         app = _app()
         app["spec"]["driver"]["env"] = [{"name": "A", "valueFrom": {"secretKeyRef": {}}}]

@@ -75,6 +75,29 @@ UNSUPPORTED_FIELDS = (
     "batchScheduler",
     "imagePullSecrets",
 )
+#: What a ``driver`` / ``executor`` section may hold here; anything else (sidecars, init
+#: containers, security contexts, affinity, ...) would need the operator's pod templates or
+#: webhook, so it is refused rather than dropped.
+POD_FIELDS = frozenset(
+    {
+        "cores",
+        "coreRequest",
+        "coreLimit",
+        "memory",
+        "memoryOverhead",
+        "javaOptions",
+        "labels",
+        "annotations",
+        "env",
+        "envVars",
+        "volumeMounts",
+        "image",
+        "serviceAccount",
+        "podName",
+        "instances",
+        "deleteOnTermination",
+    }
+)
 TYPES = ("Python", "Scala", "Java")
 #: Spark settings, labels, annotations, environment names: no space and no '=' (``--conf K=V``);
 #: Spark's own keys use '*' (``spark.metrics.conf.*.sink...``).
@@ -117,6 +140,12 @@ def _pod_confs(role: str, pod: Mapping[str, Any], volumes: Mapping[str, Any]) ->
     """The ``--conf`` settings of ``spec.driver`` or ``spec.executor``."""
     spark = "driver" if role == "driver" else "executor"
     field = f"spec.{role}"
+    unknown = sorted(set(pod) - POD_FIELDS)
+    if unknown:
+        raise SubmissionSpecError(
+            f"{field}.{unknown[0]}: not supported by the local Spark Operator role (a {role} "
+            f"may set {', '.join(sorted(POD_FIELDS))})"
+        )
     conf: dict[str, str] = {}
     if "cores" in pod:
         conf[f"spark.{spark}.cores"] = _text(pod["cores"], f"{field}.cores")
