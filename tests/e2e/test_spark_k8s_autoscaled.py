@@ -244,27 +244,8 @@ def stack(node_env: NodeHandle, tmp_path_factory: pytest.TempPathFactory) -> Ite
     data.chmod(0o777)  # the driver and executors run as uid 185
     broker = KafkaBroker(
         KafkaSettings(listen_host=host_ip, advertised_host=host_ip, data_dir=work / "kafka")
-    ).start()
-    exporter_port = free_port()
-    exporter = ManagedProcess.start(
-        "kafka-lag-exporter",
-        [
-            sys.executable,
-            "-m",
-            "hrl_autoscaler.cli",
-            "kafka-lag-exporter",
-            "--bootstrap",
-            broker.bootstrap,
-            "--namespace",
-            NAMESPACE,
-            "--port",
-            str(exporter_port),
-            "--listen",
-            "127.0.0.1",
-        ],
-        work / "exporter.log",
     )
-    prometheus_port = free_port()
+    exporter_port, prometheus_port = free_port(), free_port()
     prometheus = Prometheus(
         find_upstream_prometheus(),
         work / "prometheus",
@@ -272,12 +253,24 @@ def stack(node_env: NodeHandle, tmp_path_factory: pytest.TempPathFactory) -> Ite
         prometheus_port,
         listen_host=host_ip,
     )
-    prometheus.set_raw_jobs(_prometheus_jobs(node_env.kubeconfig, exporter_port))
-    prometheus.start(work / "prometheus.log")
+    exporter: ManagedProcess | None = None
     emulator: Emulator | None = None
     install: Install | None = None
-    loadgen = Loadgen(broker.bootstrap, work)
+    loadgen: Loadgen | None = None
     try:
+        broker.start()
+        loadgen = Loadgen(broker.bootstrap, work)
+        exporter = ManagedProcess.start(
+            "kafka-lag-exporter",
+            [
+                *(sys.executable, "-m", "hrl_autoscaler.cli", "kafka-lag-exporter"),
+                *("--bootstrap", broker.bootstrap, "--namespace", NAMESPACE),
+                *("--port", str(exporter_port), "--listen", "127.0.0.1"),
+            ],
+            work / "exporter.log",
+        )
+        prometheus.set_raw_jobs(_prometheus_jobs(node_env.kubeconfig, exporter_port))
+        prometheus.start(work / "prometheus.log")
         broker.wait_ready()
         broker.create_topics({TOPIC: PARTITIONS})
         prometheus.wait_ready()
@@ -312,7 +305,8 @@ def stack(node_env: NodeHandle, tmp_path_factory: pytest.TempPathFactory) -> Ite
             data,
         )
     finally:
-        loadgen.stop()
+        if loadgen is not None:
+            loadgen.stop()
         node_env.kubectl("delete", "sparkapplication", "-n", NAMESPACE, NAME, check=False)
         if emulator is not None:
             time.sleep(3)  # the submission role deletes the pods of the deleted application
@@ -321,7 +315,8 @@ def stack(node_env: NodeHandle, tmp_path_factory: pytest.TempPathFactory) -> Ite
             install.uninstall()
         node_env.kubectl("delete", "namespace", NAMESPACE, "--wait=false", check=False)
         prometheus.stop()
-        exporter.stop()
+        if exporter is not None:
+            exporter.stop()
         broker.stop()
 
 

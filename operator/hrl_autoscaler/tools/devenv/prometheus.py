@@ -146,6 +146,7 @@ class Prometheus:
     def _write_config(self) -> None:
         text = render_config(self.targets, self.scrape_interval, self.raw_jobs)
         tmp = self.config_path.with_suffix(".tmp")
+        tmp.parent.mkdir(parents=True, exist_ok=True)
         tmp.write_text(text)
         os.replace(tmp, self.config_path)
 
