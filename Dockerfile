@@ -75,9 +75,10 @@ RUN python -m venv "$HRL_VENV"
 COPY pyproject.toml README.md /tmp/hrl-src/
 COPY operator /tmp/hrl-src/operator
 # pyspark and the package without torch, plus the [k8s] extra for the kubernetes client that
-# the in-place agent uses to read its SparkApplication's target-executors annotation.
+# the in-place agent uses to read its SparkApplication's target-executors annotation, and the
+# [kafka] extra (kafka-python) with which the job commits its Kafka progress as a consumer group.
 RUN --mount=type=cache,target=/root/.cache/pip \
-    "$HRL_VENV/bin/pip" install "/tmp/hrl-src[k8s,spark]" && rm -rf /tmp/hrl-src
+    "$HRL_VENV/bin/pip" install "/tmp/hrl-src[k8s,spark,kafka]" && rm -rf /tmp/hrl-src
 RUN "$HRL_VENV/bin/python" -c "import importlib.util as u, sys; sys.exit('torch must not be installed' if u.find_spec('torch') else 0)"
 ENV JAVA_HOME=/opt/java \
     SPARK_HOME=/opt/hrl-autoscaler/venv/lib/python3.11/site-packages/pyspark

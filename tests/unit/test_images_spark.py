@@ -187,7 +187,8 @@ def test_the_spark_job_target_is_on_the_debian_base_with_java_pyspark_and_kafka(
     assert stage[0] == ("FROM", "${PYTHON_IMAGE} AS spark-job")  # the operator's base
     runs = " ".join(rest for keyword, rest in stage if keyword == "RUN")
     assert "openjdk-17-jre-headless" in runs
-    assert "[k8s,spark]" in runs  # pyspark pinned by pyproject's [spark] extra
+    # pyspark pinned by pyproject's [spark] extra; kafka-python for the job's offset commits
+    assert "[k8s,spark,kafka]" in runs
     assert "find_spec('torch')" in runs
     assert "hrl_autoscaler.tools.spark.kafka_jars" in runs
     assert "--uid 185" in runs
