@@ -230,8 +230,8 @@ class KafkaBroker:
             "kafka.tools.StorageTool",
             "format",
             "--ignore-formatted",
-            "--cluster-id",
-            _cluster_id(),
+            # one argument: an id may start with '-', which argparse would take for an option
+            f"--cluster-id={_cluster_id()}",
             "--config",
             str(config),
         )
