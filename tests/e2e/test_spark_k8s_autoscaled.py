@@ -360,7 +360,9 @@ def _sink_events(out: Path) -> int:
         .getOrCreate()
     )
     total = (
-        spark.read.parquet(str(out))
+        # the schema given: before the first window is written there is nothing to infer it from
+        spark.read.schema("device_id STRING, events BIGINT")
+        .parquet(str(out))
         .where(F.col("device_id") != SENTINEL)
         .agg(F.sum("events"))
         .first()
