@@ -95,11 +95,11 @@ def _application(image: str, bootstrap: str, data: Path) -> dict[str, Any]:
         f"--work-factor={WORK_FACTOR}",
         f"--input-partitions={MAX_EXECUTORS}",
         "--shuffle-partitions=2",
-        "--checkpoint-dir=/data/checkpoint",
-        "--progress-file=/data/progress.jsonl",
+        f"--checkpoint-dir={data}/checkpoint",
+        f"--progress-file={data}/progress.jsonl",
         # the exactly-once sink the events are counted in (final windows, via its commit log)
         "--sink=parquet",
-        "--output-dir=/data/out",
+        f"--output-dir={data}/out",
         "--agent=annotation",
         "--agent-poll-interval-s=1",
         "--min-executors=1",
@@ -122,7 +122,9 @@ def _application(image: str, bootstrap: str, data: Path) -> dict[str, Any]:
         arguments,
         service_account=SERVICE_ACCOUNT,
         executors=2,
-        host_dirs={"/data": str(data)},
+        # at the same path as on the host: the file sink's commit log names its files by the
+        # path the writers saw, and the test reads that log here
+        host_dirs={str(data): str(data)},
         settings=settings,
         enabled=True,
     )
