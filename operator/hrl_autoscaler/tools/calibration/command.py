@@ -180,11 +180,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the executors' image, already on the node (with --kubeconfig; default: the "
         "Spark image `hrl-autoscaler dev image build --target spark-job` builds)",
     )
-    k8s.add_argument(
-        "--namespace",
-        default="hrl-calibration",
-        help="namespace of the executor pods (created when missing; default %(default)s)",
-    )
+    k8s.add_argument("--namespace", default="hrl-calibration", help="of the executor pods")
     parser.add_argument(
         "--refit",
         type=Path,
