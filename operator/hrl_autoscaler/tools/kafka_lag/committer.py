@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from hrl_autoscaler.tools.kafka_lag.lag import TopicPartition
+from hrl_autoscaler.tools.kafka_lag.reader import close_quietly
 
 log = logging.getLogger("hrl_autoscaler.tools.kafka_lag.committer")
 
@@ -122,11 +123,7 @@ class OffsetCommitter:
 
     def _reset(self) -> None:
         admin, self._admin = self._admin, None
-        if admin is not None:
-            try:
-                admin.close()
-            except Exception:  # closing a broken client may fail too
-                log.debug("closing the admin client failed", exc_info=True)
+        close_quietly(admin, log)
 
     def close(self) -> None:
         self._reset()

@@ -29,7 +29,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from hrl_autoscaler.tools.kafka_lag.reader import Admin, Snapshot, read_snapshot
+from hrl_autoscaler.tools.kafka_lag.reader import Admin, Snapshot, close_quietly, read_snapshot
 
 log = logging.getLogger("hrl_autoscaler.tools.kafka_lag")
 
@@ -72,11 +72,7 @@ class LagCollector(Collector):
 
     def _reset(self) -> None:
         admin, self._admin = self._admin, None
-        if admin is not None:
-            try:
-                admin.close()
-            except Exception:  # closing a broken client may fail too
-                log.debug("closing the admin client failed", exc_info=True)
+        close_quietly(admin, log)
 
     def close(self) -> None:
         with self._lock:

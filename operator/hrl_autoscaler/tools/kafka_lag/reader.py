@@ -7,6 +7,7 @@ named), fetch their committed offsets (one OffsetFetch per coordinator), describ
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -64,6 +65,16 @@ def kafka_admin(bootstrap: str, request_timeout_ms: int = 5000) -> Admin:
     return admin
 
 
+def close_quietly(admin: Any, log: logging.Logger) -> None:
+    """Close a Kafka client that may be broken already (then closing fails too: logged)."""
+    if admin is None:
+        return
+    try:
+        admin.close()
+    except Exception:
+        log.debug("closing the admin client failed", exc_info=True)
+
+
 def read_snapshot(admin: Admin, groups: Sequence[str] = ()) -> Snapshot:
     """Lag of ``groups`` (every consumer group when empty); raises on any Kafka error."""
     names = list(groups) or sorted(
@@ -97,4 +108,4 @@ def read_snapshot(admin: Admin, groups: Sequence[str] = ()) -> Snapshot:
     return Snapshot(all_lags(committed, ends), ends)
 
 
-__all__ = ["Admin", "Snapshot", "kafka_admin", "read_snapshot"]
+__all__ = ["Admin", "Snapshot", "close_quietly", "kafka_admin", "read_snapshot"]
