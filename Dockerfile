@@ -82,8 +82,9 @@ RUN --mount=type=cache,target=/root/.cache/pip \
 RUN "$HRL_VENV/bin/python" -c "import importlib.util as u, sys; sys.exit('torch must not be installed' if u.find_spec('torch') else 0)"
 ENV JAVA_HOME=/opt/java \
     SPARK_HOME=/opt/hrl-autoscaler/venv/lib/python3.11/site-packages/pyspark
-COPY operator/hrl_autoscaler/tools/spark/iot_job.py operator/hrl_autoscaler/tools/spark/sum_job.py \
-     operator/hrl_autoscaler/tools/spark/rate_job.py /opt/hrl-autoscaler/
+COPY operator/hrl_autoscaler/tools/spark/iot_job.py /opt/hrl-autoscaler/iot_job.py
+COPY operator/hrl_autoscaler/tools/spark/sum_job.py operator/hrl_autoscaler/tools/spark/rate_job.py \
+     /opt/hrl-autoscaler/
 COPY operator/hrl_autoscaler/tools/spark/entrypoint.sh /opt/entrypoint.sh
 # The Kafka connector and what it needs beyond pyspark's jars, pinned with sha256.
 RUN set -eux; \

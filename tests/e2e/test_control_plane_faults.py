@@ -92,6 +92,10 @@ def _assert_each_change_made_once(cluster: Cluster, name: str) -> None:
         assert before == after, steps
 
 
+def _operator_log(stack: LocalStack) -> str:
+    return stack.operator.log_text() if stack.operator else ""
+
+
 def _scaled_after_fault(cluster: Cluster, name: str, rate: float) -> int:
     """Raise the load and wait for the operator to scale up from where it is."""
     before = current_executors(cluster.get(NAMESPACE, name))
@@ -174,12 +178,19 @@ def test_a_409_storm_from_a_competing_writer_delays_but_never_doubles_a_change(
         scaled = _scaled_after_fault(cluster, name, 9000.0)
         took = time.monotonic() - started
         time.sleep(2.0)  # a few more contested cycles
+        # A 409 needs a competing write between the operator's read and its patch: on a busy
+        # machine the storm may miss the few patches of one scale-up, so move the load until
+        # one has been met (each change is another contested read-modify-write).
+        rates = itertools.cycle((200.0, 9000.0))
+        deadline = time.monotonic() + 120
+        while "conflict on attempt" not in _operator_log(stack) and time.monotonic() < deadline:
+            cluster.set_rate(NAMESPACE, name, next(rates))
+            time.sleep(10.0)
     print(f"scaled to {scaled} in {took:.1f} s against {storm.writes} competing writes")
     assert storm.writes > 50, storm.errors[:5]  # it really contended
     _assert_healthy(stack)
     _assert_each_change_made_once(cluster, name)
-    log = stack.operator.log_text() if stack.operator else ""
-    assert "conflict on attempt" in log  # the 409s were met and retried
+    assert "conflict on attempt" in _operator_log(stack)  # the 409s were met and retried
 
 
 def test_a_watch_expired_with_410_gone_is_restarted_and_misses_no_application(

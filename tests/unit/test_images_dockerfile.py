@@ -76,7 +76,8 @@ def test_the_spark_job_target_copies_the_job_and_installs_without_torch() -> Non
     assert "SPARK_IMAGE" not in args
     copies = [shlex.split(a) for a in _all(spark, "COPY")]
     job = "operator/hrl_autoscaler/tools/spark/iot_job.py"
-    assert any(job in words and words[-1] == "/opt/hrl-autoscaler/" for words in copies)
+    # its own COPY line, to the path the example SparkApplications name (test_manifests)
+    assert [job, "/opt/hrl-autoscaler/iot_job.py"] in copies
     assert (REPO / job).is_file(), f"{job} (the IoT job) is missing from the build context"
     patterns = dockerignore_patterns((REPO / ".dockerignore").read_text())
     for words in copies:

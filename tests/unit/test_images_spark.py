@@ -204,7 +204,9 @@ def test_the_spark_job_target_is_on_the_debian_base_with_java_pyspark_and_kafka(
             assert (REPO / source).exists(), f"COPY {source}: not in the repository"
             assert not ignored(source, patterns), f"COPY {source} is excluded by .dockerignore"
     assert any(ENTRYPOINT in words for words in copies)
-    jobs = [w for words in copies if words[-1] == "/opt/hrl-autoscaler/" for w in words[:-1]]
+    jobs = [
+        w for words in copies if words[-1].startswith("/opt/hrl-autoscaler/") for w in words[:-1]
+    ]
     for job in ("iot_job.py", "sum_job.py", "rate_job.py"):  # what the tests submit
         assert f"operator/hrl_autoscaler/tools/spark/{job}" in jobs
     assert (REPO / ENTRYPOINT).stat().st_mode & 0o111, "the entrypoint must be executable"
