@@ -130,6 +130,14 @@ def _gauge(stack: OperatorStack, metric: str, name: str) -> float | None:
     return float(found[0]) if found else None
 
 
+def _stored_state_with_restart(stack: OperatorStack, name: str) -> AppState | None:
+    configmap = stack.cluster.configmap(NAMESPACE, configmap_name(name))
+    if configmap is None:
+        return None
+    state = AppState.from_json(configmap["data"][STATE_KEY])
+    return state if state.restart_s else None
+
+
 def test_a_slow_restart_is_learned_and_planned_with(stack: OperatorStack) -> None:
     """Restarts of 240 simulated seconds (8 s here): measured, stored, reported."""
     name = "slow-restart"
@@ -152,10 +160,12 @@ def test_a_slow_restart_is_learned_and_planned_with(stack: OperatorStack) -> Non
     assert fields["kind"] == "restart"
     # 240 simulated s = 8 s; seen at the first cycle (1 s) after the run is back with executors
     assert 7.0 <= float(fields["seconds"]) <= 14.0, fields
-    configmap = stack.cluster.configmap(NAMESPACE, configmap_name(name))
-    assert configmap is not None
-    state = AppState.from_json(configmap["data"][STATE_KEY])
-    assert state.restart_s
+    # the event is sent within the cycle, the state is stored at its end: wait for the store
+    state = wait_for(
+        "the learned restart time in the state ConfigMap",
+        lambda: _stored_state_with_restart(stack, name),
+        timeout_s=20.0,
+    )
     assert 7.0 <= state.restart_s[0] <= 14.0
     seconds = wait_for(
         "hrl_autoscaler_restart_seconds",
