@@ -484,6 +484,41 @@ def test_the_cpu_meter_sees_this_process_as_its_own_and_a_child_too() -> None:
     assert foreign_cores(None, after) is None
 
 
+def test_executor_pods_processes_are_found_by_their_cgroup(tmp_path: Path) -> None:
+    """Pods are containerd's children, not ours: their processes are found by the pod UID in
+    their cgroup path, with either cgroup driver's spelling."""
+    from hrl_autoscaler.tools.calibration.cpu import pod_processes
+
+    uid = "a42123d8-4297-4fa4-84f4-6e4ea70c2b78"
+    cgroups = {
+        "101": f"0::/kubepods/burstable/pod{uid}/856ace",
+        "102": f"0::/kubepods.slice/kubepods-pod{uid.replace('-', '_')}.slice/cri-x",
+        "103": "0::/kubepods/besteffort/pod11111111-2222-3333-4444-555555555555/abc",
+        "104": "0::/system.slice/kubelet.service",
+    }
+    for pid, text in cgroups.items():
+        (tmp_path / pid).mkdir()
+        (tmp_path / pid / "cgroup").write_text(text + "\n")
+    (tmp_path / "105").mkdir()  # exited: no cgroup file left
+    (tmp_path / "stat").write_text("cpu 1 2 3 4\n")
+    assert sorted(pod_processes([uid], proc=tmp_path)) == [101, 102]
+    assert pod_processes([], proc=tmp_path) == []
+
+
+def test_extra_roots_count_as_own_once() -> None:
+    import os
+
+    from hrl_autoscaler.tools.calibration.cpu import snapshot
+
+    alone = snapshot()
+    if alone is None:
+        pytest.skip("no /proc here")
+    # this process named twice (as root and extra root) is counted once
+    twice = snapshot(extra_roots=[os.getpid(), os.getpid()])
+    assert twice is not None
+    assert twice.own_s - alone.own_s < 0.5
+
+
 def test_contended_steps_are_kept_but_neither_fitted_nor_judged() -> None:
     steps = [load_step(s) for s in synthetic_steps(TRUE, noise=0.0)]
     garbage = steps[2].model_copy(

@@ -64,3 +64,15 @@ def test_bad_kubeconfigs_are_named(tmp_path: Path, text: str, match: str) -> Non
     path.write_text(text)
     with pytest.raises(ValueError, match=match):
         kubeconfig_server(path)
+
+
+def test_the_drivers_kubernetes_client_does_not_read_the_kubeconfig(tmp_path: Path) -> None:
+    """fabric8 cannot parse the local control plane's EC client key: the driver must use the
+    minted token (client_mode_confs), so the kubeconfig stays out of its environment."""
+    executors = KubernetesExecutors(
+        _kubeconfig(tmp_path, "https://10.2.3.4:6443"), "localhost/spark:1", tmp_path / "work"
+    )
+    executors.spark_home = tmp_path / "spark"
+    env = executors.environment()
+    assert env["KUBERNETES_AUTH_TRYKUBECONFIG"] == "false"
+    assert "KUBECONFIG" not in env

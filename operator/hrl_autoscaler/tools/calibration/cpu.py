@@ -6,12 +6,17 @@ meter reads, from ``/proc``, the CPU time of the whole machine and of this proce
 its descendants (the driver's JVM, the master, the worker, the executors): the difference,
 per wall second, is the CPU that other work took, in cores. On a machine without ``/proc``
 it returns None and steps are not judged for contention.
+
+Executor pods are not descendants of this process (containerd starts them), so a Kubernetes
+run names their processes as further roots (:func:`pod_processes`); the node's own daemons
+(kubelet, containerd, the control plane) stay "other work", as they would on a real node.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,8 +59,28 @@ def _process_stats() -> dict[int, tuple[int, float]]:
     return out
 
 
-def snapshot(root: int | None = None) -> CpuSnapshot | None:
-    """The machine's and this process tree's CPU time now (None without ``/proc``)."""
+def pod_processes(pod_uids: Collection[str], proc: Path = PROC) -> list[int]:
+    """PIDs of the processes in the pods with these UIDs: their cgroup path holds
+    ``pod<uid>`` (``_`` for ``-`` under the systemd cgroup driver)."""
+    marks = {f"pod{uid}" for uid in pod_uids} | {f"pod{uid.replace('-', '_')}" for uid in pod_uids}
+    if not marks:
+        return []
+    found = []
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cgroup = (entry / "cgroup").read_text()
+        except OSError:
+            continue  # exited meanwhile
+        if any(mark in cgroup for mark in marks):
+            found.append(int(entry.name))
+    return found
+
+
+def snapshot(root: int | None = None, extra_roots: Collection[int] = ()) -> CpuSnapshot | None:
+    """The machine's and this process tree's CPU time now (None without ``/proc``);
+    ``extra_roots``: more processes whose trees are the measurement's own (executor pods)."""
     if not (PROC / "stat").is_file():
         return None
     root = os.getpid() if root is None else root
@@ -67,9 +92,12 @@ def snapshot(root: int | None = None) -> CpuSnapshot | None:
     children: dict[int, list[int]] = {}
     for pid, (ppid, _) in stats.items():
         children.setdefault(ppid, []).append(pid)
-    own, todo = 0.0, [root]
+    own, todo, seen = 0.0, [root, *extra_roots], set()
     while todo:
         pid = todo.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
         if pid in stats:
             own += stats[pid][1]
         todo.extend(children.get(pid, []))

@@ -20,11 +20,12 @@ import os
 import platform
 import socket
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hrl_autoscaler.tools.calibration.cpu import pod_processes
 from hrl_autoscaler.tools.calibration.executors import AgentScaler
 from hrl_autoscaler.tools.calibration.plan import CalibrationPlan, _rates
 from hrl_autoscaler.tools.calibration.schema import (
@@ -92,9 +93,12 @@ def measure_counts(
     out: Measurements,
     status: Status,
     on_step: StepDone = _ignore,
+    executor_pids: Callable[[], Collection[int]] = tuple,
 ) -> None:
-    """Rising rates at each executor count; timings of every change of count."""
-    ctx = StepContext(job, plan, input_dir, status)
+    """Rising rates at each executor count; timings of every change of count.
+    ``executor_pids``: executor processes outside this process tree (pods), counted as the
+    job's CPU when judging contention."""
+    ctx = StepContext(job, plan, input_dir, status, executor_pids)
     step_index = 0
 
     def measured(executors: int, rate_eps: float) -> LoadStep:
@@ -224,13 +228,25 @@ def run_measurements(
                     trigger_interval_s=plan.trigger_s,
                     job=describe(options),
                 )
-                measure_counts(job, scaler, plan, input_dir, out, status, on_step)
+                measure_counts(
+                    job, scaler, plan, input_dir, out, status, on_step, _pods_pids(cluster)
+                )
             finally:
                 query.stop()
                 scaler.stop()
         finally:
             spark.stop()
     return out
+
+
+def _pods_pids(cluster: StandaloneCluster | KubernetesExecutors) -> Callable[[], list[int]]:
+    """Executor processes that are not this process's descendants: the executor pods'
+    (containerd starts them); none on standalone (the worker, a child, starts them)."""
+    from hrl_autoscaler.tools.spark.kubernetes_executors import KubernetesExecutors
+
+    if not isinstance(cluster, KubernetesExecutors):
+        return list
+    return lambda: pod_processes([pod.metadata.uid for pod in cluster.executor_pods()])
 
 
 def _executors(plan: CalibrationPlan, work: Path) -> StandaloneCluster | KubernetesExecutors:

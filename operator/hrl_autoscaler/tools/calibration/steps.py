@@ -7,13 +7,13 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from hrl_autoscaler.config import LOADGEN
-from hrl_autoscaler.tools.calibration.cpu import foreign_cores, snapshot
+from hrl_autoscaler.tools.calibration.cpu import CpuSnapshot, foreign_cores, snapshot
 from hrl_autoscaler.tools.calibration.plan import CalibrationPlan
 from hrl_autoscaler.tools.calibration.progress import merge_progress, summarise_step
 from hrl_autoscaler.tools.calibration.schema import (
@@ -50,15 +50,24 @@ class _Job:
         return not status["isDataAvailable"] and not status["isTriggerActive"]
 
 
+def _no_pids() -> Collection[int]:
+    return ()
+
+
 @dataclass(frozen=True)
 class StepContext:
     """What every load step runs against: the job, the plan, the input directory the load
-    generator writes to, and where progress goes."""
+    generator writes to, where progress goes, and the executors' processes that are not
+    this process's descendants (executor pods; none on standalone)."""
 
     job: _Job
     plan: CalibrationPlan
     input_dir: Path
     status: Status
+    executor_pids: Callable[[], Collection[int]] = field(default=_no_pids)
+
+    def cpu(self) -> CpuSnapshot | None:
+        return snapshot(extra_roots=self.executor_pids())
 
 
 def _run_step(
@@ -89,7 +98,7 @@ def _run_step(
             errors.append(exc)
 
     started = time.time()
-    cpu_before = snapshot()
+    cpu_before = ctx.cpu()
     thread = threading.Thread(target=produce, name="calibration-loadgen", daemon=True)
     thread.start()
     label = f"{executors} executor(s), {rate_eps:,.0f} events/s"
@@ -104,7 +113,7 @@ def _run_step(
     if errors:
         raise RuntimeError(f"load generator failed: {errors[0]}") from errors[0]
     ended = time.time()
-    foreign = foreign_cores(cpu_before, snapshot())
+    foreign = foreign_cores(cpu_before, ctx.cpu())
     # Batches that started within the step are complete a moment later: wait for them.
     deadline = ended + 3 * plan.trigger_s + 30.0
     while time.time() < deadline and not job.idle():

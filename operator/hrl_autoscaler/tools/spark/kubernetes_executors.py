@@ -112,9 +112,11 @@ class KubernetesExecutors(StartStop):
         }
 
     def environment(self) -> dict[str, str]:
-        """The driver's environment: Spark's Kubernetes client reads the kubeconfig."""
+        """The driver's environment. Spark's Kubernetes client (fabric8) must not read the
+        kubeconfig: it cannot parse the local control plane's EC client key ("Invalid DER"),
+        and it authenticates with :meth:`SparkClientAuth.client_mode_confs` instead."""
         assert self.spark_home is not None, "start() first"
-        return {"SPARK_HOME": str(self.spark_home), "KUBECONFIG": str(self.kubeconfig)}
+        return {"SPARK_HOME": str(self.spark_home), "KUBERNETES_AUTH_TRYKUBECONFIG": "false"}
 
     def _core(self) -> k8s_client.CoreV1Api:
         if self._api is None:
