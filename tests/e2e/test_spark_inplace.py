@@ -48,7 +48,11 @@ from hrl_autoscaler.tools.devenv.stack import LocalStack, StackOptions
 from hrl_autoscaler.tools.devenv.testing import DevEnvHandle
 from hrl_autoscaler.tools.spark.iot_options import IotJobOptions
 from hrl_autoscaler.tools.spark.standalone import StandaloneCluster
-from hrl_autoscaler.tools.spark.testing import EventFileWriter, IotJobProcess
+from hrl_autoscaler.tools.spark.testing import (
+    EventFileWriter,
+    IotJobProcess,
+    fixed_weight_settings,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.spark, pytest.mark.timeout(1200)]
 
@@ -162,15 +166,7 @@ def _slot_utilisation(devenv: DevEnvHandle, app_id: str) -> float | None:
 
 
 def _sparkapplication() -> dict[str, Any]:
-    settings = {
-        "actuation": "in-place",
-        "weight-policy": "fixed",
-        "alpha": "0.4",
-        "beta": "0.0",
-        "gamma": "0.6",
-        "min-executors": "1",
-        "max-executors": str(MAX_EXECUTORS),
-    }
+    settings = fixed_weight_settings(MAX_EXECUTORS)
     body = spark_application(NAME, INITIAL_EXECUTORS, settings)
     body["spec"].update(
         {

@@ -33,8 +33,7 @@ from hrl_autoscaler.tools.devenv.images import ensure_spark_image
 from hrl_autoscaler.tools.devenv.node.handle import NodeHandle
 from hrl_autoscaler.tools.devenv.sparkapps import wait_for
 from hrl_autoscaler.tools.devenv.sparkop.manifests import driver_rbac, iot_application
-from hrl_autoscaler.tools.devenv.sparkop.spec import APP_NAME_LABEL
-from hrl_autoscaler.tools.devenv.sparkop.status import APP_ID_LABEL, ROLE_LABEL
+from hrl_autoscaler.tools.devenv.sparkop.pods import ApplicationPods
 from hrl_autoscaler.tools.spark.testing import EventFileWriter, ScalingTiming, time_scaling
 
 pytestmark = [pytest.mark.node, pytest.mark.spark_k8s, pytest.mark.timeout(1500)]
@@ -81,12 +80,15 @@ def _application(image: str, data: Path) -> dict[str, Any]:
 
 @dataclass
 class Running:
-    handle: NodeHandle
     objects: k8s_client.CustomObjectsApi
     core: k8s_client.CoreV1Api
     emulator: Emulator
     writer: EventFileWriter
     timings: list[ScalingTiming] = field(default_factory=list)
+
+    @property
+    def pods(self) -> ApplicationPods:
+        return ApplicationPods(self.core, NAMESPACE, NAME)
 
     def app(self) -> dict[str, Any]:
         return dict(
@@ -100,19 +102,10 @@ class Running:
         )
 
     def driver(self) -> k8s_client.V1Pod | None:
-        pods = self.core.list_namespaced_pod(
-            NAMESPACE, label_selector=f"{APP_NAME_LABEL}={NAME},{ROLE_LABEL}=driver"
-        ).items
-        live = [p for p in pods if p.metadata.deletion_timestamp is None]
-        return live[0] if live else None
+        return self.pods.driver()
 
     def executors_running(self, app_id: str) -> int:
-        pods = self.core.list_namespaced_pod(
-            NAMESPACE, label_selector=f"{APP_ID_LABEL}={app_id},{ROLE_LABEL}=executor"
-        ).items
-        return sum(
-            1 for p in pods if p.status.phase == "Running" and p.metadata.deletion_timestamp is None
-        )
+        return self.pods.running_executors(app_id)
 
     def set_target(self, target: int) -> None:
         body = {"metadata": {"annotations": {TARGET_ANNOTATION: str(target)}}}
@@ -136,14 +129,10 @@ class Running:
         return f"http://{driver.status.pod_ip}:4040"
 
     def logs(self) -> str:
-        driver = self.driver()
-        text = ""
-        if driver is not None:
-            result = self.handle.kubectl(
-                "-n", NAMESPACE, "logs", driver.metadata.name, "--tail=60", check=False
-            )
-            text = result.stdout + result.stderr
-        return f"--- driver log:\n{text}\n--- emulator log:\n{self.emulator.process.log_tail()}"
+        return (
+            f"--- driver log:\n{self.pods.driver_log()}\n"
+            f"--- emulator log:\n{self.emulator.process.log_tail()}"
+        )
 
 
 @pytest.fixture(scope="module")
@@ -161,7 +150,7 @@ def running(node_env: NodeHandle, tmp_path_factory: pytest.TempPathFactory) -> I
     writer = EventFileWriter(data / "events", rate_eps=RATE_EPS).start()
     emulator = Emulator(node_env.kubeconfig, work / "emulator", 1.0, 1.0, spark_submit=True)
     objects = k8s_client.CustomObjectsApi(node_env.api_client)
-    stack = Running(node_env, objects, k8s_client.CoreV1Api(node_env.api_client), emulator, writer)
+    stack = Running(objects, k8s_client.CoreV1Api(node_env.api_client), emulator, writer)
     try:
         objects.create_namespaced_custom_object(
             GROUP, VERSION, NAMESPACE, PLURAL, _application(image.ref, data)

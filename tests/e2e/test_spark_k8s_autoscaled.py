@@ -41,8 +41,8 @@ from hrl_autoscaler.tools.devenv.processes import ManagedProcess, free_port
 from hrl_autoscaler.tools.devenv.prometheus import Prometheus, ScrapeTarget, query
 from hrl_autoscaler.tools.devenv.sparkapps import list_events, wait_for
 from hrl_autoscaler.tools.devenv.sparkop.manifests import driver_rbac, iot_application
-from hrl_autoscaler.tools.devenv.sparkop.spec import APP_NAME_LABEL
-from hrl_autoscaler.tools.devenv.sparkop.status import APP_ID_LABEL, ROLE_LABEL
+from hrl_autoscaler.tools.devenv.sparkop.pods import ApplicationPods
+from hrl_autoscaler.tools.spark.testing import fixed_weight_settings
 
 pytestmark = [pytest.mark.node, pytest.mark.spark_k8s, pytest.mark.timeout(1800)]
 
@@ -105,16 +105,8 @@ def _application(image: str, bootstrap: str, data: Path) -> dict[str, Any]:
         "--min-executors=1",
         f"--max-executors={MAX_EXECUTORS}",
     ]
-    settings = {
-        "actuation": "in-place",
-        "weight-policy": "fixed",
-        # as in the standalone test: the frozen policy answers utilisation across 2..4
-        "alpha": "0.4",
-        "beta": "0.0",
-        "gamma": "0.6",
-        "min-executors": "1",
-        "max-executors": str(MAX_EXECUTORS),
-    }
+    # as in the standalone test: the frozen policy answers utilisation across 2..4
+    settings = fixed_weight_settings(MAX_EXECUTORS)
     app = iot_application(
         NAME,
         NAMESPACE,
@@ -182,19 +174,15 @@ class Stack:
             return None
         return status.get("sparkApplicationId")
 
+    @property
+    def pods(self) -> ApplicationPods:
+        return ApplicationPods(self.core, NAMESPACE, NAME)
+
     def driver(self) -> k8s_client.V1Pod | None:
-        pods = self.core.list_namespaced_pod(
-            NAMESPACE, label_selector=f"{APP_NAME_LABEL}={NAME},{ROLE_LABEL}=driver"
-        ).items
-        return pods[0] if len(pods) == 1 else None
+        return self.pods.driver()
 
     def executors(self, app_id: str) -> int:
-        pods = self.core.list_namespaced_pod(
-            NAMESPACE, label_selector=f"{APP_ID_LABEL}={app_id},{ROLE_LABEL}=executor"
-        ).items
-        return sum(
-            1 for p in pods if p.status.phase == "Running" and p.metadata.deletion_timestamp is None
-        )
+        return self.pods.running_executors(app_id)
 
     def decisions(self) -> list[dict[str, str]]:
         events = list_events(self.core, NAMESPACE, "SparkApplication", NAME)
@@ -213,16 +201,10 @@ class Stack:
         return rows
 
     def describe(self) -> str:
-        driver = self.driver()
-        log = ""
-        if driver is not None:
-            result = self.node.kubectl(
-                "-n", NAMESPACE, "logs", driver.metadata.name, "--tail=40", check=False
-            )
-            log = result.stdout + result.stderr
         return (
             f"status={self.app().get('status')}\ndecisions={self.decisions()[-8:]}\n"
-            f"--- operator log:\n{self.install.logs()[-3000:]}\n--- driver log:\n{log}\n"
+            f"--- operator log:\n{self.install.logs()[-3000:]}\n"
+            f"--- driver log:\n{self.pods.driver_log(40)}\n"
             f"--- emulator log:\n{self.emulator.process.log_tail()}"
         )
 

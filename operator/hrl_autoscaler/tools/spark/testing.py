@@ -30,6 +30,22 @@ from hrl_autoscaler.tools.lifecycle import StartStop
 from hrl_autoscaler.tools.spark import iot_job
 from hrl_autoscaler.tools.spark.iot_options import IotJobOptions
 
+
+def fixed_weight_settings(max_executors: int) -> dict[str, str]:
+    """The ``hrl-autoscaler.io/*`` settings the real-Spark tests opt in with: in-place, weights
+    fixed at alpha=0.4, beta=0, gamma=0.6 (at a few executors and low utilisation the frozen
+    policy then answers utilisation, so a load step moves it), 1..``max_executors``."""
+    return {
+        "actuation": "in-place",
+        "weight-policy": "fixed",
+        "alpha": "0.4",
+        "beta": "0.0",
+        "gamma": "0.6",
+        "min-executors": "1",
+        "max-executors": str(max_executors),
+    }
+
+
 #: (device type, normal low, normal high); a reading outside the band is an anomaly.
 DEVICE_TYPES: tuple[tuple[str, float, float], ...] = (
     ("heart-monitor", 45.0, 120.0),

@@ -23,7 +23,6 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from hrl_autoscaler.tools.devenv.kafka.jars import (
@@ -36,6 +35,7 @@ from hrl_autoscaler.tools.devenv.processes import (
     check_port_free,
     free_port,
 )
+from hrl_autoscaler.tools.lifecycle import StartStop
 
 NODE_ID = 1
 ANY_ADDRESS = ("0.0.0.0", "::")  # noqa: S104 - bound only when asked, for pods on the node
@@ -153,8 +153,9 @@ def _cluster_id() -> str:
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
 
 
-class KafkaBroker:
-    """One broker process; ``bootstrap`` is valid after :meth:`start`. A context manager."""
+class KafkaBroker(StartStop):
+    """One broker process; ``bootstrap`` is valid after :meth:`start`. A context manager;
+    entering a started broker keeps it (``start`` is idempotent)."""
 
     def __init__(
         self, settings: KafkaSettings | None = None, dist: KafkaDistribution | None = None
@@ -192,6 +193,8 @@ class KafkaBroker:
 
     def start(self, *, tie_to_parent: bool = True) -> KafkaBroker:
         """Fetch the jars if needed, format the storage, start the JVM and wait until ready."""
+        if self.process is not None:
+            return self
         libs = ensure_kafka_libs(self.dist)
         if self.settings.data_dir is None:
             self._tmp = Path(tempfile.mkdtemp(prefix="hrl-kafka-"))
@@ -325,17 +328,6 @@ class KafkaBroker:
         if self._tmp is not None:
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = None
-
-    def __enter__(self) -> KafkaBroker:
-        return self.start() if self.process is None else self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 __all__ = ["KafkaBroker", "KafkaBrokerError", "KafkaSettings", "server_properties"]
