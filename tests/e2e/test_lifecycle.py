@@ -97,6 +97,35 @@ def test_cli_up_status_down_across_processes(tmp_path: Path) -> None:
     assert "not running" in after.stdout
 
 
+@pytest.mark.kafka
+def test_cli_up_kafka_runs_a_broker_that_status_and_down_know(tmp_path: Path) -> None:
+    """``dev up --kafka``: a real broker beside the control plane, recorded like the others,
+    ready when its port accepts, answering clients, and stopped by ``dev down``."""
+    from kafka import KafkaAdminClient
+
+    state_dir = str(tmp_path / "dev")
+    try:
+        up = _dev("up", "--state-dir", state_dir, "--no-prometheus", "--kafka")
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert "kafka:       127.0.0.1:" in up.stdout
+        report = json.loads(_dev("status", "--state-dir", state_dir, "--json").stdout)
+        assert {c["name"] for c in report["components"]} == {"etcd", "kube-apiserver", "kafka"}
+        assert all(c["alive"] and c["ready"] for c in report["components"]), report
+        admin = KafkaAdminClient(bootstrap_servers=report["kafka_bootstrap"])
+        try:
+            assert admin.describe_cluster()["brokers"]
+        finally:
+            admin.close()
+        recorded = json.loads((Path(state_dir) / STATE_FILE).read_text())
+        records = [ProcessRecord.from_json(p) for p in recorded["processes"]]
+    finally:
+        down = _dev("down", "--state-dir", state_dir)
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert down.stdout.count("stopped ") == 3
+    assert all(pid_gone(r.pid) for r in records)
+    assert not Path(recorded["data_dir"]).exists()
+
+
 def test_cluster_mode_starts_only_prometheus_and_keeps_the_clusters_crds(
     devenv: DevEnvHandle, tmp_path: Path
 ) -> None:

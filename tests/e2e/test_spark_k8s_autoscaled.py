@@ -10,8 +10,11 @@ committing its progress as the application's consumer group; the load generator 
 topic. The test only changes the load: the operator decides, the agent in the driver applies.
 
 Asserted: a load step raises the executor pods, a drop lowers them, the driver pod and the
-application id stay, and every event produced is processed exactly once (the batches' input
-rows add up to the topic's end offsets, and the committed group offsets reach them).
+application id stay, and every event produced is processed exactly once (the file sink's
+committed output counts the topic's end offsets, and the committed group offsets reach them).
+Then the restart actuation on the same setup: the operator's decision changes
+``spec.executor.instances`` and the application is resubmitted (new id, new driver pod), resuming
+from its checkpoint.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import pytest
 import yaml
 from kubernetes import client as k8s_client
 
+from hrl_autoscaler.runtime.core.annotations import PREFIX
 from hrl_autoscaler.runtime.core.application import GROUP, PLURAL, VERSION
 from hrl_autoscaler.runtime.core.reporting import parse_message
 from hrl_autoscaler.tools.devenv.binaries import find_upstream_prometheus
@@ -80,7 +84,12 @@ def _operator_values(prometheus_url: str) -> dict[str, Any]:
         "maxMetricAgeSeconds": 60.0,
         "firstBatchGraceSeconds": 120.0,
         "metricsWindowSeconds": 15.0,
-        "guardrails": {"scaleDownConfirmations": 2, "inPlaceCooldownSeconds": 0},
+        # restart actuation (the second test): a short cooldown, or it would wait 300 s
+        "guardrails": {
+            "scaleDownConfirmations": 2,
+            "inPlaceCooldownSeconds": 0,
+            "restartCooldownSeconds": 30,
+        },
     }
 
 
@@ -460,3 +469,60 @@ def test_the_operator_pod_scales_real_spark_on_kafka_load(stack: Stack) -> None:
     directions = {d["direction"] for d in decisions}
     assert {"up", "down"} <= directions, decisions
     assert all(d["actuation"] == "in-place" for d in decisions)
+
+
+def test_the_operators_restart_actuation_resubmits_the_application(stack: Stack) -> None:
+    """The same setup in restart actuation: the operator's decision changes
+    ``spec.executor.instances``, the submission role resubmits, and a new application (new id,
+    new driver pod) runs with the decided executors and reads on from the checkpoint: the
+    consumer group catches up with everything produced."""
+    old_id = wait_for("the application RUNNING", stack.app_id, 120, every_s=1.0)
+    old_driver = wait_for("the driver pod", stack.driver, 60)
+    before = len(stack.decisions())
+    stack.objects.patch_namespaced_custom_object(
+        GROUP,
+        VERSION,
+        NAMESPACE,
+        PLURAL,
+        NAME,
+        {"metadata": {"annotations": {f"{PREFIX}actuation": "restart"}}},
+    )
+    stack.loadgen.set_rate(HIGH_RATE_EPS)
+    started = time.monotonic()
+    try:
+        [decision, *_] = wait_for(
+            "a scaling decision in restart actuation",
+            lambda: [d for d in stack.decisions()[before:] if d["actuation"] == "restart"],
+            SCALE_TIMEOUT_S,
+            every_s=2.0,
+        )
+        new_id = wait_for(
+            "a new application id RUNNING",
+            lambda: (found := stack.app_id()) not in (None, old_id) and found,
+            SCALE_TIMEOUT_S,
+            every_s=1.0,
+        )
+    except TimeoutError as exc:
+        raise AssertionError(f"{exc}\n{stack.describe()}") from None
+    decided = int(decision["executors"].split("->")[1])
+    _progress(
+        f"[spark-auto] restart actuation: {decision['executors']} decided, {new_id} RUNNING "
+        f"{time.monotonic() - started:.0f} s after the load step"
+    )
+    assert stack.app()["spec"]["executor"]["instances"] == decided
+    driver = stack.driver()
+    assert driver is not None
+    assert driver.metadata.uid != old_driver.metadata.uid
+    wait_for(
+        f"{decided} executor pods of {new_id}",
+        lambda: stack.executors(new_id) == decided,
+        SCALE_TIMEOUT_S,
+        every_s=1.0,
+    )
+    stack.loadgen.stop()
+    wait_for(
+        "the new run's consumer-group lag at 0 in Prometheus",
+        lambda: _lag(stack) == 0.0,
+        SCALE_TIMEOUT_S,
+        every_s=2.0,
+    )

@@ -67,7 +67,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     up = sub.add_parser(
         "up",
-        help="start etcd, kube-apiserver and Prometheus in the background",
+        help="start etcd, kube-apiserver and Prometheus (optionally a node, Kafka) in the "
+        "background",
         description="Start the local control plane in the background, apply CRDs, and print "
         "the kubeconfig path and Prometheus URL. Builds missing binaries first.",
     )
@@ -87,6 +88,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="also run one real node on this machine (root): kube-controller-manager, "
         "kube-scheduler, containerd, kubelet, kube-proxy, CNI and CoreDNS",
+    )
+    up.add_argument(
+        "--kafka",
+        action="store_true",
+        help="also run a single-node Kafka broker (KRaft; jars fetched once with mvn) for the "
+        "load generator and the IoT job; with --node it listens on the address pods reach",
     )
     up.add_argument(
         "--timeout", type=float, default=60.0, help="seconds to wait for readiness (default 60)"
@@ -136,6 +143,8 @@ def _print_endpoints(state: DevEnvState) -> None:
     _say(f"api server:  {state.api_url}")
     _say(f"prometheus:  {state.prometheus_url or '(not started)'}")
     _say(f"logs:        {Path(state.state_dir) / 'logs'}")
+    if state.kafka_bootstrap:
+        _say(f"kafka:       {state.kafka_bootstrap}")
     if state.node:
         _say(f"node:        {state.node['node_name']}")
         _say(f"containerd:  {state.node['containerd_address']} (ctr -n k8s.io images import ...)")
@@ -172,6 +181,7 @@ def _cmd_up(args: argparse.Namespace, state_dir: Path) -> int:
         ready_timeout=args.timeout,
         progress=_say,
         node=args.node,
+        kafka=args.kafka,
     )
     env.start()
     assert env.state is not None
@@ -199,6 +209,7 @@ def _cmd_status(args: argparse.Namespace, state_dir: Path) -> int:
             "kubeconfig": state.kubeconfig,
             "api_url": state.api_url,
             "prometheus_url": state.prometheus_url,
+            "kafka_bootstrap": state.kafka_bootstrap,
             "components": [asdict(s) for s in statuses],
         }
         _say(json.dumps(payload, indent=2))

@@ -8,6 +8,7 @@ still run and answer their readiness endpoint, and how to stop them all.
 from __future__ import annotations
 
 import shutil
+import socket
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,16 @@ def _ssl_context(state: DevEnvState) -> ssl.SSLContext:
     return context
 
 
+def _accepts(address: str) -> bool:
+    """A component without an HTTP health endpoint (Kafka): ready when ``HOST:PORT`` accepts."""
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=2.0):
+            return True
+    except (OSError, ValueError):
+        return False
+
+
 def component_status(state: DevEnvState) -> list[ComponentStatus]:
     """Liveness (by pid and start time) and readiness (by HTTP) of each recorded process."""
     statuses = []
@@ -49,7 +60,9 @@ def component_status(state: DevEnvState) -> list[ComponentStatus]:
             url = state.ready_urls.get(record.name, "")
             alive = record.alive()
             ready = False
-            if alive and url:
+            if alive and url.startswith("tcp://"):
+                ready = _accepts(url.removeprefix("tcp://"))
+            elif alive and url:
                 try:
                     ready = http.get(url).status_code == 200
                 except httpx.HTTPError:

@@ -1,4 +1,5 @@
-"""DevEnv: the whole local control plane (etcd, kube-apiserver, Prometheus) as one unit.
+"""DevEnv: the whole local control plane (etcd, kube-apiserver, Prometheus; optionally a node
+and Kafka) as one unit.
 
 Used two ways. In tests, as a context manager: everything starts, and everything stops at the
 end, processes tied to the test process so a killed run leaves no strays. From the command line
@@ -34,6 +35,7 @@ from hrl_autoscaler.tools.devenv.controlplane import (
     close_api_client,
 )
 from hrl_autoscaler.tools.devenv.crds import apply_crds, apply_missing_crds
+from hrl_autoscaler.tools.devenv.kafka.broker import KafkaBroker, KafkaSettings
 from hrl_autoscaler.tools.devenv.node.localnode import LocalNode, node_host_ip, start_local_node
 from hrl_autoscaler.tools.devenv.processes import ManagedProcess, ProcessRecord, free_port
 from hrl_autoscaler.tools.devenv.prometheus import Prometheus, ScrapeTarget
@@ -67,6 +69,8 @@ class DevEnvState:
     ready_seconds: float = 0.0
     #: ``dev up --node``: what :func:`.node.localnode.teardown_recorded` needs at ``dev down``.
     node: dict[str, Any] | None = None
+    #: ``dev up --kafka``: the broker's ``HOST:PORT`` for clients.
+    kafka_bootstrap: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = {k: v for k, v in self.__dict__.items() if k != "processes"}
@@ -89,6 +93,7 @@ class DevEnvState:
             started_at=float(data.get("started_at", 0.0)),
             ready_seconds=float(data.get("ready_seconds", 0.0)),
             node=data.get("node"),
+            kafka_bootstrap=data.get("kafka_bootstrap"),
         )
 
     def save(self) -> Path:
@@ -135,9 +140,14 @@ class DevEnv(StartStop):
         progress: Progress = _quiet,
         cluster_kubeconfig: Path | None = None,
         node: bool = False,
+        kafka: bool = False,
     ) -> None:
-        """``node=True``: also run a real node on this machine (root; see :mod:`.node`)."""
+        """``node=True``: also run a real node on this machine (root; see :mod:`.node`).
+        ``kafka=True``: also run a single KRaft broker (:mod:`.kafka`), reachable from pods
+        when there is a node."""
         self.with_node = node
+        self.with_kafka = kafka
+        self.kafka: KafkaBroker | None = None
         self.local_node: LocalNode | None = None
         self._owns_state_dir = state_dir is None
         self.cluster_kubeconfig = cluster_kubeconfig
@@ -203,6 +213,13 @@ class DevEnv(StartStop):
                 if self.prometheus is not None:
                     url = self.local_node.expose_prometheus(self.prometheus.port)
                     self.progress(f"prometheus reachable from pods at {url}")
+            if self.with_kafka:
+                self.progress("starting kafka")
+                # pods reach the host at the node's address; without a node, loopback
+                host = self.local_node.cfg.host_ip if self.local_node else "127.0.0.1"
+                self.kafka = KafkaBroker(KafkaSettings(host, data_dir=self.data_dir / "kafka"))
+                self.kafka.start(tie_to_parent=tie)
+                self.progress(f"kafka ready at {self.kafka.bootstrap}")
             names: list[str] = []
             if self.crd_paths:
                 with self.control_plane.api_client() as api:
@@ -286,6 +303,9 @@ class DevEnv(StartStop):
         if self.local_node is not None:
             processes += [p.record for p in self.local_node.processes]
             ready.update(self.local_node.ready_urls())
+        if self.kafka is not None and self.kafka.process is not None:
+            processes.append(self.kafka.process.record)
+            ready["kafka"] = f"tcp://{self.kafka.bootstrap}"
         return DevEnvState(
             state_dir=str(self.state_dir),
             data_dir=str(self.data_dir),
@@ -299,9 +319,12 @@ class DevEnv(StartStop):
             started_at=time.time(),
             ready_seconds=round(ready_seconds, 2),
             node=self.local_node.record() if self.local_node else None,
+            kafka_bootstrap=self.kafka.bootstrap if self.kafka else None,
         )
 
     def _stop_processes(self) -> None:
+        if self.kafka is not None:
+            self.kafka.stop()
         if self.local_node is not None:
             self.local_node.stop()  # before the API server: kubelet would log errors otherwise
         if self.prometheus is not None:
@@ -350,6 +373,8 @@ class DevEnv(StartStop):
         procs = list(self.control_plane.processes) if self.control_plane else []
         if self.prometheus is not None and self.prometheus.process is not None:
             procs.append(self.prometheus.process)
+        if self.kafka is not None and self.kafka.process is not None:
+            procs.append(self.kafka.process)
         return procs
 
     def _started_control_plane(self) -> ControlPlane:
