@@ -267,6 +267,20 @@ def test_a_built_calibration_round_trips_and_writes_every_output(calibration_fil
     assert len(csv_lines) == 1 + 5 * 14
 
 
+def test_a_kubernetes_calibration_says_where_its_executors_ran() -> None:
+    """The report names the deployment, and the start-up note is the pod's, not a JVM's."""
+    steps = [load_step(s) for s in synthetic_steps(TRUE, noise=0.01)]
+    scaling = [ScalingTiming(direction="add", from_executors=1, to_executors=2, seconds=4.0)]
+    pods = SPARK.model_copy(update={"master": "k8s://https://10.0.0.1:6443"})
+    assert pods.on_kubernetes
+    assert not SPARK.on_kubernetes
+    calibration, _ = build_calibration(steps, scaling, MACHINE, pods, "test")
+    assert any("executor pod" in note for note in calibration.quality.notes)
+    assert not any("standalone" in note for note in calibration.quality.notes)
+    standalone, _ = build_calibration(steps, scaling, MACHINE, SPARK, "test")
+    assert any("standalone" in note for note in standalone.quality.notes)
+
+
 def _corrupt(path: Path, change: Any) -> Path:
     data = json.loads(path.read_text())
     change(data)

@@ -64,6 +64,12 @@ def build_calibration(
         notes.append(
             "No executor addition was timed: startup_delay_s keeps the simulator's default."
         )
+    elif spark.on_kubernetes:
+        notes.append(
+            "startup_delay_s is the time from request to registration of an executor pod "
+            "(scheduling, container start, JVM start) with the image already on the node; "
+            "a registry pull comes on top."
+        )
     else:
         notes.append(
             "startup_delay_s is the standalone time from request to registration (a local "

@@ -109,7 +109,7 @@ def write_markdown(calibration: Calibration, path: Path) -> None:
         "",
         f"- Machine: {c.machine.cpus} CPUs, {c.machine.memory_gb} GB, {c.machine.platform}, "
         f"{c.machine.java}; load average at start {c.machine.load_average}.",
-        f"- Spark {c.spark.version} standalone ({c.spark.master}), executors of "
+        f"- Spark {c.spark.version} {c.spark.deployment} ({c.spark.master}), executors of "
         f"{c.spark.executor_cores} core / {c.spark.executor_memory}, trigger "
         f"{c.spark.trigger_interval_s:g} s; job: {c.spark.job}.",
         f"- Fitted capacity (events/s by executor count): {capacity}.",
@@ -230,7 +230,8 @@ def write_plot(calibration: Calibration, rows: Sequence[PredictionRow], path: Pa
     )
     ax_err.legend(fontsize=8)
     fig.suptitle(
-        f"Spark {calibration.spark.version} standalone, {calibration.machine.cpus} CPUs: "
+        f"Spark {calibration.spark.version} {calibration.spark.deployment}, "
+        f"{calibration.machine.cpus} CPUs: "
         f"{calibration.fitted.executor_rate_eps:,.0f} events/s per executor, "
         f"sigma {calibration.fitted.scaling_contention:.3f}, "
         f"overhead {calibration.fitted.batch_overhead_s:.2f} s"

@@ -57,6 +57,15 @@ class SparkInfo(_Model):
     job: str
     """What ran (the IoT job's module and query name)."""
 
+    @property
+    def on_kubernetes(self) -> bool:
+        """Executors were pods (``calibrate --kubeconfig``), not standalone workers' JVMs."""
+        return self.master.startswith("k8s://")
+
+    @property
+    def deployment(self) -> str:
+        return "on Kubernetes (executor pods)" if self.on_kubernetes else "standalone"
+
 
 class BatchSample(_Model):
     """One micro-batch from ``StreamingQuery.recentProgress``."""
