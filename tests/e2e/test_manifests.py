@@ -391,6 +391,52 @@ def test_the_pod_monitor_is_the_scrape_config_for_the_prometheus_operator() -> N
         } == pod_monitor_labels
 
 
+def test_the_lag_exporter_deployment_runs_the_cli_and_is_scraped_by_its_job() -> None:
+    """The exporter's Deployment passes options the CLI accepts, from the image that has the
+    [kafka] extra; its scrape job keeps that pod's metrics port and the exporter's own
+    ``namespace`` label (the applications'), which the operator's backlog query groups by."""
+    from hrl_autoscaler.tools.kafka_lag.command import add_arguments
+
+    deployment = yaml.safe_load((MANIFESTS / "monitoring" / "kafka-lag-exporter.yaml").read_text())
+    assert deployment["spec"]["replicas"] == 1
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    assert container["image"].split(":")[0].endswith("spark-hrl-autoscaler-spark")
+    command, subcommand, *options = container["args"]
+    assert (command, subcommand) == ("hrl-autoscaler", "kafka-lag-exporter")
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(options)
+    [port] = container["ports"]
+    assert args.port == port["containerPort"]
+    assert args.listen == "0.0.0.0"  # noqa: S104 (scraped from other pods)
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert deployment["spec"]["selector"]["matchLabels"].items() <= labels.items()
+
+    [job] = yaml.safe_load((MANIFESTS / "monitoring" / "kafka-lag-scrape-config.yaml").read_text())
+    assert job["honor_labels"] is True
+    [sd] = job["kubernetes_sd_configs"]
+    name = labels["app.kubernetes.io/name"]
+    assert {"role": "pod", "label": f"app.kubernetes.io/name={name}"} in sd["selectors"]
+    exporter_pod = {f"__meta_kubernetes_pod_label_{sanitize(k)}": v for k, v in labels.items()}
+    kept = relabel(
+        {
+            **exporter_pod,
+            "__meta_kubernetes_pod_container_port_name": port["name"],
+            "__meta_kubernetes_pod_phase": "Running",
+            "__meta_kubernetes_pod_name": "kafka-lag-exporter-0",
+        },
+        job["relabel_configs"],
+    )
+    assert kept == {"pod": "kafka-lag-exporter-0"}
+    assert "namespace" not in kept  # the series keep the exporter's own
+    pending = {
+        **exporter_pod,
+        "__meta_kubernetes_pod_container_port_name": port["name"],
+        "__meta_kubernetes_pod_phase": "Pending",
+    }
+    assert relabel(pending, job["relabel_configs"]) is None
+
+
 def test_the_kind_cluster_has_one_node_for_the_shared_event_volumes() -> None:
     config = yaml.safe_load((MANIFESTS / "kind" / "cluster.yaml").read_text())
     assert config["kind"] == "Cluster"

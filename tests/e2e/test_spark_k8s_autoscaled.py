@@ -4,9 +4,10 @@ the operator pod -> the agent in the driver -> executor pods.
 Every part is what a user's cluster would run: the operator installed from the chart (its own
 image, in-cluster token); upstream Prometheus finding the driver pod with the shipped
 ``manifests/monitoring/scrape-config.yaml`` (pod discovery) and scraping our consumer-lag
-exporter; a KRaft Kafka broker; the IoT job submitted by the local Spark Operator role with
-``spark-submit`` into driver and executor pods of our Spark image, reading the topic and
-committing its progress as the application's consumer group; the load generator writing to the
+exporter, a pod of ``manifests/monitoring/kafka-lag-exporter.yaml``; a KRaft Kafka broker;
+the IoT job submitted by the local Spark Operator role with ``spark-submit`` into driver and
+executor pods of our Spark image, reading the topic and committing its progress as the
+application's consumer group; the load generator writing to the
 topic. The test only changes the load: the operator decides, the agent in the driver applies.
 
 Asserted: a load step raises the executor pods, a drop lowers them, the driver pod and the
@@ -42,7 +43,7 @@ from hrl_autoscaler.tools.devenv.node import hostservice
 from hrl_autoscaler.tools.devenv.node.chart import Install, install_operator
 from hrl_autoscaler.tools.devenv.node.handle import NodeHandle
 from hrl_autoscaler.tools.devenv.processes import ManagedProcess, free_port
-from hrl_autoscaler.tools.devenv.prometheus import Prometheus, ScrapeTarget, query
+from hrl_autoscaler.tools.devenv.prometheus import Prometheus, query
 from hrl_autoscaler.tools.devenv.sparkapps import list_events, wait_for
 from hrl_autoscaler.tools.devenv.sparkop.manifests import driver_rbac, iot_application
 from hrl_autoscaler.tools.devenv.sparkop.pods import ApplicationPods
@@ -51,7 +52,9 @@ from hrl_autoscaler.tools.spark.testing import fixed_weight_settings
 pytestmark = [pytest.mark.node, pytest.mark.spark_k8s, pytest.mark.timeout(1800)]
 
 REPO = Path(__file__).resolve().parents[2]
-SCRAPE_CONFIG = REPO / "manifests" / "monitoring" / "scrape-config.yaml"
+MONITORING = REPO / "manifests" / "monitoring"
+SCRAPE_CONFIGS = (MONITORING / "scrape-config.yaml", MONITORING / "kafka-lag-scrape-config.yaml")
+LAG_EXPORTER = MONITORING / "kafka-lag-exporter.yaml"
 NAMESPACE = "spark-auto"
 NAME = "iot-auto"
 SERVICE_ACCOUNT = "hrl-spark-driver"
@@ -209,25 +212,45 @@ class Stack:
                 continue  # the line being written
         return rows
 
+    def _exporter_log(self) -> str:
+        found = self.node.kubectl(
+            "-n", NAMESPACE, "logs", "deploy/kafka-lag-exporter", "--tail=20", check=False
+        )
+        return str(found.stdout + found.stderr)
+
     def describe(self) -> str:
         return (
             f"status={self.app().get('status')}\ndecisions={self.decisions()[-8:]}\n"
             f"--- operator log:\n{self.install.logs()[-3000:]}\n"
             f"--- driver log:\n{self.pods.driver_log(40)}\n"
+            f"--- lag exporter log:\n{self._exporter_log()}\n"
             f"--- emulator log:\n{self.emulator.process.log_tail()}"
         )
 
 
-def _prometheus_jobs(kubeconfig: Path, exporter_port: int) -> list[dict[str, Any]]:
-    """The shipped pod-discovery jobs (as written, but for the API and a 2 s interval) and a
-    static job for the lag exporter."""
-    jobs: list[dict[str, Any]] = yaml.safe_load(SCRAPE_CONFIG.read_text())
+def _prometheus_jobs(kubeconfig: Path) -> list[dict[str, Any]]:
+    """The shipped scrape configs (drivers, lag exporter), as written but for where the API is
+    and how often to scrape."""
+    jobs = [job for path in SCRAPE_CONFIGS for job in yaml.safe_load(path.read_text())]
     for job in jobs:
         job["scrape_interval"] = job["scrape_timeout"] = "2s"
         for sd in job["kubernetes_sd_configs"]:
             sd["kubeconfig_file"] = str(kubeconfig)
-    lag = ScrapeTarget("kafka-lag", [f"127.0.0.1:{exporter_port}"], "/metrics", "2s")
-    return [*jobs, {**lag.to_config(), "honor_labels": True}]
+    return jobs
+
+
+def _lag_exporter(image: str, bootstrap: str) -> str:
+    """The shipped exporter Deployment with this broker, namespace and image set."""
+    deployment = yaml.safe_load(LAG_EXPORTER.read_text())
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    container["image"] = image
+    container["imagePullPolicy"] = "Never"
+    values = {"--bootstrap": bootstrap, "--namespace": NAMESPACE}
+    container["args"] = [
+        f"{a.split('=')[0]}={values[a.split('=')[0]]}" if a.split("=")[0] in values else a
+        for a in container["args"]
+    ]
+    return str(yaml.safe_dump(deployment))
 
 
 @pytest.fixture(scope="module")
@@ -243,7 +266,7 @@ def stack(node_env: NodeHandle, tmp_path_factory: pytest.TempPathFactory) -> Ite
     broker = KafkaBroker(
         KafkaSettings(listen_host=host_ip, advertised_host=host_ip, data_dir=work / "kafka")
     )
-    exporter_port, prometheus_port = free_port(), free_port()
+    prometheus_port = free_port()
     prometheus = Prometheus(
         find_upstream_prometheus(),
         work / "prometheus",
@@ -251,23 +274,17 @@ def stack(node_env: NodeHandle, tmp_path_factory: pytest.TempPathFactory) -> Ite
         prometheus_port,
         listen_host=host_ip,
     )
-    exporter: ManagedProcess | None = None
     emulator: Emulator | None = None
     install: Install | None = None
     loadgen: Loadgen | None = None
     try:
         broker.start()
         loadgen = Loadgen(broker.bootstrap, work)
-        exporter = ManagedProcess.start(
-            "kafka-lag-exporter",
-            [
-                *(sys.executable, "-m", "hrl_autoscaler.cli", "kafka-lag-exporter"),
-                *("--bootstrap", broker.bootstrap, "--namespace", NAMESPACE),
-                *("--port", str(exporter_port), "--listen", "127.0.0.1"),
-            ],
-            work / "exporter.log",
+        # the exporter as a user runs it: the shipped Deployment, found by pod discovery
+        node_env.kubectl(
+            "apply", "-n", NAMESPACE, "-f", "-", input=_lag_exporter(image.ref, broker.bootstrap)
         )
-        prometheus.set_raw_jobs(_prometheus_jobs(node_env.kubeconfig, exporter_port))
+        prometheus.set_raw_jobs(_prometheus_jobs(node_env.kubeconfig))
         prometheus.start(work / "prometheus.log")
         broker.wait_ready()
         broker.create_topics({TOPIC: PARTITIONS})
@@ -313,8 +330,6 @@ def stack(node_env: NodeHandle, tmp_path_factory: pytest.TempPathFactory) -> Ite
             install.uninstall()
         node_env.kubectl("delete", "namespace", NAMESPACE, "--wait=false", check=False)
         prometheus.stop()
-        if exporter is not None:
-            exporter.stop()
         broker.stop()
 
 
