@@ -552,3 +552,23 @@ def test_contended_steps_are_kept_but_neither_fitted_nor_judged() -> None:
     )
     assert not noisy.quality.met  # nothing judged
     assert any("Every step was contended" in note for note in noisy.quality.notes)
+
+
+def test_the_comparison_bench_reproduces_each_calibrations_own_error() -> None:
+    """bench/calibration_compare.py: a calibration's parameters on its own steps give the
+    error the file records (the diagonal), and the committed runs load."""
+    import importlib.util
+
+    repo = Path(__file__).resolve().parents[2]
+    spec = importlib.util.spec_from_file_location(
+        "calibration_compare", repo / "bench" / "calibration_compare.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    for path in ("docs/calibration-k8s", "docs/calibration-compare/standalone-2026-12-06"):
+        calibration = load_calibration(repo / path / "calibration.json")
+        cell = bench.cross_errors(calibration, calibration)
+        assert cell.startswith(f"max {calibration.quality.max_abs_error:.1%} ")
+        assert f"mean {calibration.quality.mean_abs_error:.1%}" in cell
