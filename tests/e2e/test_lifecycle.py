@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kubernetes import client as k8s_client
@@ -56,6 +57,19 @@ def _dev(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _assert_down_stopped(
+    down: subprocess.CompletedProcess[str],
+    recorded: dict[str, Any],
+    records: list[ProcessRecord],
+    count: int,
+) -> None:
+    """`dev down` stopped each of the ``count`` recorded processes and deleted the data dir."""
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert down.stdout.count("stopped ") == count
+    assert all(pid_gone(r.pid) for r in records)
+    assert not Path(recorded["data_dir"]).exists()
+
+
 def test_cli_up_status_down_across_processes(tmp_path: Path) -> None:
     state_dir = str(tmp_path / "dev")
     try:
@@ -87,10 +101,7 @@ def test_cli_up_status_down_across_processes(tmp_path: Path) -> None:
         records = [ProcessRecord.from_json(p) for p in recorded["processes"]]
     finally:
         down = _dev("down", "--state-dir", state_dir)
-    assert down.returncode == 0, down.stdout + down.stderr
-    assert down.stdout.count("stopped ") == 3
-    assert all(pid_gone(r.pid) for r in records)
-    assert not Path(recorded["data_dir"]).exists()
+    _assert_down_stopped(down, recorded, records, 3)
 
     after = _dev("status", "--state-dir", state_dir)
     assert after.returncode == 1
@@ -120,10 +131,7 @@ def test_cli_up_kafka_runs_a_broker_that_status_and_down_know(tmp_path: Path) ->
         records = [ProcessRecord.from_json(p) for p in recorded["processes"]]
     finally:
         down = _dev("down", "--state-dir", state_dir)
-    assert down.returncode == 0, down.stdout + down.stderr
-    assert down.stdout.count("stopped ") == 3
-    assert all(pid_gone(r.pid) for r in records)
-    assert not Path(recorded["data_dir"]).exists()
+    _assert_down_stopped(down, recorded, records, 3)
 
 
 def test_cluster_mode_starts_only_prometheus_and_keeps_the_clusters_crds(

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,21 +41,26 @@ def _machine_busy_s() -> float:
     return (sum(values[:8]) - idle - steal) / _TICKS
 
 
-def _process_stats() -> dict[int, tuple[int, float]]:
-    """pid -> (parent pid, CPU seconds of it and its reaped children)."""
-    out: dict[int, tuple[int, float]] = {}
-    for entry in PROC.iterdir():
+def _each_process(file: str, proc: Path = PROC) -> Iterator[tuple[int, str]]:
+    """(pid, text of ``/proc/<pid>/<file>``) for every process still there when read."""
+    for entry in proc.iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            text = (entry / "stat").read_text()
+            yield int(entry.name), (entry / file).read_text()
         except OSError:
             continue  # exited meanwhile
+
+
+def _process_stats() -> dict[int, tuple[int, float]]:
+    """pid -> (parent pid, CPU seconds of it and its reaped children)."""
+    out: dict[int, tuple[int, float]] = {}
+    for pid, text in _each_process("stat"):
         rest = text[text.rfind(")") + 2 :].split()
         # fields after the name: state ppid ... utime(12) stime(13) cutime(14) cstime(15)
         ppid = int(rest[1])
         cpu = sum(int(v) for v in rest[11:15]) / _TICKS
-        out[int(entry.name)] = (ppid, cpu)
+        out[pid] = (ppid, cpu)
     return out
 
 
@@ -65,17 +70,11 @@ def pod_processes(pod_uids: Collection[str], proc: Path = PROC) -> list[int]:
     marks = {f"pod{uid}" for uid in pod_uids} | {f"pod{uid.replace('-', '_')}" for uid in pod_uids}
     if not marks:
         return []
-    found = []
-    for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cgroup = (entry / "cgroup").read_text()
-        except OSError:
-            continue  # exited meanwhile
-        if any(mark in cgroup for mark in marks):
-            found.append(int(entry.name))
-    return found
+    return [
+        pid
+        for pid, cgroup in _each_process("cgroup", proc)
+        if any(mark in cgroup for mark in marks)
+    ]
 
 
 def snapshot(root: int | None = None, extra_roots: Collection[int] = ()) -> CpuSnapshot | None:
