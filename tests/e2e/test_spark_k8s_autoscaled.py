@@ -540,9 +540,17 @@ def test_the_operators_restart_actuation_resubmits_the_application(stack: Stack)
         every_s=1.0,
     )
     stack.loadgen.stop()
-    wait_for(
-        "the new run's consumer-group lag at 0 in Prometheus",
-        lambda: _lag(stack) == 0.0,
-        SCALE_TIMEOUT_S,
-        every_s=2.0,
+    try:
+        wait_for(
+            "the new run's consumer-group lag at 0 in Prometheus",
+            lambda: _lag(stack) == 0.0,
+            SCALE_TIMEOUT_S,
+            every_s=2.0,
+        )
+    except TimeoutError as exc:
+        raise AssertionError(f"{exc} (lag {_lag(stack)})\n{stack.describe()}") from None
+    replays = stack.pods.driver_log(100_000).count("starting it again from the checkpoint")
+    _progress(
+        f"[spark-auto] restart actuation: lag 0; the new run started its query again "
+        f"{replays} time(s) after the replayed batch (SPARK-55271)"
     )

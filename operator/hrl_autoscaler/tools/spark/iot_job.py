@@ -56,6 +56,7 @@ from hrl_autoscaler.tools.spark.iot_options import IotJobOptions
 from hrl_autoscaler.tools.spark.iot_query import QUERY_NAME, create_session, start_query
 
 if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
     from pyspark.sql.streaming.query import StreamingQuery
 
     from hrl_autoscaler.tools.kafka_lag.committer import OffsetCommitter
@@ -91,24 +92,9 @@ def run(options: IotJobOptions) -> int:
             from hrl_autoscaler.tools.spark.agent import start_agent
 
             agent = start_agent(sc, options.agent_settings())
-        query = start_query(spark, options)
-        log.info(
-            "query %s running as application %s (UI %s)", QUERY_NAME, sc.applicationId, sc.uiWebUrl
-        )
-        if options.status_file is not None:
-            _write_json(
-                options.status_file,
-                {
-                    "application_id": sc.applicationId,
-                    "application_name": sc.appName,
-                    "ui_url": sc.uiWebUrl,
-                    "query_id": str(query.id),
-                    "agent_metrics_port": agent.metrics.port if agent is not None else None,
-                },
-            )
         committer = _committer(options)
         try:
-            return _supervise(query, options, stop_requested, committer)
+            return _run_query(spark, options, stop_requested, committer, agent)
         finally:
             if committer is not None:
                 log.info(
@@ -134,30 +120,89 @@ def _committer(options: IotJobOptions) -> OffsetCommitter | None:
     return OffsetCommitter.for_bootstrap(options.kafka_bootstrap, options.commit_group)
 
 
+#: How often the query is started again after :data:`REPLAY_FAILURE` before the job gives up.
+REPLAY_RESTARTS = 3
+
+#: Spark 4.1.1's Kafka source fails the first batch that a restarted query replays from its
+#: offset log (the batch planned, not committed, when the previous driver was stopped):
+#: reporting that batch's progress reads the latest offsets, which only planning a new batch
+#: sets (SPARK-55271 / SPARK-57438, "Cannot invoke ... because the return value of
+#: scala.Option.get() is null" in ``KafkaMicroBatchStream.metrics``). The batch's output and its
+#: entry in the commit log are written before the failure, so starting the query again from the
+#: checkpoint goes on with the next batch, exactly once. A restart actuation stops the driver
+#: mid-batch whenever the job is busy, so this is the normal case there, not a rare one.
+REPLAY_FAILURE = 'because the return value of "scala.Option.get()" is null'
+
+
+def _run_query(
+    spark: SparkSession,
+    options: IotJobOptions,
+    stop_requested: list[int],
+    committer: OffsetCommitter | None,
+    agent: ExecutorTargetAgent | None,
+) -> int:
+    """Start the query and supervise it; after :data:`REPLAY_FAILURE` start it again."""
+    sc = spark.sparkContext
+    for attempt in range(REPLAY_RESTARTS + 1):
+        query = start_query(spark, options)
+        log.info(
+            "query %s running as application %s (UI %s)", QUERY_NAME, sc.applicationId, sc.uiWebUrl
+        )
+        if options.status_file is not None:
+            _write_json(
+                options.status_file,
+                {
+                    "application_id": sc.applicationId,
+                    "application_name": sc.appName,
+                    "ui_url": sc.uiWebUrl,
+                    "query_id": str(query.id),
+                    "agent_metrics_port": agent.metrics.port if agent is not None else None,
+                },
+            )
+        failure = _supervise(query, options, stop_requested, committer)
+        if failure is None:
+            return 0
+        if options.source != "kafka" or REPLAY_FAILURE not in failure or attempt == REPLAY_RESTARTS:
+            log.error("query %s failed: %s", QUERY_NAME, failure)
+            return 1
+        log.warning(
+            "query %s failed reporting the batch it replayed from its checkpoint (Spark's "
+            "SPARK-55271; the batch's output and commit are written): starting it again from "
+            "the checkpoint (%d of %d)",
+            QUERY_NAME,
+            attempt + 1,
+            REPLAY_RESTARTS,
+        )
+    return 1
+
+
 def _supervise(
     query: StreamingQuery,
     options: IotJobOptions,
     stop_requested: list[int],
     committer: OffsetCommitter | None = None,
-) -> int:
+) -> str | None:
     """Wait for the end, appending each batch's progress to ``progress_file`` and committing
-    the newest batch's Kafka offsets to the consumer group."""
+    the newest batch's Kafka offsets to the consumer group; the query's failure, if it failed."""
+    from pyspark.errors import StreamingQueryException
+
     deadline = None if options.run_seconds is None else time.monotonic() + options.run_seconds
     last_seen = ""
     while True:
-        finished = query.awaitTermination(1)
+        try:
+            finished = query.awaitTermination(1)
+        except StreamingQueryException as raised:  # how a failed query ends the wait
+            _record_progress(query, options.progress_file, last_seen, committer)
+            return str(raised)
         last_seen = _record_progress(query, options.progress_file, last_seen, committer)
         if finished:
             failure = query.exception()
-            if failure is not None:
-                log.error("query %s failed: %s", QUERY_NAME, failure)
-                return 1
-            return 0
+            return None if failure is None else str(failure)
         if stop_requested or (deadline is not None and time.monotonic() >= deadline):
             log.info("stopping query %s", QUERY_NAME)
             query.stop()
             _record_progress(query, options.progress_file, last_seen, committer)
-            return 0
+            return None
 
 
 def _record_progress(
