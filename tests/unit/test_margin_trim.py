@@ -70,6 +70,20 @@ def test_never_raises_and_leaves_proposals_within_the_margin() -> None:
     assert not trim.apply(2, 6).trimmed
 
 
+def test_trims_to_the_largest_size_of_the_peak_window() -> None:
+    trim = MarginTrim(MarginTrimSettings(enabled=True, quiet_cycles=1, margin=0, peak_window=3))
+    trim.observe(100.0, SLO)
+    assert [trim.apply(12, r).executors for r in (9, 3, 3, 3)] == [9, 9, 9, 3]
+
+
+def test_records_sizes_while_inactive() -> None:
+    trim = MarginTrim(MarginTrimSettings(enabled=True, quiet_cycles=2, margin=0, peak_window=5))
+    trim.observe(100.0, SLO)
+    assert not trim.apply(12, 10).trimmed  # not yet active, but the burst's size is kept
+    trim.observe(100.0, SLO)
+    assert trim.apply(12, 3).executors == 10
+
+
 def test_waits_for_a_known_rate() -> None:
     assert _active(margin=0).apply(8, None).executors == 8
 
@@ -82,6 +96,7 @@ def test_waits_for_a_known_rate() -> None:
         ({"quiet_cycles": 0}, "quiet_cycles must be >= 1"),
         ({"margin": -1}, "margin must be >= 0"),
         ({"target_utilisation": 1.2}, "target_utilisation must be in"),
+        ({"peak_window": -1}, "peak_window must be >= 0"),
     ],
 )
 def test_bad_settings_name_the_field(kwargs: dict[str, float], message: str) -> None:

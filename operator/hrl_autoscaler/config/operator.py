@@ -188,6 +188,7 @@ class GuardrailDefaults(BaseModel):
     margin_trim_cycles: int = Field(default=12, ge=1)
     margin_trim_margin: int = Field(default=1, ge=0)
     margin_trim_target_utilisation: float | None = Field(default=None, gt=0, le=1.0)
+    margin_trim_peak_window: int = Field(default=0, ge=0)
     restart_time_limit_s: float = Field(default=900.0, gt=0)
     """No learned restart or start-up time exceeds this, s (Flink's
     ``restart.time-tracking.limit``, 15 min); a measurement still incomplete after it is

@@ -42,7 +42,14 @@ from hrl_autoscaler.runtime.policies.ppo import NumpyPPOPolicy
 
 KEY = AppKey("evaluation", "iot-app")
 
-EVALUATED_TRIM = MarginTrimSettings(enabled=True, quiet_factor=0.5, quiet_cycles=12, margin=1)
+EVALUATED_TRIM = MarginTrimSettings(
+    enabled=True,
+    quiet_factor=0.8,
+    quiet_cycles=12,
+    margin=0,
+    target_utilisation=0.85,
+    peak_window=40,
+)
 """The margin trim of ``hrl-trim``/``ppo-trim``: the setting chosen on validation load (seeds
 200-204, peaks 0.7x/1x/1.3x; docs/margin-trim.md)."""
 
@@ -191,5 +198,6 @@ def with_trim(
         "margin_trim_cycles": trim.quiet_cycles,
         "margin_trim_margin": trim.margin,
         "margin_trim_target_utilisation": trim.target_utilisation,
+        "margin_trim_peak_window": trim.peak_window,
     }
     return s.model_copy(update={"guardrails": s.guardrails.model_copy(update=update)})

@@ -63,6 +63,7 @@ def decision_options(settings: OperatorSettings) -> DecisionOptions:
             g.margin_trim_cycles,
             g.margin_trim_margin,
             g.margin_trim_target_utilisation,
+            g.margin_trim_peak_window,
         ),
     )
 

@@ -192,9 +192,10 @@ class DecisionStep:
                 required = rescue.executors
                 controller, proposed = f"{controller}+slo-guard", rescue.executors
         trimmed_from: int | None = None
-        if self.margin_trim.observe(metrics.latency_ms, latency_slo_ms) and required is None:
+        if self.margin_trim.settings.enabled:  # after the guard: a rescue is never trimmed
+            self.margin_trim.observe(metrics.latency_ms, latency_slo_ms)
             trim = self.margin_trim.apply(proposed, self._trim_size(metrics))
-            if trim.trimmed:
+            if trim.trimmed and required is None:
                 trimmed_from = proposed
                 controller, proposed = f"{controller}+trim", trim.executors
         held_from, ceiling = None, self.effectiveness.ceiling()

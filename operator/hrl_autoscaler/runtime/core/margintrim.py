@@ -20,6 +20,7 @@ has what it was measured to do.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 
 
@@ -41,6 +42,12 @@ class MarginTrimSettings:
     (0.7). DS2's 0.7 already sizes for bursts, and at steady load it asks for what the policy
     holds: a higher utilisation is the only way the trim can go below it."""
 
+    peak_window: int = 0
+    """Trim to the largest rate-based size of the last ``peak_window`` decisions (count; 30 s
+    each), not the current one: load that bursts on a schedule (smart meters every 15
+    minutes) is quiet between its bursts, and a trim to the size between them is undone, late,
+    by every burst. 0 = the current size only."""
+
     def __post_init__(self) -> None:
         if not 0.0 < self.quiet_factor <= 1.0:
             raise ValueError(f"quiet_factor must be in (0, 1], got {self.quiet_factor}")
@@ -51,6 +58,8 @@ class MarginTrimSettings:
         u = self.target_utilisation
         if u is not None and not 0.0 < u <= 1.0:
             raise ValueError(f"target_utilisation must be in (0, 1], got {u}")
+        if self.peak_window < 0:
+            raise ValueError(f"peak_window must be >= 0, got {self.peak_window}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +75,7 @@ class MarginTrim:
     def __init__(self, settings: MarginTrimSettings | None = None) -> None:
         self.settings = settings or MarginTrimSettings()
         self.quiet = 0
+        self.sizes: deque[int] = deque(maxlen=max(1, self.settings.peak_window))
 
     @property
     def active(self) -> bool:
@@ -80,11 +90,16 @@ class MarginTrim:
         return self.active
 
     def apply(self, proposed: int, required: int | None) -> TrimmedProposal:
-        """``proposed`` lowered to ``required + margin`` while the trim is active and the
-        proposal exceeds it (``required`` None: no rate known yet, nothing to trim to)."""
-        if not self.active or required is None:
+        """``proposed`` lowered to ``required + margin`` (``required``: the largest of the last
+        ``peak_window`` sizes) while the trim is active and the proposal exceeds it. Call it at
+        every decision: it records the size. ``required`` None: no rate known yet, nothing to
+        trim to."""
+        if required is None:
             return TrimmedProposal(proposed, False)
-        ceiling = required + self.settings.margin
+        self.sizes.append(required)
+        if not self.active:
+            return TrimmedProposal(proposed, False)
+        ceiling = max(self.sizes) + self.settings.margin
         if proposed > ceiling:
             return TrimmedProposal(ceiling, True)
         return TrimmedProposal(proposed, False)
