@@ -69,8 +69,8 @@ class Decision:
     current: int
     target: int
     proposed: int
-    """The proposal after the fallback, the SLO guard and an ineffective-scaling hold, before
-    the guardrails."""
+    """The proposal after the fallback, the SLO guard, the margin trim and an
+    ineffective-scaling hold, before the guardrails."""
     controller: str
     """``ppo``, ``ds2`` (fallback), either with ``+slo-guard`` or ``+trim``, or ``hold``
     (restarting)."""
