@@ -181,6 +181,14 @@ class GuardrailDefaults(BaseModel):
     """Latency above this multiple of the application's SLO counts as a breach."""
     slo_guard_cycles: int = Field(default=3, ge=1)
     """Consecutive breaching decisions before the guard acts; it lets go at latency <= SLO."""
+    margin_trim: bool = False
+    """Lower a proposal to DS2's sizing + a margin while latency stays well below the SLO
+    (:mod:`hrl_autoscaler.runtime.core.margintrim`); off by default, see docs/margin-trim.md."""
+    margin_trim_quiet_factor: float = Field(default=0.5, gt=0, le=1.0)
+    margin_trim_cycles: int = Field(default=12, ge=1)
+    margin_trim_margin: int = Field(default=1, ge=0)
+    margin_trim_target_utilisation: float | None = Field(default=None, gt=0, le=1.0)
+    margin_trim_peak_window: int = Field(default=0, ge=0)
     restart_time_limit_s: float = Field(default=900.0, gt=0)
     """No learned restart or start-up time exceeds this, s (Flink's
     ``restart.time-tracking.limit``, 15 min); a measurement still incomplete after it is

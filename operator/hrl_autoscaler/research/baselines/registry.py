@@ -31,6 +31,8 @@ _FIXED: dict[str, Factory] = {
     "oracle": lambda o, s: OracleController(o, s),
     "ppo-fixed": lambda o, s: _pipeline().pipeline_controller("ppo-fixed", o, s),
     "hrl": lambda o, s: _pipeline().pipeline_controller("hrl", o, s),
+    "ppo-trim": lambda o, s: _trimmed("ppo-fixed", "ppo-trim", o, s),
+    "hrl-trim": lambda o, s: _trimmed("hrl", "hrl-trim", o, s),
 }
 _EXTRA: dict[str, Factory] = {}
 
@@ -43,6 +45,16 @@ def _pipeline() -> Any:
     from hrl_autoscaler.research.evaluation import pipeline_controller
 
     return pipeline_controller
+
+
+def _trimmed(kind: str, name: str, objective: str, latency_slo_ms: float) -> Controller:
+    """``kind`` with the margin trim on, at the setting chosen on validation load."""
+    module = _pipeline()
+    settings = module.with_trim(module.EVALUATED_TRIM)
+    controller: Controller = module.pipeline_controller(
+        kind, objective, latency_slo_ms, settings=settings, name=name
+    )
+    return controller
 
 
 def register_controller(name: str, factory: Factory) -> None:

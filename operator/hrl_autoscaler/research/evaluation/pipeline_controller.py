@@ -31,6 +31,7 @@ from hrl_autoscaler.research.sim.adapters import (
 from hrl_autoscaler.runtime.core.annotations import PREFIX, AppSettings
 from hrl_autoscaler.runtime.core.application import AppKey
 from hrl_autoscaler.runtime.core.controller import ControlContext
+from hrl_autoscaler.runtime.core.margintrim import MarginTrimSettings
 from hrl_autoscaler.runtime.core.metrics import SystemMetrics
 from hrl_autoscaler.runtime.core.pipeline import Autoscaler
 from hrl_autoscaler.runtime.core.ports import MetaActor
@@ -40,6 +41,17 @@ from hrl_autoscaler.runtime.policies.meta import NumpyMetaActor
 from hrl_autoscaler.runtime.policies.ppo import NumpyPPOPolicy
 
 KEY = AppKey("evaluation", "iot-app")
+
+EVALUATED_TRIM = MarginTrimSettings(
+    enabled=True,
+    quiet_factor=0.8,
+    quiet_cycles=12,
+    margin=0,
+    target_utilisation=0.85,
+    peak_window=40,
+)
+"""The margin trim of ``hrl-trim``/``ppo-trim``: the setting chosen on validation load (seeds
+200-204, peaks 0.7x/1x/1.3x; docs/margin-trim.md)."""
 
 
 @dataclass(frozen=True)
@@ -173,3 +185,19 @@ def pipeline_controller(
         raise ValueError(f"unknown pipeline controller {kind!r}; accepted values: hrl, ppo-fixed")
     spec = PipelineSpec(name or kind, policy_name, objective, latency_slo_ms)
     return PipelineController(spec, _policy(root), actors, settings)
+
+
+def with_trim(
+    trim: MarginTrimSettings, settings: OperatorSettings | None = None
+) -> OperatorSettings:
+    """``settings`` (the operator's defaults) with the margin trim set to ``trim``."""
+    s = settings or OperatorSettings.built_in()
+    update = {
+        "margin_trim": trim.enabled,
+        "margin_trim_quiet_factor": trim.quiet_factor,
+        "margin_trim_cycles": trim.quiet_cycles,
+        "margin_trim_margin": trim.margin,
+        "margin_trim_target_utilisation": trim.target_utilisation,
+        "margin_trim_peak_window": trim.peak_window,
+    }
+    return s.model_copy(update={"guardrails": s.guardrails.model_copy(update=update)})

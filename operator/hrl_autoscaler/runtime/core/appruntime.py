@@ -27,6 +27,7 @@ from hrl_autoscaler.runtime.core.controller import ControlContext
 from hrl_autoscaler.runtime.core.decision import DecisionOptions, DecisionStep, ExecutorPolicy
 from hrl_autoscaler.runtime.core.effectiveness import EffectivenessSettings
 from hrl_autoscaler.runtime.core.guardrails import GuardrailSettings
+from hrl_autoscaler.runtime.core.margintrim import MarginTrimSettings
 from hrl_autoscaler.runtime.core.meta import MetaCadence, MetaStep
 from hrl_autoscaler.runtime.core.modifiers import MODIFIER_ANNOTATIONS, ModifierState
 from hrl_autoscaler.runtime.core.ports import Clock, EventSink, Precondition, SystemClock
@@ -56,6 +57,14 @@ def decision_options(settings: OperatorSettings) -> DecisionOptions:
         fallback=True,
         fallback_tolerance=settings.fallback_tolerance,
         slo_guard=SloGuardSettings(g.slo_guard, g.slo_guard_latency_factor, g.slo_guard_cycles),
+        margin_trim=MarginTrimSettings(
+            g.margin_trim,
+            g.margin_trim_quiet_factor,
+            g.margin_trim_cycles,
+            g.margin_trim_margin,
+            g.margin_trim_target_utilisation,
+            g.margin_trim_peak_window,
+        ),
     )
 
 

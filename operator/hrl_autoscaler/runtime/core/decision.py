@@ -1,5 +1,5 @@
-"""The one decision step: policy -> DS2 fallback -> SLO guard -> ineffective-scaling hold ->
-guardrails -> budget cap -> an intent.
+"""The one decision step: policy -> DS2 fallback -> SLO guard -> margin trim (off by default) ->
+ineffective-scaling hold -> guardrails -> budget cap -> an intent.
 
 The operator's fast loop, the ``hrl``/``ppo-fixed`` evaluation (which runs the operator's own
 pipeline on the simulated cluster) and the meta-controller's training environment all call
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import numpy as np
@@ -23,13 +23,19 @@ from hrl_autoscaler.runtime.core.effectiveness import (
     IneffectiveScaling,
 )
 from hrl_autoscaler.runtime.core.guardrails import Guardrails, GuardrailSettings
+from hrl_autoscaler.runtime.core.margintrim import MarginTrim, MarginTrimSettings
 from hrl_autoscaler.runtime.core.metrics import SystemMetrics
 from hrl_autoscaler.runtime.core.observation import (
     ObservationScale,
     build_observation,
     out_of_range_fields,
 )
-from hrl_autoscaler.runtime.core.sizing import DS2Settings, DS2Sizer, RateEstimate
+from hrl_autoscaler.runtime.core.sizing import (
+    DS2Settings,
+    DS2Sizer,
+    RateEstimate,
+    required_executors,
+)
 from hrl_autoscaler.runtime.core.sloguard import SloGuard, SloGuardSettings
 from hrl_autoscaler.runtime.core.weights import Weights
 
@@ -50,6 +56,9 @@ class DecisionOptions:
     fallback_tolerance: float = 0.05
     """How far outside its bounds a checked feature may go before DS2 takes over."""
     slo_guard: SloGuardSettings = field(default_factory=SloGuardSettings)
+    margin_trim: MarginTrimSettings = field(default_factory=MarginTrimSettings)
+    """Lower a proposal far above DS2's sizing while latency stays well below the SLO
+    (disabled by default; docs/margin-trim.md)."""
     ds2: DS2Settings = field(default_factory=DS2Settings)
 
 
@@ -60,10 +69,11 @@ class Decision:
     current: int
     target: int
     proposed: int
-    """The proposal after the fallback, the SLO guard and an ineffective-scaling hold, before
-    the guardrails."""
+    """The proposal after the fallback, the SLO guard, the margin trim and an
+    ineffective-scaling hold, before the guardrails."""
     controller: str
-    """``ppo``, ``ds2`` (fallback), either with ``+slo-guard``, or ``hold`` (restarting)."""
+    """``ppo``, ``ds2`` (fallback), either with ``+slo-guard`` or ``+trim``, or ``hold``
+    (restarting)."""
     reasons: tuple[str, ...] = ()
     """Why the guardrails changed the proposal (held, clamped, step-limited, cooldown)."""
     outside: tuple[str, ...] = ()
@@ -72,6 +82,8 @@ class Decision:
     """The policy's (or DS2's) proposal before the SLO guard."""
     required: int | None = None
     """DS2's sizing when the SLO guard raised the proposal to it."""
+    trimmed_from: int | None = None
+    """The proposal the margin trim lowered (None when it did not bind)."""
     fallback_started: bool = False
     fallback_ended: bool = False
     guard_started: bool = False
@@ -116,6 +128,7 @@ class DecisionStep:
         self.rate = rate
         self.ds2 = DS2Sizer(ctx, rate, self.options.ds2)
         self.slo_guard = SloGuard(self.options.slo_guard)
+        self.margin_trim = MarginTrim(self.options.margin_trim)
         self.in_fallback = False
         self.effectiveness = EffectivenessDetector(
             effectiveness or EffectivenessSettings(enabled=False), rate.params.scaling_contention
@@ -178,6 +191,13 @@ class DecisionStep:
             if rescue.raised:
                 required = rescue.executors
                 controller, proposed = f"{controller}+slo-guard", rescue.executors
+        trimmed_from: int | None = None
+        if self.margin_trim.settings.enabled:  # after the guard: a rescue is never trimmed
+            self.margin_trim.observe(metrics.latency_ms, latency_slo_ms)
+            trim = self.margin_trim.apply(proposed, self._trim_size(metrics))
+            if trim.trimmed and required is None:
+                trimmed_from = proposed
+                controller, proposed = f"{controller}+trim", trim.executors
         held_from, ceiling = None, self.effectiveness.ceiling()
         if ceiling is not None and proposed > max(current, ceiling):
             held_from, proposed = proposed, max(current, ceiling)
@@ -206,6 +226,7 @@ class DecisionStep:
             outside=tuple(outside),
             unguarded=unguarded,
             required=required,
+            trimmed_from=trimmed_from,
             fallback_started=bool(outside) and not was_fallback,
             fallback_ended=was_fallback and not outside,
             guard_started=required is not None and not was_guarding,
@@ -218,6 +239,15 @@ class DecisionStep:
             ineffective=ineffective,
             released=released,
         )
+
+    def _trim_size(self, metrics: SystemMetrics) -> int | None:
+        """The rate-based size the margin trim lowers to: DS2's, at the trim's utilisation."""
+        u = self.options.margin_trim.target_utilisation
+        rate = self.rate.true_rate_eps
+        if u is None or rate is None:
+            return self.ds2.required(metrics)
+        settings = replace(self.ds2.settings, target_utilisation=u)
+        return required_executors(metrics, rate, self.ds2.ctx, settings)
 
     def not_applied(self, decision: Decision) -> None:
         """The change was not written (skipped or failed): nothing changed, so no cooldown."""

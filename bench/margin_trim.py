@@ -1,0 +1,93 @@
+"""Choose the margin trim's setting on validation load, never on the reported seeds.
+
+Validation: seeds 200-204 (the load ``tuned`` was tuned on; not the README's 0-9 nor the
+held-out 1000+), the five scenarios at 0.7x, 1x and 1.3x their default peaks, objective slo,
+in-place actuation, one-day episodes. Runs ``hrl`` (and ``tuned`` for reference) and ``hrl``
+with the trim at every setting of a small grid, one process (``--workers 1``: the machine is
+shared), and writes one JSON row per (controller, case) plus a markdown table.
+
+    nice -n 19 .venv/bin/python bench/margin_trim.py --json reports/bench/margin_trim.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import time
+from pathlib import Path
+
+from hrl_autoscaler.research.baselines.registry import register_controller
+from hrl_autoscaler.research.evaluation.heldout import Case, HeldoutConfig, Suite, evaluate_suites
+from hrl_autoscaler.research.evaluation.pipeline_controller import pipeline_controller, with_trim
+from hrl_autoscaler.research.sim.workloads import SCENARIOS
+from hrl_autoscaler.runtime.core.margintrim import MarginTrimSettings
+
+VALIDATION_SEEDS = tuple(range(200, 205))
+VALIDATION_PEAKS = (0.7, 1.0, 1.3)
+
+
+def validation_suite(seeds: tuple[int, ...] = VALIDATION_SEEDS) -> Suite:
+    cases = tuple(
+        Case(f"{n}@peak{f:g}x", "peak", s.latency_slo_ms, s.peak_rate_eps * f, scenarios=(n,))
+        for n, s in SCENARIOS.items()
+        for f in VALIDATION_PEAKS
+    )
+    return Suite("validation", seeds, cases)
+
+
+def variant_name(kind: str, t: MarginTrimSettings) -> str:
+    u = "ds2" if t.target_utilisation is None else f"{t.target_utilisation:g}"
+    w = f",w={t.peak_window}" if t.peak_window else ""
+    return f"{kind}-trim(q={t.quiet_factor:g},c={t.quiet_cycles},m={t.margin},u={u}{w})"
+
+
+def register(kind: str, trim: MarginTrimSettings) -> str:
+    name = variant_name(kind, trim)
+    settings = with_trim(trim)
+    register_controller(
+        name,
+        lambda o, s: pipeline_controller(kind, o, s, settings=settings, name=name),
+    )
+    return name
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quiet-factors", default="0.5,0.7")
+    parser.add_argument("--cycles", default="6,12")
+    parser.add_argument("--margins", default="0,1")
+    parser.add_argument("--utilisations", default="ds2", help="ds2 (0.7) and/or numbers")
+    parser.add_argument("--windows", default="0", help="peak windows (decisions)")
+    parser.add_argument("--kind", default="hrl", choices=("hrl", "ppo-fixed"))
+    parser.add_argument("--baselines", default="tuned,hrl")
+    parser.add_argument("--seeds", type=int, default=len(VALIDATION_SEEDS))
+    parser.add_argument("--json", type=Path, required=True)
+    args = parser.parse_args()
+    names = [n for n in args.baselines.split(",") if n]
+    for q, c, m, u, w in itertools.product(
+        [float(x) for x in args.quiet_factors.split(",")],
+        [int(x) for x in args.cycles.split(",")],
+        [int(x) for x in args.margins.split(",")],
+        [None if x == "ds2" else float(x) for x in args.utilisations.split(",")],
+        [int(x) for x in args.windows.split(",")],
+    ):
+        names.append(register(args.kind, MarginTrimSettings(True, q, c, m, u, w)))
+    suite = validation_suite(tuple(range(200, 200 + args.seeds)))
+    started, done = time.perf_counter(), [0]
+
+    def progress(_suite: str, case: str, total: int) -> None:
+        done[0] += 1
+        if done[0] % 25 == 0 or done[0] == total:
+            elapsed = time.perf_counter() - started
+            print(f"{done[0]}/{total} episodes, {elapsed:.0f} s ({case})", flush=True)
+
+    results = evaluate_suites(HeldoutConfig(tuple(names)), [suite], workers=1, on_episode=progress)
+    rows = [r.to_dict() for result in results for r in result.rows]
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(rows, indent=1))
+    print(f"wrote {len(rows)} rows to {args.json}")
+
+
+if __name__ == "__main__":
+    main()
