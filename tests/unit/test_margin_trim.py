@@ -64,8 +64,8 @@ def test_lowers_a_proposal_above_required_plus_margin_to_it() -> None:
 
 def test_never_raises_and_leaves_proposals_within_the_margin() -> None:
     trim = _active(margin=1)
-    assert trim.apply(4, 3) == trim.apply(4, 3)
-    assert not trim.apply(4, 3).trimmed  # exactly required + margin
+    at_margin = trim.apply(4, 3)  # exactly required + margin
+    assert (at_margin.executors, at_margin.trimmed) == (4, False)
     assert trim.apply(2, 6).executors == 2  # below the sizing: the trim does not raise
     assert not trim.apply(2, 6).trimmed
 
