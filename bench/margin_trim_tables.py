@@ -3,10 +3,15 @@
     .venv/bin/python bench/margin_trim_tables.py validation docs/margin-trim/validation-*.json
     .venv/bin/python bench/margin_trim_tables.py cases docs/margin-trim/heldout/heldout.json ...
 
+    .venv/bin/python bench/margin_trim_tables.py plot docs/margin-trim/heldout-vs-oracle.png \
+        docs/margin-trim/heldout/heldout.json docs/margin-trim/heldout-oracle/heldout.json
+
 ``validation``: one line per controller, the SLO score averaged over each scenario's three
 peaks, over all 15 cases, and the mean cost and scalings per hour. ``cases``: one line per
 case, one column per controller (SLO score ± 95% CI, $/h, scalings/h); several heldout.json
 files of the same suite and seeds (e.g. the oracle run apart) are merged by controller.
+``plot``: the merged cases as a bar chart, each controller's SLO score as a share of the
+oracle's (the report's own plot is empty when the oracle ran apart).
 """
 
 from __future__ import annotations
@@ -45,7 +50,8 @@ def validation(paths: list[Path]) -> list[str]:
     return out
 
 
-def cases(paths: list[Path]) -> list[str]:
+def _merged(paths: list[Path]) -> tuple[dict[str, dict[str, dict[str, Any]]], list[str]]:
+    """Rows by case and controller over several heldout.json files; the controllers in order."""
     merged: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
     controllers: list[str] = []
     for p in paths:
@@ -56,6 +62,43 @@ def cases(paths: list[Path]) -> list[str]:
                     merged[case["case"]["name"]][row["controller"]] = row
                     if row["controller"] not in controllers:
                         controllers.append(row["controller"])
+    return merged, controllers
+
+
+def plot(out: Path, paths: list[Path]) -> None:
+    """Per case, each controller's SLO score / the oracle's (clipped to [-1, 1.5]; no bar
+    where the oracle scores <= 0.05, as in the heldout report)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    merged, controllers = _merged(paths)
+    names = [n for n in controllers if n != "oracle"]
+    fig, ax = plt.subplots(figsize=(min(24.0, 3.0 + 0.14 * len(merged) * len(names)), 5.5))
+    width = 0.8 / len(names)
+    for i, name in enumerate(names):
+        shares = []
+        for rows in merged.values():
+            oracle = rows["oracle"]["slo_score_mean"]
+            share = rows[name]["slo_score_mean"] / oracle if oracle > 0.05 else float("nan")
+            shares.append(min(1.5, max(-1.0, share)))
+        xs = [x + (i - len(names) / 2 + 0.5) * width for x in range(len(merged))]
+        ax.bar(xs, shares, width, label=name)
+    ax.set_xticks(range(len(merged)), list(merged), rotation=60, ha="right", fontsize=7)
+    ax.axhline(1.0, color="black", lw=0.8, ls="--")
+    ax.axhline(0.0, color="black", lw=0.8)
+    ax.set_ylim(-1.0, 1.5)
+    ax.set_ylabel("SLO score / oracle's (higher is better)")
+    ax.set_title("held-out suite, seeds 1000-1009: the margin trim against hrl and tuned")
+    ax.legend(fontsize=7, ncol=len(names))
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+
+
+def cases(paths: list[Path]) -> list[str]:
+    merged, controllers = _merged(paths)
     out = ["| case | " + " | ".join(controllers) + " |", "|" + "---|" * (len(controllers) + 1)]
     for case, rows in merged.items():
         cells = []
@@ -79,6 +122,9 @@ def cases(paths: list[Path]) -> list[str]:
 
 def main() -> None:
     kind, *files = sys.argv[1:]
+    if kind == "plot":
+        plot(Path(files[0]), [Path(f) for f in files[1:]])
+        return
     paths = [Path(f) for f in files]
     lines = validation(paths) if kind == "validation" else cases(paths)
     print("\n".join(lines))
