@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+from matplotlib.axes import Axes
 
 from hrl_autoscaler.cli import main
 from hrl_autoscaler.research.evaluation.heldout import (
@@ -144,6 +146,41 @@ def test_a_tiny_run_writes_the_three_files(tmp_path: Path) -> None:
     assert "## Train suite" in md
     assert "## Held-out suite" in md
     assert (tmp_path / "heldout.png").stat().st_size > 5_000
+
+
+def test_without_the_oracle_the_plot_shows_the_scores(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Shares of the oracle need the oracle; without it the bars are the SLO scores, not
+    an empty chart."""
+    heights: list[float] = []
+    bar = Axes.bar
+
+    def spy(self: Axes, x: Any, height: Any, *args: Any, **kwargs: Any) -> Any:
+        heights.extend(float(h) for h in np.atleast_1d(height))
+        return bar(self, x, height, *args, **kwargs)
+
+    monkeypatch.setattr(Axes, "bar", spy)
+    chosen = [limit_seeds(train_suite(), 1)]
+    chosen = [type(s)(s.name, s.seeds, s.cases[:1]) for s in chosen]
+    config = HeldoutConfig(("static-max", "tuned"), episode_steps=40)
+    write_report(config, chosen, evaluate_suites(config, chosen, workers=1), tmp_path, "test")
+    scores = json.loads((tmp_path / "heldout.json").read_text())["suites"]["train"]["cases"][0]
+    expected = [float(np.clip(r["slo_score_mean"], -1.0, 1.5)) for r in scores["rows"]]
+    assert heights == pytest.approx(expected)
+
+
+def test_the_oracle_alone_is_refused_before_any_episode(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(ValueError, match="besides the oracle"):
+        HeldoutConfig(("oracle",))
+    code = main(["heldout", "--controllers", "oracle", "--seeds", "1", "--out", str(tmp_path)])
+    assert code != 0
+    assert "--controllers needs at least one controller besides the oracle" in (
+        capsys.readouterr().err
+    )
+    assert not (tmp_path / "heldout.json").exists()
 
 
 def test_the_cli_runs_in_restart_mode(tmp_path: Path) -> None:

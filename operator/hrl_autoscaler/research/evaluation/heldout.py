@@ -170,6 +170,14 @@ class HeldoutConfig:
     episode_steps: int = EVALUATION.episode_steps
     objective: str = "slo"
 
+    def __post_init__(self) -> None:
+        # checked before any episode runs: the report ranks the controllers against each other
+        if not [name for name in self.controllers if name != "oracle"]:
+            raise ValueError(
+                "--controllers needs at least one controller besides the oracle (the report "
+                f"ranks them and compares each with the oracle); got {','.join(self.controllers)!r}"
+            )
+
 
 @dataclass(frozen=True)
 class CaseResult:

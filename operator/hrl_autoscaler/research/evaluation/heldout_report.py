@@ -218,8 +218,10 @@ def _plot(
     path: Path,
 ) -> None:
     """Per case, each non-oracle controller's score as a share of the oracle's (clipped to
-    [-1, 1.5]; cases where the share is n/a show no bars), one panel per suite."""
+    [-1, 1.5]; cases where the share is n/a show no bars), one panel per suite. Without the
+    oracle in the run there is no share to show: the SLO scores themselves (clipped the same)."""
     names = [n for n in controllers if n != ORACLE]
+    relative = ORACLE in controllers
     sizes = [max(1, len(by_suite[s.name])) for s in chosen]
     fig, axes = plt.subplots(
         1,
@@ -235,7 +237,10 @@ def _plot(
         summaries = [summarise_case(r) for r in rs]
         x = np.arange(len(rs))
         for i, name in enumerate(names):
-            shares = [s.of_oracle.get(name) for s in summaries]
+            if relative:
+                shares = [s.of_oracle.get(name) for s in summaries]
+            else:
+                shares = [_scores(r).get(name) for r in rs]
             values = [np.nan if v is None else float(np.clip(v, -1.0, 1.5)) for v in shares]
             offset = (i - len(names) / 2 + 0.5) * width
             ax.bar(x + offset, values, width, label=name, color=colours(i % 10))
@@ -245,7 +250,9 @@ def _plot(
         ax.set_ylim(-1.0, 1.5)
         ax.grid(axis="y", alpha=0.3)
         ax.set_title("train suite" if suite.name == "train" else "held-out suite")
-    axes[0][0].set_ylabel("SLO score / oracle's (higher is better)")
+    axes[0][0].set_ylabel(
+        "SLO score / oracle's (higher is better)" if relative else "SLO score (higher is better)"
+    )
     axes[0][0].legend(fontsize=7, ncol=2)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
