@@ -183,7 +183,8 @@ class GuardrailDefaults(BaseModel):
     """Consecutive breaching decisions before the guard acts; it lets go at latency <= SLO."""
     margin_trim: bool = False
     """Lower a proposal to DS2's sizing + a margin while latency stays well below the SLO
-    (:mod:`hrl_autoscaler.runtime.core.margintrim`); off by default, see docs/margin-trim.md."""
+    (:mod:`hrl_autoscaler.runtime.core.margintrim`); off by default, see docs/margin-trim.md.
+    The ``margin_trim_*`` fields are ``MarginTrimSettings``' (units and reasons there)."""
     margin_trim_quiet_factor: float = Field(default=0.5, gt=0, le=1.0)
     margin_trim_cycles: int = Field(default=12, ge=1)
     margin_trim_margin: int = Field(default=1, ge=0)
