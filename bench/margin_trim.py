@@ -18,9 +18,13 @@ import time
 from pathlib import Path
 
 from hrl_autoscaler.research.baselines.registry import register_controller
-from hrl_autoscaler.research.evaluation.heldout import Case, HeldoutConfig, Suite, evaluate_suites
+from hrl_autoscaler.research.evaluation.heldout import (
+    HeldoutConfig,
+    Suite,
+    evaluate_suites,
+    peak_cases,
+)
 from hrl_autoscaler.research.evaluation.pipeline_controller import pipeline_controller, with_trim
-from hrl_autoscaler.research.sim.workloads import SCENARIOS
 from hrl_autoscaler.runtime.core.margintrim import MarginTrimSettings
 
 VALIDATION_SEEDS = tuple(range(200, 205))
@@ -28,12 +32,7 @@ VALIDATION_PEAKS = (0.7, 1.0, 1.3)
 
 
 def validation_suite(seeds: tuple[int, ...] = VALIDATION_SEEDS) -> Suite:
-    cases = tuple(
-        Case(f"{n}@peak{f:g}x", "peak", s.latency_slo_ms, s.peak_rate_eps * f, scenarios=(n,))
-        for n, s in SCENARIOS.items()
-        for f in VALIDATION_PEAKS
-    )
-    return Suite("validation", seeds, cases)
+    return Suite("validation", seeds, tuple(peak_cases(VALIDATION_PEAKS)))
 
 
 def variant_name(kind: str, t: MarginTrimSettings) -> str:

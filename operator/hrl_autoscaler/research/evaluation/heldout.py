@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -41,6 +41,8 @@ HELDOUT_PEAK_FACTORS = (0.5, 1.6)
 training episode. 1.6x exceeds the 20-executor capacity at the peaks of the bursty scenarios,
 so nobody meets the SLO there at every step; the case still ranks who degrades gracefully."""
 HELDOUT_SPEEDS = (0.5, 2.0)
+ORACLE = "oracle"
+"""The clairvoyant controller: the reference the report compares the others with."""
 HELDOUT_SPEED_SCENARIOS = ("smart-hospital", "smart-metering", "traffic-sensors", "flash-crowd")
 """Every scenario with a time structure; ``steady`` is flat, so its time-scaled version
 would only repeat it."""
@@ -116,14 +118,26 @@ def train_suite(peak_scale: float = 1.0) -> Suite:
     return Suite("train", TRAIN_SEEDS, cases)
 
 
+def peak_cases(factors: Sequence[float], peak_scale: float = 1.0) -> list[Case]:
+    """Every scenario at each of ``factors`` times its default peak (``<name>@peak<f>x``),
+    scenario by scenario; ``peak_scale`` as in :func:`train_suite`."""
+    return [
+        Case(
+            f"{n}@peak{f:g}x",
+            "peak",
+            s.latency_slo_ms,
+            s.peak_rate_eps * f * peak_scale,
+            scenarios=(n,),
+        )
+        for n, s in SCENARIOS.items()
+        for f in factors
+    ]
+
+
 def heldout_suite(peak_scale: float = 1.0) -> Suite:
     """Peaks outside the jitter, time-scaled scenarios, mixtures, synthetic families;
     seeds 1000-1009. ``peak_scale`` as in :func:`train_suite`."""
-    cases: list[Case] = []
-    for n, s in SCENARIOS.items():
-        for f in HELDOUT_PEAK_FACTORS:
-            peak = s.peak_rate_eps * f * peak_scale
-            cases.append(Case(f"{n}@peak{f:g}x", "peak", s.latency_slo_ms, peak, scenarios=(n,)))
+    cases = peak_cases(HELDOUT_PEAK_FACTORS, peak_scale)
     for n in HELDOUT_SPEED_SCENARIOS:
         s = scenario(n)
         for v in HELDOUT_SPEEDS:
@@ -172,7 +186,7 @@ class HeldoutConfig:
 
     def __post_init__(self) -> None:
         # checked before any episode runs: the report ranks the controllers against each other
-        if not [name for name in self.controllers if name != "oracle"]:
+        if not [name for name in self.controllers if name != ORACLE]:
             raise ValueError(
                 "--controllers needs at least one controller besides the oracle (the report "
                 f"ranks them and compares each with the oracle); got {','.join(self.controllers)!r}"

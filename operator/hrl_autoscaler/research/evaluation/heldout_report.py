@@ -21,10 +21,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from hrl_autoscaler.research.evaluation.heldout import CaseResult, HeldoutConfig, Suite
+from hrl_autoscaler.research.evaluation.heldout import ORACLE, CaseResult, HeldoutConfig, Suite
 from hrl_autoscaler.research.evaluation.metrics import ResultRow
 
-ORACLE = "oracle"
 HRL = "hrl"
 ORACLE_FLOOR = 0.05
 """Below this oracle SLO score the share of the oracle is not reported (n/a). The score is
