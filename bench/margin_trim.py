@@ -24,7 +24,7 @@ from hrl_autoscaler.research.evaluation.heldout import (
     evaluate_suites,
     peak_cases,
 )
-from hrl_autoscaler.research.evaluation.pipeline_controller import pipeline_controller, with_trim
+from hrl_autoscaler.research.evaluation.pipeline_controller import pipeline_controller, with_stages
 from hrl_autoscaler.runtime.core.margintrim import MarginTrimSettings
 
 VALIDATION_SEEDS = tuple(range(200, 205))
@@ -43,7 +43,7 @@ def variant_name(kind: str, t: MarginTrimSettings) -> str:
 
 def register(kind: str, trim: MarginTrimSettings) -> str:
     name = variant_name(kind, trim)
-    settings = with_trim(trim)
+    settings = with_stages(trim=trim)
     register_controller(
         name,
         lambda o, s: pipeline_controller(kind, o, s, settings=settings, name=name),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,10 @@ from hrl_autoscaler.config import (
     OperatorSettings,
     load_operator_settings,
 )
+from hrl_autoscaler.config.stages import AnticipationDefaults, MarginTrimDefaults
+from hrl_autoscaler.runtime.core.anticipation import AnticipationSettings
 from hrl_autoscaler.runtime.core.guardrails import GuardrailSettings
+from hrl_autoscaler.runtime.core.margintrim import MarginTrimSettings
 from hrl_autoscaler.runtime.core.weights import PRESETS
 
 
@@ -52,6 +56,27 @@ def test_the_operators_guardrails_default_to_the_evaluations() -> None:
     assert operator.deadband == evaluation.deadband
     assert operator.in_place_cooldown_s == evaluation.cooldown_s
     assert (evaluation.min_executors, evaluation.max_executors) == (MIN_EXECUTORS, MAX_EXECUTORS)
+
+
+@pytest.mark.parametrize(
+    ("operator", "runtime"),
+    [(MarginTrimDefaults, MarginTrimSettings), (AnticipationDefaults, AnticipationSettings)],
+)
+def test_the_optional_stages_settings_are_the_runtimes(operator: type, runtime: type) -> None:
+    """The operator builds each stage from ``model_dump()``: same fields, same defaults."""
+    assert operator().model_dump() == asdict(runtime())
+
+
+def test_an_optional_stage_is_set_in_the_config_file_and_checked(tmp_path: Path) -> None:
+    config = tmp_path / "operator.yaml"
+    config.write_text("guardrails:\n  anticipation:\n    enabled: true\n    seasons: 3\n")
+    s = load_operator_settings(config_file=config)
+    assert s.guardrails.anticipation.enabled
+    assert s.guardrails.anticipation.seasons == 3
+    assert not s.guardrails.margin_trim.enabled
+    config.write_text("guardrails:\n  anticipation:\n    correlation: 2\n")
+    with pytest.raises(ValidationError, match=r"anticipation\.correlation"):
+        load_operator_settings(config_file=config)
 
 
 def test_the_weight_preset_names_are_the_presets() -> None:

@@ -25,6 +25,7 @@ from pydantic_settings import (
 from hrl_autoscaler.config.metrics import PrometheusQueries
 from hrl_autoscaler.config.periods import parse_periods
 from hrl_autoscaler.config.sim import MAX_EXECUTORS, MIN_EXECUTORS, Actuation
+from hrl_autoscaler.config.stages import AnticipationDefaults, MarginTrimDefaults
 
 # =============================================================================================
 # The operator's runtime settings (``hrl-autoscaler run``)
@@ -181,15 +182,12 @@ class GuardrailDefaults(BaseModel):
     """Latency above this multiple of the application's SLO counts as a breach."""
     slo_guard_cycles: int = Field(default=3, ge=1)
     """Consecutive breaching decisions before the guard acts; it lets go at latency <= SLO."""
-    margin_trim: bool = False
-    """Lower a proposal to DS2's sizing + a margin while latency stays well below the SLO
-    (:mod:`hrl_autoscaler.runtime.core.margintrim`); off by default, see docs/margin-trim.md.
-    The ``margin_trim_*`` fields are ``MarginTrimSettings``' (units and reasons there)."""
-    margin_trim_quiet_factor: float = Field(default=0.5, gt=0, le=1.0)
-    margin_trim_cycles: int = Field(default=12, ge=1)
-    margin_trim_margin: int = Field(default=1, ge=0)
-    margin_trim_target_utilisation: float | None = Field(default=None, gt=0, le=1.0)
-    margin_trim_peak_window: int = Field(default=0, ge=0)
+    margin_trim: MarginTrimDefaults = MarginTrimDefaults()
+    """Lower a proposal to DS2's sizing while latency stays well below the SLO
+    (:mod:`hrl_autoscaler.runtime.core.margintrim`); off by default, docs/margin-trim.md."""
+    anticipation: AnticipationDefaults = AnticipationDefaults()
+    """Raise a proposal ahead of load that repeats on a period
+    (:mod:`hrl_autoscaler.runtime.core.anticipation`); off by default, docs/anticipation.md."""
     restart_time_limit_s: float = Field(default=900.0, gt=0)
     """No learned restart or start-up time exceeds this, s (Flink's
     ``restart.time-tracking.limit``, 15 min); a measurement still incomplete after it is

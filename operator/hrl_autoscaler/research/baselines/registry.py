@@ -50,7 +50,7 @@ def _pipeline() -> Any:
 def _trimmed(kind: str, name: str, objective: str, latency_slo_ms: float) -> Controller:
     """``kind`` with the margin trim on, at the setting chosen on validation load."""
     module = _pipeline()
-    settings = module.with_trim(module.EVALUATED_TRIM)
+    settings = module.with_stages(trim=module.EVALUATED_TRIM)
     controller: Controller = module.pipeline_controller(
         kind, objective, latency_slo_ms, settings=settings, name=name
     )

@@ -14,11 +14,12 @@ to the annotations and read back.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
 
 from hrl_autoscaler.config import OperatorSettings, SimParams
+from hrl_autoscaler.config.stages import AnticipationDefaults, MarginTrimDefaults
 from hrl_autoscaler.research.sim.adapters import (
     CountingEvents,
     MemoryStateStore,
@@ -29,6 +30,7 @@ from hrl_autoscaler.research.sim.adapters import (
     SimulatedMetrics,
 )
 from hrl_autoscaler.runtime.core.annotations import PREFIX, AppSettings
+from hrl_autoscaler.runtime.core.anticipation import AnticipationSettings
 from hrl_autoscaler.runtime.core.application import AppKey
 from hrl_autoscaler.runtime.core.controller import ControlContext
 from hrl_autoscaler.runtime.core.margintrim import MarginTrimSettings
@@ -187,17 +189,17 @@ def pipeline_controller(
     return PipelineController(spec, _policy(root), actors, settings)
 
 
-def with_trim(
-    trim: MarginTrimSettings, settings: OperatorSettings | None = None
+def with_stages(
+    trim: MarginTrimSettings | None = None,
+    anticipation: AnticipationSettings | None = None,
+    settings: OperatorSettings | None = None,
 ) -> OperatorSettings:
-    """``settings`` (the operator's defaults) with the margin trim set to ``trim``."""
+    """``settings`` (the operator's defaults) with the margin trim and/or the anticipation set
+    to the runtime's settings given (None: left as they are)."""
     s = settings or OperatorSettings.built_in()
-    update = {
-        "margin_trim": trim.enabled,
-        "margin_trim_quiet_factor": trim.quiet_factor,
-        "margin_trim_cycles": trim.quiet_cycles,
-        "margin_trim_margin": trim.margin,
-        "margin_trim_target_utilisation": trim.target_utilisation,
-        "margin_trim_peak_window": trim.peak_window,
-    }
+    update: dict[str, object] = {}
+    if trim is not None:
+        update["margin_trim"] = MarginTrimDefaults(**asdict(trim))
+    if anticipation is not None:
+        update["anticipation"] = AnticipationDefaults(**asdict(anticipation))
     return s.model_copy(update={"guardrails": s.guardrails.model_copy(update=update)})

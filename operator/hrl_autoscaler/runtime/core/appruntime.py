@@ -20,6 +20,7 @@ from hrl_autoscaler.runtime.core.annotations import (
     AppSettings,
     resolve_settings,
 )
+from hrl_autoscaler.runtime.core.anticipation import AnticipationSettings
 from hrl_autoscaler.runtime.core.application import AppKey, AppSnapshot
 from hrl_autoscaler.runtime.core.appstate import AppState
 from hrl_autoscaler.runtime.core.budget.forecast import LoadHistory
@@ -57,14 +58,8 @@ def decision_options(settings: OperatorSettings) -> DecisionOptions:
         fallback=True,
         fallback_tolerance=settings.fallback_tolerance,
         slo_guard=SloGuardSettings(g.slo_guard, g.slo_guard_latency_factor, g.slo_guard_cycles),
-        margin_trim=MarginTrimSettings(
-            g.margin_trim,
-            g.margin_trim_quiet_factor,
-            g.margin_trim_cycles,
-            g.margin_trim_margin,
-            g.margin_trim_target_utilisation,
-            g.margin_trim_peak_window,
-        ),
+        margin_trim=MarginTrimSettings(**g.margin_trim.model_dump()),
+        anticipation=AnticipationSettings(**g.anticipation.model_dump()),
     )
 
 

@@ -1,5 +1,5 @@
-"""The one decision step: policy -> DS2 fallback -> SLO guard -> margin trim (off by default) ->
-ineffective-scaling hold -> guardrails -> budget cap -> an intent.
+"""The one decision step: policy -> DS2 fallback -> SLO guard -> margin trim and anticipation
+(both off by default) -> ineffective-scaling hold -> guardrails -> budget cap -> an intent.
 
 The operator's fast loop, the ``hrl``/``ppo-fixed`` evaluation (which runs the operator's own
 pipeline on the simulated cluster) and the meta-controller's training environment all call
@@ -16,6 +16,11 @@ from typing import Protocol
 
 import numpy as np
 
+from hrl_autoscaler.runtime.core.anticipation import (
+    Anticipation,
+    AnticipationSettings,
+    horizon_decisions,
+)
 from hrl_autoscaler.runtime.core.controller import ControlContext
 from hrl_autoscaler.runtime.core.effectiveness import (
     EffectivenessDetector,
@@ -59,6 +64,9 @@ class DecisionOptions:
     margin_trim: MarginTrimSettings = field(default_factory=MarginTrimSettings)
     """Lower a proposal far above DS2's sizing while latency stays well below the SLO
     (disabled by default; docs/margin-trim.md)."""
+    anticipation: AnticipationSettings = field(default_factory=AnticipationSettings)
+    """Raise a proposal ahead of load that repeats on a period the input shows (disabled by
+    default; docs/anticipation.md)."""
     ds2: DS2Settings = field(default_factory=DS2Settings)
 
 
@@ -72,8 +80,8 @@ class Decision:
     """The proposal after the fallback, the SLO guard, the margin trim and an
     ineffective-scaling hold, before the guardrails."""
     controller: str
-    """``ppo``, ``ds2`` (fallback), either with ``+slo-guard`` or ``+trim``, or ``hold``
-    (restarting)."""
+    """``ppo``, ``ds2`` (fallback), either with ``+slo-guard`` or ``+trim`` and ``+ahead``,
+    or ``hold`` (restarting)."""
     reasons: tuple[str, ...] = ()
     """Why the guardrails changed the proposal (held, clamped, step-limited, cooldown)."""
     outside: tuple[str, ...] = ()
@@ -84,6 +92,9 @@ class Decision:
     """DS2's sizing when the SLO guard raised the proposal to it."""
     trimmed_from: int | None = None
     """The proposal the margin trim lowered (None when it did not bind)."""
+    anticipated_from: int | None = None
+    """The proposal the anticipation changed: raised ahead of a periodic burst, or lowered to
+    what the forecast and the load need between bursts (None when it did neither)."""
     fallback_started: bool = False
     fallback_ended: bool = False
     guard_started: bool = False
@@ -129,6 +140,7 @@ class DecisionStep:
         self.ds2 = DS2Sizer(ctx, rate, self.options.ds2)
         self.slo_guard = SloGuard(self.options.slo_guard)
         self.margin_trim = MarginTrim(self.options.margin_trim)
+        self.anticipation = Anticipation(self.options.anticipation)
         self.in_fallback = False
         self.effectiveness = EffectivenessDetector(
             effectiveness or EffectivenessSettings(enabled=False), rate.params.scaling_contention
@@ -169,6 +181,8 @@ class DecisionStep:
         count after the guardrails and before the cap.
         """
         current = metrics.executors
+        if self.anticipation.settings.enabled:  # every interval, restarts included: the phase
+            self.anticipation.observe(metrics.input_rate_eps)
         if metrics.restarting:
             return Decision(current, current, current, "hold", ("restarting",))
         self.rate.observe(metrics)
@@ -198,11 +212,16 @@ class DecisionStep:
             if trim.trimmed and required is None:
                 trimmed_from = proposed
                 controller, proposed = f"{controller}+trim", trim.executors
+        anticipated_from: int | None = None
+        ahead, confirmed = self._anticipate(metrics, proposed, latency_slo_ms, required is None)
+        if ahead != proposed:
+            anticipated_from = proposed
+            controller, proposed = f"{controller}+ahead", ahead
         held_from, ceiling = None, self.effectiveness.ceiling()
         if ceiling is not None and proposed > max(current, ceiling):
             held_from, proposed = proposed, max(current, ceiling)
         cooldown_origin = self.guardrails.last_change_s
-        guarded = self.guardrails.apply(proposed, current, metrics.time_s)
+        guarded = self.guardrails.apply(proposed, current, metrics.time_s, confirmed=confirmed)
         target, reasons, capped_from = guarded.target, guarded.reasons, None
         if held_from is not None:
             reasons = (f"scale-up held above {ceiling}: ineffective scaling", *reasons)
@@ -227,6 +246,7 @@ class DecisionStep:
             unguarded=unguarded,
             required=required,
             trimmed_from=trimmed_from,
+            anticipated_from=anticipated_from,
             fallback_started=bool(outside) and not was_fallback,
             fallback_ended=was_fallback and not outside,
             guard_started=required is not None and not was_guarding,
@@ -248,6 +268,40 @@ class DecisionStep:
             return self.ds2.required(metrics)
         settings = replace(self.ds2.settings, target_utilisation=u)
         return required_executors(metrics, rate, self.ds2.ctx, settings)
+
+    def _anticipate(
+        self, metrics: SystemMetrics, proposed: int, latency_slo_ms: float, releasable: bool
+    ) -> tuple[int, bool]:
+        """``proposed`` raised to the anticipation's floor and, while latency is quiet and
+        ``releasable`` (the SLO guard did not rescue), lowered to its release ceiling; and
+        whether that lowering may skip the scale-down confirmations."""
+        if not self.anticipation.settings.enabled:
+            return proposed, False
+        ctx = self.ds2.ctx
+        if self.rate.true_rate_eps is None:  # nothing measured yet: no capacity to size with
+            return proposed, False
+        restart = ctx.actuation == "restart"
+        delay = ctx.restart_downtime_s if restart else self.rate.params.startup_delay_s
+        capacity = self.rate.params.with_overrides(
+            executor_rate_eps=self.rate.executor_rate_eps,
+            min_executors=ctx.min_executors,
+            max_executors=ctx.max_executors,
+        )
+        u = self.anticipation.settings.target_utilisation
+        demand = metrics.input_rate_eps + metrics.backlog_events / self.ds2.settings.catch_up_s
+        bounds = self.anticipation.bounds(
+            horizon_decisions(delay, ctx.decision_interval_s),
+            demand,
+            lambda rate_eps: capacity.executors_for_rate(rate_eps, u),
+        )
+        if bounds is None:
+            return proposed, False
+        factor = self.anticipation.settings.release_latency_factor
+        quiet = metrics.latency_ms < factor * latency_slo_ms
+        released = False
+        if bounds.ceiling is not None and releasable and quiet:
+            released, proposed = proposed > bounds.ceiling, min(proposed, bounds.ceiling)
+        return max(proposed, bounds.floor), released
 
     def not_applied(self, decision: Decision) -> None:
         """The change was not written (skipped or failed): nothing changed, so no cooldown."""

@@ -75,7 +75,12 @@ class Guardrails:
         self._last_change_s = previous._last_change_s
         self._lower.extend(previous._lower)
 
-    def apply(self, proposed: int, current: int, now_s: float) -> GuardedDecision:
+    def apply(
+        self, proposed: int, current: int, now_s: float, confirmed: bool = False
+    ) -> GuardedDecision:
+        """``proposed`` through the rules. ``confirmed``: a scale-down already known to be
+        safe (the anticipation's release) goes through without the confirmations; the step,
+        factor and cooldown limits still apply."""
         s = self.settings
         reasons: list[str] = []
         target = min(max(proposed, s.min_executors), s.max_executors)
@@ -83,7 +88,9 @@ class Guardrails:
             reasons.append(f"clamped to [{s.min_executors}, {s.max_executors}]")
         if abs(target - current) <= s.deadband:
             target = current
-        if target < current:
+        if target < current and confirmed:
+            self._lower.clear()
+        elif target < current:
             self._lower.append(target)
             if len(self._lower) < s.scale_down_confirmations:
                 reasons.append(

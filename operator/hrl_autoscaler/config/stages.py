@@ -1,0 +1,58 @@
+"""The decision step's optional stages, as operator settings (``guardrails.margin_trim``,
+``guardrails.anticipation``).
+
+Each model has exactly the fields of its stage's settings in ``runtime/core`` (the units and
+the reasons for the defaults are written there, once), so the runtime builds the stage from
+``model_dump()`` and the evaluation sets a stage from the runtime's dataclass; this layer
+imports nothing above it, and tests/unit/test_settings.py holds the two equal.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class MarginTrimDefaults(BaseModel):
+    """``runtime.core.margintrim.MarginTrimSettings``; off by default, docs/margin-trim.md."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: bool = False
+    quiet_factor: float = Field(default=0.5, gt=0, le=1.0)
+    quiet_cycles: int = Field(default=12, ge=1)
+    margin: int = Field(default=1, ge=0)
+    target_utilisation: float | None = Field(default=None, gt=0, le=1.0)
+    peak_window: int = Field(default=0, ge=0)
+
+
+class AnticipationDefaults(BaseModel):
+    """``runtime.core.anticipation.AnticipationSettings``; off by default,
+    docs/anticipation.md."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: bool = False
+    history: int = Field(default=240, ge=4, le=10_000)
+    min_period: int = Field(default=6, ge=2)
+    max_period: int = Field(default=120, ge=2)
+    min_cycles: float = Field(default=2.0, ge=2.0)
+    correlation: float = Field(default=0.6, gt=0, le=1.0)
+    peak_share: float = Field(default=0.9, gt=0, le=1.0)
+    seasons: int = Field(default=2, ge=1)
+    target_utilisation: float = Field(default=0.85, gt=0, le=1.0)
+    release: bool = True
+    release_latency_factor: float = Field(default=0.8, gt=0, le=1.0)
+    release_window: int = Field(default=4, ge=1)
+    min_skill: float = Field(default=0.3, lt=1.0)
+    stable_estimates: int = Field(default=3, ge=1)
+    refresh: int = Field(default=5, ge=1)
+
+    @model_validator(mode="after")
+    def _lengths(self) -> AnticipationDefaults:
+        if self.max_period < self.min_period:
+            raise ValueError(f"max_period ({self.max_period}) < min_period ({self.min_period})")
+        if self.history < self.min_cycles * self.min_period:
+            raise ValueError(
+                f"history ({self.history}) must hold min_cycles x min_period decisions"
+            )
+        return self
