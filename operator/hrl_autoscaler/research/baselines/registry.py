@@ -31,8 +31,10 @@ _FIXED: dict[str, Factory] = {
     "oracle": lambda o, s: OracleController(o, s),
     "ppo-fixed": lambda o, s: _pipeline().pipeline_controller("ppo-fixed", o, s),
     "hrl": lambda o, s: _pipeline().pipeline_controller("hrl", o, s),
-    "ppo-trim": lambda o, s: _trimmed("ppo-fixed", "ppo-trim", o, s),
-    "hrl-trim": lambda o, s: _trimmed("hrl", "hrl-trim", o, s),
+    "ppo-trim": lambda o, s: _staged("ppo-fixed", "ppo-trim", o, s, trim=True),
+    "hrl-trim": lambda o, s: _staged("hrl", "hrl-trim", o, s, trim=True),
+    "ppo-ahead": lambda o, s: _staged("ppo-fixed", "ppo-ahead", o, s, ahead=True),
+    "hrl-ahead": lambda o, s: _staged("hrl", "hrl-ahead", o, s, ahead=True),
 }
 _EXTRA: dict[str, Factory] = {}
 
@@ -47,10 +49,21 @@ def _pipeline() -> Any:
     return pipeline_controller
 
 
-def _trimmed(kind: str, name: str, objective: str, latency_slo_ms: float) -> Controller:
-    """``kind`` with the margin trim on, at the setting chosen on validation load."""
+def _staged(
+    kind: str,
+    name: str,
+    objective: str,
+    latency_slo_ms: float,
+    trim: bool = False,
+    ahead: bool = False,
+) -> Controller:
+    """``kind`` with the margin trim and/or the anticipation on, at their evaluated settings
+    (chosen on validation load)."""
     module = _pipeline()
-    settings = module.with_stages(trim=module.EVALUATED_TRIM)
+    settings = module.with_stages(
+        trim=module.EVALUATED_TRIM if trim else None,
+        anticipation=module.EVALUATED_ANTICIPATION if ahead else None,
+    )
     controller: Controller = module.pipeline_controller(
         kind, objective, latency_slo_ms, settings=settings, name=name
     )

@@ -55,6 +55,10 @@ EVALUATED_TRIM = MarginTrimSettings(
 """The margin trim of ``hrl-trim``/``ppo-trim``: the setting chosen on validation load (seeds
 200-204, peaks 0.7x/1x/1.3x; docs/margin-trim.md)."""
 
+EVALUATED_ANTICIPATION = AnticipationSettings(enabled=True)
+"""The anticipation of ``hrl-ahead``/``ppo-ahead``: its defaults, checked on validation load
+(seeds 200-204, peaks 0.7x/1x/1.3x, speeds 0.7x/1.4x; docs/anticipation.md)."""
+
 
 @dataclass(frozen=True)
 class PipelineSpec:

@@ -77,13 +77,14 @@ class Decision:
     current: int
     target: int
     proposed: int
-    """The proposal after the fallback, the SLO guard, the margin trim and an
+    """The proposal after the fallback, the SLO guard, the margin trim, the anticipation and an
     ineffective-scaling hold, before the guardrails."""
     controller: str
     """``ppo``, ``ds2`` (fallback), either with ``+slo-guard`` or ``+trim`` and ``+ahead``,
     or ``hold`` (restarting)."""
     reasons: tuple[str, ...] = ()
-    """Why the guardrails changed the proposal (held, clamped, step-limited, cooldown)."""
+    """Why the anticipation (first, when it changed the proposal) and the guardrails (held,
+    clamped, step-limited, cooldown) changed it."""
     outside: tuple[str, ...] = ()
     """Observation fields outside the training range (the fallback's reason)."""
     unguarded: int | None = None
@@ -213,7 +214,9 @@ class DecisionStep:
                 trimmed_from = proposed
                 controller, proposed = f"{controller}+trim", trim.executors
         anticipated_from: int | None = None
-        ahead, confirmed = self._anticipate(metrics, proposed, latency_slo_ms, required is None)
+        ahead, confirmed, why = self._anticipate(
+            metrics, proposed, latency_slo_ms, required is None
+        )
         if ahead != proposed:
             anticipated_from = proposed
             controller, proposed = f"{controller}+ahead", ahead
@@ -225,6 +228,8 @@ class DecisionStep:
         target, reasons, capped_from = guarded.target, guarded.reasons, None
         if held_from is not None:
             reasons = (f"scale-up held above {ceiling}: ineffective scaling", *reasons)
+        if anticipated_from is not None:
+            reasons = (why, *reasons)
         paused = None
         if pause is not None:
             target, paused = pause(target, current)
@@ -271,15 +276,15 @@ class DecisionStep:
 
     def _anticipate(
         self, metrics: SystemMetrics, proposed: int, latency_slo_ms: float, releasable: bool
-    ) -> tuple[int, bool]:
+    ) -> tuple[int, bool, str]:
         """``proposed`` raised to the anticipation's floor and, while latency is quiet and
-        ``releasable`` (the SLO guard did not rescue), lowered to its release ceiling; and
-        whether that lowering may skip the scale-down confirmations."""
+        ``releasable`` (the SLO guard did not rescue), lowered to its release ceiling; whether
+        that lowering may skip the scale-down confirmations; and why (for the event)."""
         if not self.anticipation.settings.enabled:
-            return proposed, False
+            return proposed, False, ""
         ctx = self.ds2.ctx
         if self.rate.true_rate_eps is None:  # nothing measured yet: no capacity to size with
-            return proposed, False
+            return proposed, False, ""
         restart = ctx.actuation == "restart"
         delay = ctx.restart_downtime_s if restart else self.rate.params.startup_delay_s
         capacity = self.rate.params.with_overrides(
@@ -289,19 +294,21 @@ class DecisionStep:
         )
         u = self.anticipation.settings.target_utilisation
         demand = metrics.input_rate_eps + metrics.backlog_events / self.ds2.settings.catch_up_s
+        horizon = horizon_decisions(delay, ctx.decision_interval_s)
         bounds = self.anticipation.bounds(
-            horizon_decisions(delay, ctx.decision_interval_s),
-            demand,
-            lambda rate_eps: capacity.executors_for_rate(rate_eps, u),
+            horizon, demand, lambda rate_eps: capacity.executors_for_rate(rate_eps, u)
         )
         if bounds is None:
-            return proposed, False
+            return proposed, False, ""
+        period = f"input period {self.anticipation.period} decisions"
+        if proposed < bounds.floor:
+            return bounds.floor, False, f"{period}: the next {horizon} need {bounds.floor}"
         factor = self.anticipation.settings.release_latency_factor
         quiet = metrics.latency_ms < factor * latency_slo_ms
-        released = False
-        if bounds.ceiling is not None and releasable and quiet:
-            released, proposed = proposed > bounds.ceiling, min(proposed, bounds.ceiling)
-        return max(proposed, bounds.floor), released
+        if bounds.ceiling is not None and releasable and quiet and proposed > bounds.ceiling:
+            why = f"{period}: released, the next {horizon} need {bounds.ceiling}"
+            return bounds.ceiling, True, why
+        return proposed, False, ""
 
     def not_applied(self, decision: Decision) -> None:
         """The change was not written (skipped or failed): nothing changed, so no cooldown."""
