@@ -10,7 +10,7 @@ season count asked for, alone and beside the margin trim, and writes one JSON ro
 (controller, case).
 
     nice -n 19 .venv/bin/python bench/anticipation.py --json reports/bench/anticipation.json
-    .venv/bin/python bench/margin_trim_tables.py validation reports/bench/anticipation.json
+    .venv/bin/python bench/stage_tables.py validation reports/bench/anticipation.json
 """
 
 from __future__ import annotations
@@ -54,13 +54,16 @@ def validation_suite(seeds: tuple[int, ...]) -> Suite:
     return Suite("validation", seeds, tuple(cases))
 
 
-def register(kind: str, window: int | None, ahead: AnticipationSettings) -> str:
-    """``kind`` with the anticipation, and the evaluated margin trim at peak window ``window``
-    (None: no trim)."""
+def register(
+    kind: str, window: int | None, ahead: AnticipationSettings, guard: float | None
+) -> str:
+    """``kind`` with the anticipation, the evaluated margin trim at peak window ``window``
+    (None: no trim) and the SLO guard's latency factor at ``guard`` (None: the default)."""
     trim = None if window is None else replace(EVALUATED_TRIM, peak_window=window)
     label = "" if window is None else f"-trim(w={window})"
+    label += "" if guard is None else f"-guard({guard:g})"
     name = f"{kind}{label}-ahead(c={ahead.correlation:g},s={ahead.seasons})"
-    settings = with_stages(trim=trim, anticipation=ahead)
+    settings = with_stages(trim=trim, anticipation=ahead, slo_guard_latency_factor=guard)
     register_controller(
         name, lambda o, s: pipeline_controller(kind, o, s, settings=settings, name=name)
     )
@@ -77,6 +80,11 @@ def main() -> None:
         default="none,0,40",
         help="the margin trim beside the anticipation: none, or its peak windows (decisions)",
     )
+    parser.add_argument(
+        "--slo-guard-factors",
+        default="default",
+        help="the SLO guard's latency factor (x SLO) beside the anticipation: default or numbers",
+    )
     parser.add_argument("--baselines", default="tuned,hrl,hrl-trim")
     parser.add_argument("--seeds", type=int, default=len(VALIDATION_SEEDS))
     parser.add_argument("--workers", type=int, default=1)
@@ -84,10 +92,11 @@ def main() -> None:
     args = parser.parse_args()
     names = [n for n in args.baselines.split(",") if n]
     windows = [None if x == "none" else int(x) for x in args.trim_windows.split(",")]
+    guards = [None if x == "default" else float(x) for x in args.slo_guard_factors.split(",")]
     for c in (float(x) for x in args.correlations.split(",")):
         for seasons in (int(x) for x in args.seasons.split(",")):
             ahead = AnticipationSettings(enabled=True, correlation=c, seasons=seasons)
-            names += [register(args.kind, w, ahead) for w in windows]
+            names += [register(args.kind, w, ahead, g) for w in windows for g in guards]
     suite = validation_suite(tuple(range(200, 200 + args.seeds)))
     started, done = time.perf_counter(), [0]
 

@@ -59,6 +59,10 @@ EVALUATED_ANTICIPATION = AnticipationSettings(enabled=True)
 """The anticipation of ``hrl-ahead``/``ppo-ahead``: its defaults, checked on validation load
 (seeds 200-204, peaks 0.7x/1x/1.3x, speeds 0.7x/1.4x; docs/anticipation.md)."""
 
+EVALUATED_GUARD_FACTOR = 1.0
+"""The SLO guard's latency factor of ``hrl-stages`` (the operator's default is 3 x SLO): the
+best of 1, 1.5 and 3 on the same validation load (docs/anticipation.md)."""
+
 
 @dataclass(frozen=True)
 class PipelineSpec:
@@ -197,13 +201,16 @@ def with_stages(
     trim: MarginTrimSettings | None = None,
     anticipation: AnticipationSettings | None = None,
     settings: OperatorSettings | None = None,
+    slo_guard_latency_factor: float | None = None,
 ) -> OperatorSettings:
-    """``settings`` (the operator's defaults) with the margin trim and/or the anticipation set
-    to the runtime's settings given (None: left as they are)."""
+    """``settings`` (the operator's defaults) with the margin trim, the anticipation and the
+    SLO guard's latency factor set to the values given (None: left as they are)."""
     s = settings or OperatorSettings.built_in()
     update: dict[str, object] = {}
     if trim is not None:
         update["margin_trim"] = MarginTrimDefaults(**asdict(trim))
     if anticipation is not None:
         update["anticipation"] = AnticipationDefaults(**asdict(anticipation))
+    if slo_guard_latency_factor is not None:
+        update["slo_guard_latency_factor"] = slo_guard_latency_factor
     return s.model_copy(update={"guardrails": s.guardrails.model_copy(update=update)})

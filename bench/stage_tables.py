@@ -1,15 +1,17 @@
-"""The markdown tables of docs/margin-trim.md, from the JSON the runs wrote.
+"""The markdown tables and plots of docs/margin-trim.md and docs/anticipation.md, from the JSON
+the runs wrote.
 
-    .venv/bin/python bench/margin_trim_tables.py validation docs/margin-trim/validation-*.json
-    .venv/bin/python bench/margin_trim_tables.py cases docs/margin-trim/heldout/heldout.json ...
+    .venv/bin/python bench/stage_tables.py validation docs/margin-trim/validation-*.json
+    .venv/bin/python bench/stage_tables.py cases docs/margin-trim/heldout/heldout.json ...
 
-    .venv/bin/python bench/margin_trim_tables.py plot docs/margin-trim/heldout-vs-oracle.png \
+    .venv/bin/python bench/stage_tables.py plot docs/margin-trim/heldout-vs-oracle.png \
         docs/margin-trim/heldout/heldout.json docs/margin-trim/heldout-oracle/heldout.json
 
-``validation``: one line per controller, the SLO score averaged over each scenario's three
-peaks, over all 15 cases, and the mean cost and scalings per hour. ``cases``: one line per
-case, one column per controller (SLO score ± 95% CI, $/h, scalings/h); several heldout.json
-files of the same suite and seeds (e.g. the oracle run apart) are merged by controller.
+``validation``: one line per controller, the SLO score averaged over each scenario's cases
+(its peaks and speeds), over all cases, and the mean cost and scalings per hour. ``cases``:
+one line per case, one column per controller (SLO score ± 95% CI, $/h, scalings/h); several
+heldout.json files of the same suite and seeds (e.g. the oracle run apart) are merged by
+controller.
 ``plot``: the merged cases as a bar chart, each controller's SLO score as a share of the
 oracle's (the report's own plot is empty when the oracle ran apart).
 """
@@ -33,7 +35,8 @@ def validation(paths: list[Path]) -> list[str]:
     for r in rows:
         by[r["controller"]].append(r)
     scenarios = list(dict.fromkeys(r["scenario"].split("@")[0] for r in rows))
-    head = ["controller", *scenarios, "mean (15 cases)", "$/h", "scalings/h"]
+    cases = len({r["scenario"] for r in rows})
+    head = ["controller", *scenarios, f"mean ({cases} cases)", "$/h", "scalings/h"]
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, rs in by.items():
         cells = [
