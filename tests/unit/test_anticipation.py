@@ -294,3 +294,11 @@ def test_on_periodic_uploads_hrl_ahead_is_cheaper_at_no_more_violations() -> Non
     assert ahead.cost_per_hour < 0.75 * plain.cost_per_hour
     assert ahead.attainment >= plain.attainment - 0.005
     assert ahead.slo_score > plain.slo_score
+
+
+def test_no_release_under_restart_actuation() -> None:
+    """Down between bursts and up again before the next would be two restarts a period."""
+    step = _step(ON, actuation="restart", confirmations=10)
+    decisions = _run(step, bursts(30 * 4, 30, high=1900.0, low=200.0))
+    assert decisions[-15].proposed == 2  # the policy's count stands mid-trickle
+    assert decisions[-2].anticipated_from == 2  # the floor still acts ahead of the burst

@@ -19,7 +19,8 @@ law the policy was trained with (a rate-only sizing from a trickle's measurement
 a burst: at 13 executors contention takes a quarter of the capacity).
 
 The same forecast says when a burst is over: between bursts, the load one start-up ahead is
-the trickle of a period ago. With ``release`` on, while a period is known and latency is
+the trickle of a period ago. With ``release`` on (in-place actuation only: under restart
+actuation it would cost two restarts a period), while a period is known and latency is
 below ``release_latency_factor`` x SLO, a proposal above both the forecast's size and the
 current load's (the largest of the last ``release_window`` decisions) is lowered to the
 larger of the two, and the guardrails let that scale-down through without their
@@ -70,7 +71,8 @@ class AnticipationSettings:
     """Utilisation (0 < u <= 1) the forecast rate is sized at: the tuned rule's target."""
     release: bool = True
     """Also lower a proposal above what the forecast and the current load need, at once (the
-    guardrails' scale-down confirmations waived); False = only raise ahead of bursts."""
+    guardrails' scale-down confirmations waived; in-place actuation only); False = only raise
+    ahead of bursts."""
     release_latency_factor: float = 0.8
     """Release only while latency is below this multiple of the SLO (0 < f <= 1): executors
     that hold latency near the SLO are not spare, whatever the sizing says."""

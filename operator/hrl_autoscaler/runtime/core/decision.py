@@ -303,9 +303,13 @@ class DecisionStep:
         period = f"input period {self.anticipation.period} decisions"
         if proposed < bounds.floor:
             return bounds.floor, False, f"{period}: the next {horizon} need {bounds.floor}"
-        factor = self.anticipation.settings.release_latency_factor
-        quiet = metrics.latency_ms < factor * latency_slo_ms
-        if bounds.ceiling is not None and releasable and quiet and proposed > bounds.ceiling:
+        quiet = metrics.latency_ms < (
+            self.anticipation.settings.release_latency_factor * latency_slo_ms
+        )
+        # A release under restart actuation would cost two restarts a period (down, then up
+        # again before the next burst), each a downtime: only the floor acts there.
+        releasable = releasable and quiet and not restart
+        if bounds.ceiling is not None and releasable and proposed > bounds.ceiling:
             why = f"{period}: released, the next {horizon} need {bounds.ceiling}"
             return bounds.ceiling, True, why
         return proposed, False, ""
