@@ -69,9 +69,9 @@ def test_the_optional_stages_settings_are_the_runtimes(operator: type, runtime: 
 
 def test_an_optional_stage_is_set_in_the_config_file_and_checked(tmp_path: Path) -> None:
     config = tmp_path / "operator.yaml"
-    config.write_text("guardrails:\n  anticipation:\n    enabled: true\n    seasons: 3\n")
+    config.write_text("guardrails:\n  anticipation:\n    enabled: false\n    seasons: 3\n")
     s = load_operator_settings(config_file=config)
-    assert s.guardrails.anticipation.enabled
+    assert not s.guardrails.anticipation.enabled
     assert s.guardrails.anticipation.seasons == 3
     assert not s.guardrails.margin_trim.enabled
     config.write_text("guardrails:\n  anticipation:\n    correlation: 2\n")

@@ -187,7 +187,7 @@ class GuardrailDefaults(BaseModel):
     (:mod:`hrl_autoscaler.runtime.core.margintrim`); off by default, docs/margin-trim.md."""
     anticipation: AnticipationDefaults = AnticipationDefaults()
     """Raise a proposal ahead of load that repeats on a period
-    (:mod:`hrl_autoscaler.runtime.core.anticipation`); off by default, docs/anticipation.md."""
+    (:mod:`hrl_autoscaler.runtime.core.anticipation`); on by default, docs/anticipation.md."""
     restart_time_limit_s: float = Field(default=900.0, gt=0)
     """No learned restart or start-up time exceeds this, s (Flink's
     ``restart.time-tracking.limit``, 15 min); a measurement still incomplete after it is

@@ -26,12 +26,12 @@ class MarginTrimDefaults(BaseModel):
 
 
 class AnticipationDefaults(BaseModel):
-    """``runtime.core.anticipation.AnticipationSettings``; off by default,
+    """``runtime.core.anticipation.AnticipationSettings``; on by default,
     docs/anticipation.md."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    enabled: bool = False
+    enabled: bool = True
     history: int = Field(default=240, ge=4, le=10_000)
     min_period: int = Field(default=6, ge=2)
     max_period: int = Field(default=120, ge=2)

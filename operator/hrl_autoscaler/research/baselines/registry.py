@@ -33,11 +33,9 @@ _FIXED: dict[str, Factory] = {
     "hrl": lambda o, s: _pipeline().pipeline_controller("hrl", o, s),
     "ppo-trim": lambda o, s: _staged("ppo-fixed", "ppo-trim", o, s, trim=True),
     "hrl-trim": lambda o, s: _staged("hrl", "hrl-trim", o, s, trim=True),
-    "ppo-ahead": lambda o, s: _staged("ppo-fixed", "ppo-ahead", o, s, ahead=True),
-    "hrl-ahead": lambda o, s: _staged("hrl", "hrl-ahead", o, s, ahead=True),
-    "hrl-stages": lambda o, s: _staged(
-        "hrl", "hrl-stages", o, s, trim=True, ahead=True, early_guard=True
-    ),
+    "ppo-reactive": lambda o, s: _staged("ppo-fixed", "ppo-reactive", o, s, reactive=True),
+    "hrl-reactive": lambda o, s: _staged("hrl", "hrl-reactive", o, s, reactive=True),
+    "hrl-stages": lambda o, s: _staged("hrl", "hrl-stages", o, s, trim=True, early_guard=True),
 }
 _EXTRA: dict[str, Factory] = {}
 
@@ -58,15 +56,16 @@ def _staged(
     objective: str,
     latency_slo_ms: float,
     trim: bool = False,
-    ahead: bool = False,
+    reactive: bool = False,
     early_guard: bool = False,
 ) -> Controller:
-    """``kind`` with the margin trim and/or the anticipation on, and/or the SLO guard acting
-    at the SLO instead of 3 x SLO, at their evaluated settings (chosen on validation load)."""
+    """``kind`` with the margin trim on, the anticipation off (``reactive``: the policy as it
+    was before it), and/or the SLO guard acting at the SLO instead of 3 x SLO, at their
+    evaluated settings (chosen on validation load)."""
     module = _pipeline()
     settings = module.with_stages(
         trim=module.EVALUATED_TRIM if trim else None,
-        anticipation=module.EVALUATED_ANTICIPATION if ahead else None,
+        anticipation=module.REACTIVE if reactive else None,
         slo_guard_latency_factor=module.EVALUATED_GUARD_FACTOR if early_guard else None,
     )
     controller: Controller = module.pipeline_controller(

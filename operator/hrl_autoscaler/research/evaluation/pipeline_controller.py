@@ -55,13 +55,13 @@ EVALUATED_TRIM = MarginTrimSettings(
 """The margin trim of ``hrl-trim``/``ppo-trim``: the setting chosen on validation load (seeds
 200-204, peaks 0.7x/1x/1.3x; docs/margin-trim.md)."""
 
-EVALUATED_ANTICIPATION = AnticipationSettings(enabled=True)
-"""The anticipation of ``hrl-ahead``/``ppo-ahead``: its defaults, checked on validation load
-(seeds 200-204, peaks 0.7x/1x/1.3x, speeds 0.7x/1.4x; docs/anticipation.md)."""
+REACTIVE = AnticipationSettings(enabled=False)
+"""``hrl-reactive``/``ppo-reactive``: the anticipation off, the policy reacting alone (what
+``hrl`` and ``ppo-fixed`` were before it; docs/anticipation.md)."""
 
 EVALUATED_GUARD_FACTOR = 1.0
 """The SLO guard's latency factor of ``hrl-stages`` (the operator's default is 3 x SLO): the
-best of 1, 1.5 and 3 on the same validation load (docs/anticipation.md)."""
+best of 1, 1.5 and 3 on validation load (docs/anticipation.md)."""
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,8 @@ Without a period the stage changes nothing. Nothing here knows the scenarios' pe
 held-out suite replays the periodic scenario at half and double speed to check that it finds
 other ones.
 
-Off by default (:class:`~hrl_autoscaler.runtime.core.decision.DecisionOptions`).
+On by default (:class:`~hrl_autoscaler.runtime.core.decision.DecisionOptions`; the
+operator's ``guardrails.anticipation``).
 """
 
 from __future__ import annotations
@@ -48,8 +49,10 @@ import numpy as np
 
 @dataclass(frozen=True, slots=True)
 class AnticipationSettings:
-    enabled: bool = False
-    """Off unless asked for: it changes what the evaluated policy does."""
+    enabled: bool = True
+    """On by default: on the held-out and restart-actuation suites it changed no case for the
+    worse beyond the confidence interval and lifted every periodic one (docs/anticipation.md).
+    Off = the reactive policy alone (``hrl-reactive`` in the evaluation)."""
     history: int = 240
     """Decisions of input rate kept (240 x 30 s = 2 hours): ``min_cycles`` periods of up to
     ``max_period`` fit in it."""

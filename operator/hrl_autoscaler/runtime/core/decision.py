@@ -1,5 +1,5 @@
-"""The one decision step: policy -> DS2 fallback -> SLO guard -> margin trim and anticipation
-(both off by default) -> ineffective-scaling hold -> guardrails -> budget cap -> an intent.
+"""The one decision step: policy -> DS2 fallback -> SLO guard -> margin trim (off by default) ->
+anticipation -> ineffective-scaling hold -> guardrails -> budget cap -> an intent.
 
 The operator's fast loop, the ``hrl``/``ppo-fixed`` evaluation (which runs the operator's own
 pipeline on the simulated cluster) and the meta-controller's training environment all call
@@ -65,8 +65,8 @@ class DecisionOptions:
     """Lower a proposal far above DS2's sizing while latency stays well below the SLO
     (disabled by default; docs/margin-trim.md)."""
     anticipation: AnticipationSettings = field(default_factory=AnticipationSettings)
-    """Raise a proposal ahead of load that repeats on a period the input shows (disabled by
-    default; docs/anticipation.md)."""
+    """Raise a proposal ahead of load that repeats on a period the input shows, and release
+    between its bursts (docs/anticipation.md)."""
     ds2: DS2Settings = field(default_factory=DS2Settings)
 
 
