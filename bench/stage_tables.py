@@ -11,14 +11,16 @@ the runs wrote.
 (its peaks and speeds), over all cases, and the mean cost and scalings per hour. ``cases``:
 one line per case, one column per controller (SLO score ± 95% CI, $/h, scalings/h); several
 heldout.json files of the same suite and seeds (e.g. the oracle run apart) are merged by
-controller.
-``plot``: the merged cases as a bar chart, each controller's SLO score as a share of the
-oracle's (the report's own plot is empty when the oracle ran apart).
+controller. ``plot``: the merged cases as a bar chart, each controller's SLO score as a share
+of the oracle's (the report's own plot is empty when the oracle ran apart). ``--suite NAME``
+right after the kind keeps one suite's cases of files that hold several (a ``--suite both``
+run).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -53,14 +55,18 @@ def validation(paths: list[Path]) -> list[str]:
     return out
 
 
-def _merged(paths: list[Path]) -> tuple[dict[str, dict[str, dict[str, Any]]], list[str]]:
-    """Rows by case and controller over several heldout.json files; the controllers in order."""
+def _merged(
+    paths: list[Path], suite: str | None = None
+) -> tuple[dict[str, dict[str, dict[str, Any]]], list[str]]:
+    """Rows by case and controller over several heldout.json files (only ``suite``'s cases
+    when given); the controllers in order."""
     merged: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
     controllers: list[str] = []
     for p in paths:
         payload = json.loads(p.read_text())
-        for suite in payload["suites"].values():
-            for case in suite["cases"]:
+        chosen = [v for k, v in payload["suites"].items() if suite in (None, k)]
+        for suite_rows in chosen:
+            for case in suite_rows["cases"]:
                 for row in case["rows"]:
                     merged[case["case"]["name"]][row["controller"]] = row
                     if row["controller"] not in controllers:
@@ -68,7 +74,7 @@ def _merged(paths: list[Path]) -> tuple[dict[str, dict[str, dict[str, Any]]], li
     return merged, controllers
 
 
-def plot(out: Path, paths: list[Path]) -> None:
+def plot(out: Path, paths: list[Path], suite: str | None = None) -> None:
     """Per case, each controller's SLO score / the oracle's (clipped to [-1, 1.5]; no bar
     where the oracle scores <= 0.05, as in the heldout report)."""
     import matplotlib
@@ -76,7 +82,7 @@ def plot(out: Path, paths: list[Path]) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    merged, controllers = _merged(paths)
+    merged, controllers = _merged(paths, suite)
     names = [n for n in controllers if n != "oracle"]
     fig, ax = plt.subplots(figsize=(min(24.0, 3.0 + 0.14 * len(merged) * len(names)), 5.5))
     width = 0.8 / len(names)
@@ -85,7 +91,8 @@ def plot(out: Path, paths: list[Path]) -> None:
         for rows in merged.values():
             oracle = rows["oracle"]["slo_score_mean"]
             share = rows[name]["slo_score_mean"] / oracle if oracle > 0.05 else float("nan")
-            shares.append(min(1.5, max(-1.0, share)))
+            # max(-1.0, nan) is -1.0: a case without an oracle bar must stay nan
+            shares.append(share if math.isnan(share) else min(1.5, max(-1.0, share)))
         xs = [x + (i - len(names) / 2 + 0.5) * width for x in range(len(merged))]
         ax.bar(xs, shares, width, label=name)
     ax.set_xticks(range(len(merged)), list(merged), rotation=60, ha="right", fontsize=7)
@@ -93,15 +100,15 @@ def plot(out: Path, paths: list[Path]) -> None:
     ax.axhline(0.0, color="black", lw=0.8)
     ax.set_ylim(-1.0, 1.5)
     ax.set_ylabel("SLO score / oracle's (higher is better)")
-    ax.set_title("held-out suite, seeds 1000-1009: the margin trim against hrl and tuned")
+    ax.set_title("held-out suite, seeds 1000-1009: each controller's SLO score / the oracle's")
     ax.legend(fontsize=7, ncol=len(names))
     fig.tight_layout()
     fig.savefig(out, dpi=100)
     plt.close(fig)
 
 
-def cases(paths: list[Path]) -> list[str]:
-    merged, controllers = _merged(paths)
+def cases(paths: list[Path], suite: str | None = None) -> list[str]:
+    merged, controllers = _merged(paths, suite)
     out = ["| case | " + " | ".join(controllers) + " |", "|" + "---|" * (len(controllers) + 1)]
     for case, rows in merged.items():
         cells = []
@@ -125,11 +132,14 @@ def cases(paths: list[Path]) -> list[str]:
 
 def main() -> None:
     kind, *files = sys.argv[1:]
+    suite = None
+    if files[:1] == ["--suite"]:
+        suite, files = files[1], files[2:]
     if kind == "plot":
-        plot(Path(files[0]), [Path(f) for f in files[1:]])
+        plot(Path(files[0]), [Path(f) for f in files[1:]], suite)
         return
     paths = [Path(f) for f in files]
-    lines = validation(paths) if kind == "validation" else cases(paths)
+    lines = validation(paths) if kind == "validation" else cases(paths, suite)
     print("\n".join(lines))
 
 

@@ -12,6 +12,7 @@ from hrl_autoscaler.config import SimParams
 from hrl_autoscaler.runtime.core.anticipation import (
     Anticipation,
     AnticipationSettings,
+    executors_for,
     find_period,
     horizon_decisions,
 )
@@ -144,6 +145,24 @@ def test_no_bounds_without_a_period() -> None:
     a = _fed(np.full(240, 3000.0))
     assert a.forecast(3).rate_eps is None
     assert a.bounds(3, 3000.0, _per_thousand) is None
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    rate=st.floats(0.0, 40_000.0),
+    single=st.floats(100.0, 5000.0),
+    contention=st.floats(0.0, 0.2),
+    utilisation=st.floats(0.3, 1.0),
+)
+def test_the_closed_form_sizing_is_the_simulators(
+    rate: float, single: float, contention: float, utilisation: float
+) -> None:
+    params = SimParams(executor_rate_eps=single, scaling_contention=contention)
+    expected = params.executors_for_rate(rate, utilisation)
+    got = executors_for(rate, single, contention, utilisation, (1, 20))
+    # equal, except where the rate sits within float rounding of a count's capacity
+    boundary = abs(params.capacity_eps(got) * utilisation - rate) < 1e-6 * max(rate, 1.0)
+    assert got == expected or boundary
 
 
 @pytest.mark.parametrize(("delay_s", "expected"), [(45.0, 3), (30.0, 2), (90.0, 4), (0.0, 1)])

@@ -139,11 +139,13 @@ def find_period(rates: np.ndarray, settings: AnticipationSettings) -> tuple[int 
     if best < settings.correlation:
         return None, best
     floor = max(settings.correlation, settings.peak_share * best)
-    for lag in range(settings.min_period, longest + 1):
-        value = acf[lag]
-        if value >= floor and value >= acf[lag - 1] and value >= acf[lag + 1]:
-            return lag, float(value)
-    return None, best
+    inner = acf[settings.min_period - 1 : longest + 2]  # each candidate with its neighbours
+    middle = inner[1:-1]
+    peaks = np.flatnonzero((middle >= floor) & (middle >= inner[:-2]) & (middle >= inner[2:]))
+    if peaks.size == 0:
+        return None, best
+    lag = settings.min_period + int(peaks[0])
+    return lag, float(acf[lag])
 
 
 def seasonal_skill(rates: np.ndarray, period: int) -> float:
@@ -246,6 +248,27 @@ class Bounds:
     ceiling: int | None
     """Executors the next start-up's load needs at most: a quiet proposal above is lowered to
     it, at once (None: release off)."""
+
+
+def executors_for(
+    rate_eps: float,
+    single_rate_eps: float,
+    contention: float,
+    utilisation: float,
+    bounds: tuple[int, int],
+) -> int:
+    """The fewest executors within ``bounds`` whose capacity under the contention law,
+    ``n x single / (1 + contention x (n - 1))``, keeps ``rate_eps`` at or below
+    ``utilisation`` of it (the bound's top when none does). Closed form of
+    ``SimParams.executors_for_rate``: it runs at every decision."""
+    lo, hi = bounds
+    if rate_eps <= 0.0:
+        return lo
+    usable = single_rate_eps * utilisation - rate_eps * contention
+    if usable <= 0.0:  # beyond what any count can reach
+        return hi
+    needed = math.ceil(rate_eps * (1.0 - contention) / usable - 1e-9)
+    return min(hi, max(lo, needed))
 
 
 def horizon_decisions(delay_s: float, decision_interval_s: float) -> int:

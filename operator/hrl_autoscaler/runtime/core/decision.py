@@ -19,6 +19,7 @@ import numpy as np
 from hrl_autoscaler.runtime.core.anticipation import (
     Anticipation,
     AnticipationSettings,
+    executors_for,
     horizon_decisions,
 )
 from hrl_autoscaler.runtime.core.controller import ControlContext
@@ -287,16 +288,13 @@ class DecisionStep:
             return proposed, False, ""
         restart = ctx.actuation == "restart"
         delay = ctx.restart_downtime_s if restart else self.rate.params.startup_delay_s
-        capacity = self.rate.params.with_overrides(
-            executor_rate_eps=self.rate.executor_rate_eps,
-            min_executors=ctx.min_executors,
-            max_executors=ctx.max_executors,
-        )
+        single, contention = self.rate.executor_rate_eps, self.rate.params.scaling_contention
         u = self.anticipation.settings.target_utilisation
+        limits = (ctx.min_executors, ctx.max_executors)
         demand = metrics.input_rate_eps + metrics.backlog_events / self.ds2.settings.catch_up_s
         horizon = horizon_decisions(delay, ctx.decision_interval_s)
         bounds = self.anticipation.bounds(
-            horizon, demand, lambda rate_eps: capacity.executors_for_rate(rate_eps, u)
+            horizon, demand, lambda rate: executors_for(rate, single, contention, u, limits)
         )
         if bounds is None:
             return proposed, False, ""
