@@ -24,7 +24,11 @@ from hrl_autoscaler.research.evaluation.heldout import (
     evaluate_suites,
     peak_cases,
 )
-from hrl_autoscaler.research.evaluation.pipeline_controller import pipeline_controller, with_stages
+from hrl_autoscaler.research.evaluation.pipeline_controller import (
+    REACTIVE,
+    pipeline_controller,
+    with_stages,
+)
 from hrl_autoscaler.runtime.core.margintrim import MarginTrimSettings
 
 VALIDATION_SEEDS = tuple(range(200, 205))
@@ -41,9 +45,9 @@ def variant_name(kind: str, t: MarginTrimSettings) -> str:
     return f"{kind}-trim(q={t.quiet_factor:g},c={t.quiet_cycles},m={t.margin},u={u}{w})"
 
 
-def register(kind: str, trim: MarginTrimSettings) -> str:
+def register(kind: str, trim: MarginTrimSettings, reactive: bool = False) -> str:
     name = variant_name(kind, trim)
-    settings = with_stages(trim=trim)
+    settings = with_stages(trim=trim, anticipation=REACTIVE if reactive else None)
     register_controller(
         name,
         lambda o, s: pipeline_controller(kind, o, s, settings=settings, name=name),
@@ -59,6 +63,12 @@ def main() -> None:
     parser.add_argument("--utilisations", default="ds2", help="ds2 (0.7) and/or numbers")
     parser.add_argument("--windows", default="0", help="peak windows (decisions)")
     parser.add_argument("--kind", default="hrl", choices=("hrl", "ppo-fixed"))
+    parser.add_argument(
+        "--reactive",
+        action="store_true",
+        help="the anticipation off, as when docs/margin-trim.md was measured (with "
+        "--baselines tuned,hrl-reactive)",
+    )
     parser.add_argument("--baselines", default="tuned,hrl")
     parser.add_argument("--seeds", type=int, default=len(VALIDATION_SEEDS))
     parser.add_argument("--json", type=Path, required=True)
@@ -71,7 +81,8 @@ def main() -> None:
         [None if x == "ds2" else float(x) for x in args.utilisations.split(",")],
         [int(x) for x in args.windows.split(",")],
     ):
-        names.append(register(args.kind, MarginTrimSettings(True, q, c, m, u, w)))
+        trim = MarginTrimSettings(True, q, c, m, u, w)
+        names.append(register(args.kind, trim, args.reactive))
     suite = validation_suite(tuple(range(200, 200 + args.seeds)))
     started, done = time.perf_counter(), [0]
 
