@@ -379,19 +379,31 @@ def _sink_events(out: Path) -> int:
     return int(total[0] or 0) if total is not None else 0
 
 
-def _settled(stack: Stack, app_id: str, below: int, hold_s: float = 20.0) -> int:
-    """The executor count once it has stayed below ``below`` for ``hold_s`` (it may move
-    within that range: the policy wavers by one executor at a trickle on a busy node)."""
+def _settled(stack: Stack, app_id: str, below: int, hold_s: float = 20.0, dips: int = 3) -> int:
+    """The executor count once it has stayed below ``below`` for ``hold_s``, or the lowest
+    count once it has gone below ``below`` ``dips`` separate times. The second is for the
+    frozen policy's limit cycle at a trickle (issue 12; seen in CI): at 2 executors it asks
+    for 3, at 3 for 2, so with the test's 2 scale-down confirmations the count never holds 20
+    s, yet every dip is a scale-down the operator made at this load."""
     deadline = time.monotonic() + SCALE_TIMEOUT_S
     since = time.monotonic()
+    seen, below_now, lowest = 0, False, below
     while time.monotonic() < deadline:
         count = stack.executors(app_id)
         if count >= below:
-            since = time.monotonic()
-        elif time.monotonic() - since >= hold_s:
-            return count
+            since, below_now = time.monotonic(), False
+        else:
+            seen += not below_now
+            below_now, lowest = True, min(lowest, count)
+            if time.monotonic() - since >= hold_s:
+                return count
+            if seen >= dips:
+                _progress(f"[spark-auto] {seen} dips below {below} without holding {hold_s:.0f} s")
+                return lowest
         time.sleep(1.0)
-    raise AssertionError(f"no {hold_s:.0f} s below {below} executors\n{stack.describe()}")
+    raise AssertionError(
+        f"no {hold_s:.0f} s and no {dips} dips below {below} executors\n{stack.describe()}"
+    )
 
 
 def test_the_operator_pod_scales_real_spark_on_kafka_load(stack: Stack) -> None:
