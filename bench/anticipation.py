@@ -16,42 +16,21 @@ season count asked for, alone and beside the margin trim, and writes one JSON ro
 from __future__ import annotations
 
 import argparse
-import json
-import time
 from dataclasses import replace
 from pathlib import Path
 
+import validation  # bench/validation.py, beside this script
+
 from hrl_autoscaler.research.baselines.registry import register_controller
-from hrl_autoscaler.research.evaluation.heldout import (
-    Case,
-    HeldoutConfig,
-    Suite,
-    evaluate_suites,
-    peak_cases,
-)
 from hrl_autoscaler.research.evaluation.pipeline_controller import (
     EVALUATED_TRIM,
     pipeline_controller,
     with_stages,
 )
-from hrl_autoscaler.research.sim.workloads import SCENARIOS
 from hrl_autoscaler.runtime.core.anticipation import AnticipationSettings
 
-VALIDATION_SEEDS = tuple(range(200, 205))
-VALIDATION_PEAKS = (0.7, 1.0, 1.3)
 VALIDATION_SPEEDS = (0.7, 1.4)
-
-
-def validation_suite(seeds: tuple[int, ...]) -> Suite:
-    cases = peak_cases(VALIDATION_PEAKS)
-    cases += [
-        Case(
-            f"{n}@speed{v:g}x", "speed", s.latency_slo_ms, s.peak_rate_eps, scenarios=(n,), speed=v
-        )
-        for n, s in SCENARIOS.items()
-        for v in VALIDATION_SPEEDS
-    ]
-    return Suite("validation", seeds, tuple(cases))
+"""Tempos of the validation cases: the held-out suite's are 0.5x and 2x."""
 
 
 def register(
@@ -86,7 +65,7 @@ def main() -> None:
         help="the SLO guard's latency factor (x SLO) beside the anticipation: default or numbers",
     )
     parser.add_argument("--baselines", default="tuned,hrl,hrl-trim")
-    parser.add_argument("--seeds", type=int, default=len(VALIDATION_SEEDS))
+    parser.add_argument("--seeds", type=int, default=len(validation.VALIDATION_SEEDS))
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--json", type=Path, required=True)
     args = parser.parse_args()
@@ -97,21 +76,8 @@ def main() -> None:
         for seasons in (int(x) for x in args.seasons.split(",")):
             ahead = AnticipationSettings(enabled=True, correlation=c, seasons=seasons)
             names += [register(args.kind, w, ahead, g) for w in windows for g in guards]
-    suite = validation_suite(tuple(range(200, 200 + args.seeds)))
-    started, done = time.perf_counter(), [0]
-
-    def progress(_suite: str, case: str, total: int) -> None:
-        done[0] += 1
-        if done[0] % 25 == 0 or done[0] == total:
-            elapsed = time.perf_counter() - started
-            print(f"{done[0]}/{total} episodes, {elapsed:.0f} s ({case})", flush=True)
-
-    config = HeldoutConfig(tuple(names))
-    results = evaluate_suites(config, [suite], workers=args.workers, on_episode=progress)
-    rows = [r.to_dict() for result in results for r in result.rows]
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(rows, indent=1))
-    print(f"wrote {len(rows)} rows to {args.json}")
+    suite = validation.validation_suite(args.seeds, VALIDATION_SPEEDS)
+    validation.run(names, suite, args.workers, args.json)
 
 
 if __name__ == "__main__":

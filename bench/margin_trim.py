@@ -13,30 +13,17 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
-import time
 from pathlib import Path
 
+import validation  # bench/validation.py, beside this script
+
 from hrl_autoscaler.research.baselines.registry import register_controller
-from hrl_autoscaler.research.evaluation.heldout import (
-    HeldoutConfig,
-    Suite,
-    evaluate_suites,
-    peak_cases,
-)
 from hrl_autoscaler.research.evaluation.pipeline_controller import (
     REACTIVE,
     pipeline_controller,
     with_stages,
 )
 from hrl_autoscaler.runtime.core.margintrim import MarginTrimSettings
-
-VALIDATION_SEEDS = tuple(range(200, 205))
-VALIDATION_PEAKS = (0.7, 1.0, 1.3)
-
-
-def validation_suite(seeds: tuple[int, ...] = VALIDATION_SEEDS) -> Suite:
-    return Suite("validation", seeds, tuple(peak_cases(VALIDATION_PEAKS)))
 
 
 def variant_name(kind: str, t: MarginTrimSettings) -> str:
@@ -70,7 +57,7 @@ def main() -> None:
         "--baselines tuned,hrl-reactive)",
     )
     parser.add_argument("--baselines", default="tuned,hrl")
-    parser.add_argument("--seeds", type=int, default=len(VALIDATION_SEEDS))
+    parser.add_argument("--seeds", type=int, default=len(validation.VALIDATION_SEEDS))
     parser.add_argument("--json", type=Path, required=True)
     args = parser.parse_args()
     names = [n for n in args.baselines.split(",") if n]
@@ -83,20 +70,7 @@ def main() -> None:
     ):
         trim = MarginTrimSettings(True, q, c, m, u, w)
         names.append(register(args.kind, trim, args.reactive))
-    suite = validation_suite(tuple(range(200, 200 + args.seeds)))
-    started, done = time.perf_counter(), [0]
-
-    def progress(_suite: str, case: str, total: int) -> None:
-        done[0] += 1
-        if done[0] % 25 == 0 or done[0] == total:
-            elapsed = time.perf_counter() - started
-            print(f"{done[0]}/{total} episodes, {elapsed:.0f} s ({case})", flush=True)
-
-    results = evaluate_suites(HeldoutConfig(tuple(names)), [suite], workers=1, on_episode=progress)
-    rows = [r.to_dict() for result in results for r in result.rows]
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(rows, indent=1))
-    print(f"wrote {len(rows)} rows to {args.json}")
+    validation.run(names, validation.validation_suite(args.seeds), 1, args.json)
 
 
 if __name__ == "__main__":

@@ -134,23 +134,30 @@ def peak_cases(factors: Sequence[float], peak_scale: float = 1.0) -> list[Case]:
     ]
 
 
+def speed_cases(
+    names: Sequence[str], speeds: Sequence[float], peak_scale: float = 1.0
+) -> list[Case]:
+    """Each scenario of ``names`` played at each of ``speeds`` times its tempo
+    (``<name>@speed<v>x``), at its default peak; ``peak_scale`` as in :func:`train_suite`."""
+    return [
+        Case(
+            f"{n}@speed{v:g}x",
+            "speed",
+            scenario(n).latency_slo_ms,
+            scenario(n).peak_rate_eps * peak_scale,
+            scenarios=(n,),
+            speed=v,
+        )
+        for n in names
+        for v in speeds
+    ]
+
+
 def heldout_suite(peak_scale: float = 1.0) -> Suite:
     """Peaks outside the jitter, time-scaled scenarios, mixtures, synthetic families;
     seeds 1000-1009. ``peak_scale`` as in :func:`train_suite`."""
     cases = peak_cases(HELDOUT_PEAK_FACTORS, peak_scale)
-    for n in HELDOUT_SPEED_SCENARIOS:
-        s = scenario(n)
-        for v in HELDOUT_SPEEDS:
-            cases.append(
-                Case(
-                    f"{n}@speed{v:g}x",
-                    "speed",
-                    s.latency_slo_ms,
-                    s.peak_rate_eps * peak_scale,
-                    scenarios=(n,),
-                    speed=v,
-                )
-            )
+    cases += speed_cases(HELDOUT_SPEED_SCENARIOS, HELDOUT_SPEEDS, peak_scale)
     peak = SYNTHETIC_PEAK_EPS * peak_scale
     for names in MIXTURES:
         label = "mix:" + "+".join(names)
