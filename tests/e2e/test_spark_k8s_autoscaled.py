@@ -67,7 +67,12 @@ HIGH_RATE_EPS = 4000.0
 #: node (with 5 s batches the policy read 0.3-0.6 utilisation at 20 events/s and wavered
 #: between 2 and 3), 4000 events/s keeps them busy.
 TRIGGER_S = 10.0
-WORK_FACTOR = 2000
+#: CPU per event. At 2000 two warm executors processed 6,000-7,900 events/s, so 4000 events/s
+#: did not need a third (6 s batches, no backlog; Spark's own DStreams rule, batch time over
+#: interval >= 0.9, would have held too) and the policy held at 2 for 5 minutes: CI failed on
+#: it. At 5000 each event costs 2.5 times the work: the first 4000 events/s batches ran at
+#: 1,470-3,320 events/s, so the load needs more than two executors, cold or warm.
+WORK_FACTOR = 5000
 SCALE_TIMEOUT_S = 300.0
 DECISION_S = 5.0
 SENTINEL = "watermark-sentinel"
@@ -200,17 +205,33 @@ class Stack:
         events = list_events(self.core, NAMESPACE, "SparkApplication", NAME)
         return [parse_message(e.message) for e in events if e.reason == "ScalingDecision"]
 
-    def processed_rows(self) -> int:
+    def batches(self) -> list[dict[str, Any]]:
+        """The query's progress reports (one per micro-batch), from the job's progress file."""
         path = self.data / "progress.jsonl"
         if not path.exists():
-            return 0
-        rows = 0
+            return []
+        found = []
         for line in path.read_text().splitlines():
             try:
-                rows += int(json.loads(line)["numInputRows"])
-            except (json.JSONDecodeError, KeyError):
+                found.append(json.loads(line))
+            except json.JSONDecodeError:
                 continue  # the line being written
-        return rows
+        return found
+
+    def processed_rows(self) -> int:
+        return sum(int(b.get("numInputRows", 0)) for b in self.batches())
+
+    def _batch_table(self, last: int = 12) -> str:
+        """Whether the executors kept up: per batch, rows, input and processed rows/s and the
+        batch's duration (a decision to hold is right when processed stays above input)."""
+        rows = [
+            f"{b.get('timestamp', '?')[11:19]} batch {b.get('batchId')}: {b.get('numInputRows')} "
+            f"rows, input {b.get('inputRowsPerSecond') or 0:.0f}/s, processed "
+            f"{b.get('processedRowsPerSecond') or 0:.0f}/s, "
+            f"{(b.get('durationMs') or {}).get('triggerExecution')} ms"
+            for b in self.batches()[-last:]
+        ]
+        return "\n".join(rows)
 
     def _exporter_log(self) -> str:
         found = self.node.kubectl(
@@ -222,6 +243,7 @@ class Stack:
         return (
             f"status={self.app().get('status')}\ndecisions={self.decisions()[-8:]}\n"
             f"--- operator log:\n{self.install.logs()[-3000:]}\n"
+            f"--- batches:\n{self._batch_table()}\n"
             f"--- driver log:\n{self.pods.driver_log(40)}\n"
             f"--- lag exporter log:\n{self._exporter_log()}\n"
             f"--- emulator log:\n{self.emulator.process.log_tail()}"
