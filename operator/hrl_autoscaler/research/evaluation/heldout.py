@@ -206,16 +206,28 @@ class CaseResult:
     case: Case
     rows: tuple[ResultRow, ...]
     """One per controller, in the order of ``HeldoutConfig.controllers``."""
+    scores: tuple[tuple[float, ...], ...]
+    """Per controller (as ``rows``), its SLO score on each seed in seed order: what a paired
+    comparison of two controllers needs (:mod:`.paired`)."""
+
+    def seed_scores(self, controller: str) -> tuple[float, ...]:
+        for row, scores in zip(self.rows, self.scores, strict=True):
+            if row.controller == controller:
+                return scores
+        raise KeyError(f"case {self.case.name}: no seed scores for controller {controller!r}")
 
 
 Job = tuple[HeldoutConfig, str, Case, str, int]
 
 
-def _job(job: Job) -> tuple[str, str, str, EpisodeSummary]:
+Episode = tuple[str, str, str, int, EpisodeSummary]
+
+
+def _job(job: Job) -> Episode:
     config, suite, case, name, seed = job
     load = case.load(seed, config.episode_steps, config.params.decision_interval_s)
     summary, _ = run_on_load(name, load, config.params, config.objective, case.latency_slo_ms, seed)
-    return suite, case.name, name, summary
+    return suite, case.name, name, seed, summary
 
 
 def evaluate_suites(
@@ -234,24 +246,27 @@ def evaluate_suites(
         for seed in suite.seeds
     ]
     workers = workers if workers is not None else min(len(jobs), os.cpu_count() or 1)
-    episodes: dict[tuple[str, str, str], list[EpisodeSummary]] = {}
+    # keyed by seed: the workers finish in any order, and a paired comparison needs seed order
+    episodes: dict[tuple[str, str, str], dict[int, EpisodeSummary]] = {}
 
-    def collect(result: tuple[str, str, str, EpisodeSummary]) -> None:
-        suite, case, name, summary = result
-        episodes.setdefault((suite, case, name), []).append(summary)
+    def collect(result: Episode) -> None:
+        suite, case, name, seed, summary = result
+        episodes.setdefault((suite, case, name), {})[seed] = summary
         if on_episode is not None:
             on_episode(suite, case, len(jobs))
 
     map_jobs(_job, jobs, workers, lambda j: j[3] == "oracle", collect, chunksize=4)
-    return [
-        CaseResult(
-            suite.name,
-            case,
-            tuple(
-                aggregate(name, case.name, episodes[(suite.name, case.name, name)])
+    results = []
+    for suite in chosen:
+        for case in suite.cases:
+            ordered = [
+                [episodes[(suite.name, case.name, name)][seed] for seed in suite.seeds]
                 for name in config.controllers
-            ),
-        )
-        for suite in chosen
-        for case in suite.cases
-    ]
+            ]
+            rows = tuple(
+                aggregate(name, case.name, runs)
+                for name, runs in zip(config.controllers, ordered, strict=True)
+            )
+            scores = tuple(tuple(e.slo_score for e in runs) for runs in ordered)
+            results.append(CaseResult(suite.name, case, rows, scores))
+    return results

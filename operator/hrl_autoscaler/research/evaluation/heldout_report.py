@@ -5,7 +5,9 @@ Two questions per case, asked of the SLO score (higher is better): does ``hrl`` 
 as well as the best other non-oracle controller (and, for fairness, does each other controller),
 and how close does it come to the oracle, which knows the whole load in advance and is
 therefore the reference. A gap between the train suite's answers and the held-out suite's is
-what tuning to the training load looks like.
+what tuning to the training load looks like. A third, whether one controller is better than
+another beyond what the seeds' load explains, is answered with paired differences
+(:mod:`.paired`): per case over the seeds, per suite over the cases.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import numpy as np
 
 from hrl_autoscaler.research.evaluation.heldout import ORACLE, CaseResult, HeldoutConfig, Suite
 from hrl_autoscaler.research.evaluation.metrics import ResultRow
+from hrl_autoscaler.research.evaluation.paired import SuiteDifference, comparisons, suite_difference
 
 HRL = "hrl"
 ORACLE_FLOOR = 0.05
@@ -151,6 +154,29 @@ def _suite_markdown(
     return [*lines, ""]
 
 
+def _paired_markdown(differences: list[SuiteDifference]) -> list[str]:
+    """The suite's paired comparisons: one line each, then a case-by-case table (a bold cell is
+    a difference of at least ``MIN_EFFECT`` whose interval excludes 0)."""
+    if not differences:
+        return []
+    lines = [
+        "### Paired differences (SLO score, same seeds; mean ± 95% CI)",
+        "",
+        *[f"- {d.line()}" for d in differences],
+        "",
+        "| case | " + " | ".join(f"{d.subject} - {d.reference}" for d in differences) + " |",
+        "|---|" + "---|" * len(differences),
+    ]
+    for i, first in enumerate(differences[0].cases):
+        cells = []
+        for d in differences:
+            c = d.cases[i]
+            cell = f"{c.mean:+.3f} ± {c.ci95:.3f}"
+            cells.append(f"**{cell}**" if c.verdict != "no difference" else cell)
+        lines.append(f"| {first.case} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
 def _row_dict(row: ResultRow) -> dict[str, Any]:
     return row.to_dict()
 
@@ -190,20 +216,30 @@ def write_report(
     for suite in chosen:
         rs = by_suite[suite.name]
         summaries = [summarise_case(r) for r in rs]
+        differences = [
+            suite_difference(suite.name, rs, subject, reference)
+            for subject, reference in comparisons(config.controllers)
+        ]
         lines_by_suite[suite.name] = suite_lines(summaries, config.controllers)
+        lines_by_suite[suite.name] += [d.line() for d in differences]
         payload["suites"][suite.name] = {
             "seeds": list(suite.seeds),
             "summary": lines_by_suite[suite.name],
+            "paired": [d.to_dict() for d in differences],
             "cases": [
                 {
                     "case": asdict(r.case),
-                    "rows": [_row_dict(row) for row in r.rows],
+                    "rows": [
+                        {**_row_dict(row), "seed_scores": list(scores)}
+                        for row, scores in zip(r.rows, r.scores, strict=True)
+                    ],
                     "summary": asdict(s),
                 }
                 for r, s in zip(rs, summaries, strict=True)
             ],
         }
         md += _suite_markdown(suite, rs, config.controllers)
+        md += _paired_markdown(differences)
     (out_dir / "heldout.json").write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
     (out_dir / "heldout.md").write_text("\n".join(md), encoding="utf-8")
     _plot(chosen, by_suite, config.controllers, out_dir / "heldout.png")
