@@ -1,5 +1,6 @@
 """Paired differences between controllers on the same seeds: the arithmetic, the verdicts, the
-pairs compared, the seed order they rely on, and the report's section."""
+pairs compared, the seed order they rely on, the held-out report's section and ``evaluate``'s
+lines."""
 
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ from hrl_autoscaler.research.evaluation.paired import (
     comparisons,
     suite_difference,
 )
+from hrl_autoscaler.research.evaluation.report import paired, paired_lines, result_json
+from hrl_autoscaler.research.evaluation.runner import EvaluationSpec, run_evaluation
 
 
 def _row(controller: str, scores: list[float]) -> ResultRow:
@@ -153,3 +156,42 @@ def test_the_report_has_a_paired_section_per_suite(tmp_path: Path) -> None:
     md = (tmp_path / "heldout.md").read_text()
     assert md.count("### Paired differences") == 2
     assert "| case | static-max - tuned | static-max - hpa |" in md
+
+
+def test_evaluate_keeps_each_controllers_episodes_in_seed_order_and_pairs_them() -> None:
+    spec = EvaluationSpec(
+        controllers=("static-max", "tuned", "hpa"),
+        scenario="flash-crowd",
+        seeds=3,
+        first_seed=7,
+        episode_steps=60,
+    )
+    alone, pooled = run_evaluation(spec, workers=1), run_evaluation(spec, workers=2)
+    assert alone.episodes == pooled.episodes
+    assert [len(runs) for runs in alone.episodes.values()] == [3, 3, 3]
+    [(s, r, d), _] = paired(alone)
+    assert (s, r) == ("static-max", "tuned")
+    expected = [
+        a.slo_score - b.slo_score
+        for a, b in zip(alone.episodes["static-max"], alone.episodes["tuned"], strict=True)
+    ]
+    assert d.mean == pytest.approx(float(np.mean(expected)))
+    assert d.ci95 == pytest.approx(ci95(expected))
+    lines = paired_lines(alone)
+    assert lines[1].startswith("paired over the same seeds, SLO score: static-max - hpa ")
+    assert [p["reference"] for p in result_json(alone)["paired"]] == ["tuned", "hpa"]
+
+
+def test_evaluate_pairs_on_r_meta_under_that_objective_and_not_with_one_seed() -> None:
+    spec = EvaluationSpec(
+        controllers=("static-max", "tuned"), scenario="steady", seeds=2, episode_steps=40,
+        objective="r_meta",
+    )  # fmt: skip
+    result = run_evaluation(spec, workers=1)
+    [(_, _, d)] = paired(result)
+    pairs = zip(result.episodes["static-max"], result.episodes["tuned"], strict=True)
+    assert d.mean == pytest.approx(float(np.mean([a.r_meta - b.r_meta for a, b in pairs])))
+    assert paired_lines(result)[0].startswith("paired over the same seeds, R_meta:")
+    one = run_evaluation(EvaluationSpec(("static-max", "tuned"), "steady", seeds=1,
+                                        episode_steps=40), workers=1)  # fmt: skip
+    assert paired_lines(one) == []

@@ -110,7 +110,12 @@ def run(args: argparse.Namespace) -> int:
     )
 
     from hrl_autoscaler.research.baselines.registry import parse_controllers
-    from hrl_autoscaler.research.evaluation.report import result_table, write_json, write_plot
+    from hrl_autoscaler.research.evaluation.report import (
+        paired_lines,
+        result_table,
+        write_json,
+        write_plot,
+    )
     from hrl_autoscaler.research.evaluation.runner import EvaluationSpec, run_evaluation
 
     controllers = parse_controllers(args.controllers)
@@ -155,6 +160,8 @@ def run(args: argparse.Namespace) -> int:
             spec, workers=args.workers, on_episode=lambda name, seed: progress.advance(task)
         )
     out.print(result_table(result))
+    for line in paired_lines(result):
+        out.print(line)
     console.print(f"evaluated {total} episodes in {time.perf_counter() - started:.1f} s")
     if args.json:
         write_json(result, args.json)

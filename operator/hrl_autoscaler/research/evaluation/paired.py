@@ -1,12 +1,12 @@
 """Paired differences: is one controller better than another on the same episodes?
 
-Every controller of a held-out run plays the same seeds of the same cases (the same load and
-the same noise), so most of the spread of one controller's scores across seeds is the load's,
-not the controller's. Two per-controller 95% intervals then overlap where the controllers differ
-consistently but by less than the load varies; the interval of the per-seed *difference* does
-not. This module computes that interval per case, and per suite over the cases' mean
-differences (the cases as a sample of loads: a suite-level interval says how the difference
-would move with other loads of the same kinds, not with other seeds).
+Every controller of a held-out run (and of ``evaluate``) plays the same seeds of the same
+cases (the same load and the same noise), so most of the spread of one controller's scores
+across seeds is the load's, not the controller's. Two per-controller 95% intervals then overlap
+where the controllers differ consistently but by less than the load varies; the interval of
+the per-seed *difference* does not. This module computes that interval per case, and per
+suite over the cases' mean differences (the cases as a sample of loads: a suite-level interval
+says how the difference would move with other loads of the same kinds, not with other seeds).
 
 A case is called ``better`` or ``worse`` only when its interval excludes 0 and the difference
 is at least :data:`MIN_EFFECT`. With 25 cases at 95% each, about one such call in a suite is
@@ -15,6 +15,7 @@ expected by chance alone: read the counts as a shape, not as 25 independent verd
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -26,10 +27,11 @@ from hrl_autoscaler.research.evaluation.metrics import ci95
 Verdict = Literal["better", "worse", "no difference"]
 
 MIN_EFFECT = 0.005
-"""SLO-score difference below which two controllers are not called different, however tight
-the interval: two controllers that decide alike on all but a few steps differ by 0.001 on
-every seed, an interval of +-0.000 excludes 0, and "better" would overstate it. 0.005 is half a
-percent of the cluster's maximum cost, or 0.05 percentage points of SLO attainment."""
+"""Score difference below which two controllers are not called different, however tight the
+interval: two controllers that decide alike on all but a few steps differ by 0.001 on every
+seed, an interval of +-0.000 excludes 0, and "better" would overstate it. On the SLO score
+0.005 is half a percent of the cluster's maximum cost, or 0.05 percentage points of SLO
+attainment; on R_meta it is 5 cents an hour."""
 
 
 def _verdict(mean: float, half_width: float, n: int) -> Verdict:
@@ -105,16 +107,38 @@ class SuiteDifference:
         }  # fmt: skip
 
 
-def case_difference(result: CaseResult, subject: str, reference: str) -> CaseDifference:
-    """The per-seed difference of two controllers' SLO scores on one case."""
-    a, b = result.seed_scores(subject), result.seed_scores(reference)
+def difference(
+    case: str, subject: str, a: Sequence[float], reference: str, b: Sequence[float]
+) -> CaseDifference:
+    """``subject``'s scores ``a`` minus ``reference``'s ``b``, seed by seed (same seed order)."""
     if len(a) != len(b) or not a:
         raise ValueError(
-            f"case {result.case.name}: {subject} has {len(a)} seed scores and {reference} "
-            f"{len(b)}; a paired difference needs the same seeds, at least one"
+            f"case {case}: {subject} has {len(a)} seed scores and {reference} {len(b)}; a "
+            "paired difference needs the same seeds, at least one"
         )
     diffs = [x - y for x, y in zip(a, b, strict=True)]
-    return CaseDifference(result.case.name, float(np.mean(diffs)), ci95(diffs), len(diffs))
+    return CaseDifference(case, float(np.mean(diffs)), ci95(diffs), len(diffs))
+
+
+def case_difference(result: CaseResult, subject: str, reference: str) -> CaseDifference:
+    """The per-seed difference of two controllers' SLO scores on one held-out case."""
+    return difference(
+        result.case.name,
+        subject,
+        result.seed_scores(subject),
+        reference,
+        result.seed_scores(reference),
+    )
+
+
+def scenario_differences(
+    case: str, scores: Mapping[str, Sequence[float]]
+) -> list[tuple[str, str, CaseDifference]]:
+    """``evaluate``'s comparisons on its one workload: (subject, reference, difference) for
+    each pair of :func:`comparisons`, from each controller's per-seed scores."""
+    return [
+        (s, r, difference(case, s, scores[s], r, scores[r])) for s, r in comparisons(tuple(scores))
+    ]
 
 
 def suite_difference(

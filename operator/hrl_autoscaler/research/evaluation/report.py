@@ -13,7 +13,27 @@ import matplotlib.pyplot as plt
 import numpy as np
 from rich.table import Table
 
+from hrl_autoscaler.research.evaluation.paired import CaseDifference, scenario_differences
 from hrl_autoscaler.research.evaluation.runner import EvaluationResult
+
+
+def paired(result: EvaluationResult) -> list[tuple[str, str, CaseDifference]]:
+    """``hrl`` (else the first controller) minus each other non-oracle controller, seed by
+    seed, on the objective's score."""
+    metric = "slo_score" if result.spec.objective == "slo" else "r_meta"
+    scores = {n: [getattr(e, metric) for e in runs] for n, runs in result.episodes.items()}
+    return scenario_differences(result.spec.workload_name, scores)
+
+
+def paired_lines(result: EvaluationResult) -> list[str]:
+    """One line per comparison, for the terminal (an interval needs two seeds)."""
+    if result.spec.seeds < 2:
+        return []
+    label = "SLO score" if result.spec.objective == "slo" else "R_meta"
+    return [
+        f"paired over the same seeds, {label}: {s} - {r} {d.mean:+.3f} ± {d.ci95:.3f} ({d.verdict})"
+        for s, r, d in paired(result)
+    ]
 
 
 def result_table(result: EvaluationResult) -> Table:
@@ -69,7 +89,12 @@ def result_json(result: EvaluationResult) -> dict[str, Any]:
         "actuation": spec.params.actuation,
         "params": spec.params.to_dict(),
         "results": [r.to_dict() for r in result.rows],
-    }
+        "paired": [
+            {"subject": s, "reference": r, "mean": d.mean, "ci95": d.ci95, "seeds": d.seeds,
+             "verdict": d.verdict}
+            for s, r, d in paired(result)
+        ],
+    }  # fmt: skip
 
 
 def write_json(result: EvaluationResult, path: Path) -> None:

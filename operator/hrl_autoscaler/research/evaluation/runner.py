@@ -121,6 +121,8 @@ class EvaluationResult:
     rows: list[ResultRow]
     example_traces: dict[str, Trace]
     """The first seed's trace of each controller, for the plot."""
+    episodes: dict[str, tuple[EpisodeSummary, ...]] = field(default_factory=dict)
+    """Each controller's episodes in seed order: what a paired comparison needs."""
 
 
 def _job(args: tuple[EvaluationSpec, str, int]) -> tuple[str, int, EpisodeSummary, Trace | None]:
@@ -159,17 +161,18 @@ def run_evaluation(
     seeds = range(spec.first_seed, spec.first_seed + spec.seeds)
     jobs = [(spec, name, seed) for name in spec.controllers for seed in seeds]
     workers = workers if workers is not None else min(len(jobs), os.cpu_count() or 1)
-    summaries: dict[str, list[EpisodeSummary]] = {name: [] for name in spec.controllers}
+    summaries: dict[str, dict[int, EpisodeSummary]] = {name: {} for name in spec.controllers}
     traces: dict[str, Trace] = {}
 
     def collect(result: tuple[str, int, EpisodeSummary, Trace | None]) -> None:
         name, seed, summary, trace = result
-        summaries[name].append(summary)
+        summaries[name][seed] = summary
         if trace is not None:
             traces[name] = trace
         if on_episode is not None:
             on_episode(name, seed)
 
     map_jobs(_job, jobs, workers, lambda j: j[1] == "oracle", collect)
-    rows = [aggregate(name, spec.workload_name, summaries[name]) for name in spec.controllers]
-    return EvaluationResult(spec=spec, rows=rows, example_traces=traces)
+    episodes = {name: tuple(summaries[name][seed] for seed in seeds) for name in spec.controllers}
+    rows = [aggregate(name, spec.workload_name, list(episodes[name])) for name in spec.controllers]
+    return EvaluationResult(spec=spec, rows=rows, example_traces=traces, episodes=episodes)
