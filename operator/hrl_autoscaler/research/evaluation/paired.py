@@ -16,7 +16,7 @@ expected by chance alone: read the counts as a shape, not as 25 independent verd
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Literal
 
 import numpy as np
@@ -57,6 +57,9 @@ class CaseDifference:
     @property
     def verdict(self) -> Verdict:
         return _verdict(self.mean, self.ci95, self.seeds)
+
+    def to_dict(self) -> dict[str, object]:
+        return {**asdict(self), "verdict": self.verdict}
 
 
 @dataclass(frozen=True)
@@ -99,12 +102,8 @@ class SuiteDifference:
             "mean": self.mean,
             "ci95": self.ci95,
             "verdict": self.verdict,
-            "cases": [
-                {"case": c.case, "mean": c.mean, "ci95": c.ci95, "seeds": c.seeds,
-                 "verdict": c.verdict}
-                for c in self.cases
-            ],
-        }  # fmt: skip
+            "cases": [c.to_dict() for c in self.cases],
+        }
 
 
 def difference(

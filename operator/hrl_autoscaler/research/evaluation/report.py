@@ -89,12 +89,8 @@ def result_json(result: EvaluationResult) -> dict[str, Any]:
         "actuation": spec.params.actuation,
         "params": spec.params.to_dict(),
         "results": [r.to_dict() for r in result.rows],
-        "paired": [
-            {"subject": s, "reference": r, "mean": d.mean, "ci95": d.ci95, "seeds": d.seeds,
-             "verdict": d.verdict}
-            for s, r, d in paired(result)
-        ],
-    }  # fmt: skip
+        "paired": [{"subject": s, "reference": r, **d.to_dict()} for s, r, d in paired(result)],
+    }
 
 
 def write_json(result: EvaluationResult, path: Path) -> None:
