@@ -23,11 +23,12 @@ import validation  # bench/validation.py, beside this script
 
 from hrl_autoscaler.research.baselines.registry import register_controller
 from hrl_autoscaler.research.evaluation.pipeline_controller import (
-    EVALUATED_TRIM,
+    UNTRIMMED,
     pipeline_controller,
     with_stages,
 )
 from hrl_autoscaler.runtime.core.anticipation import AnticipationSettings
+from hrl_autoscaler.runtime.core.margintrim import MarginTrimSettings
 
 VALIDATION_SPEEDS = (0.7, 1.4)
 """Tempos of the validation cases: the held-out suite's are 0.5x and 2x."""
@@ -36,9 +37,11 @@ VALIDATION_SPEEDS = (0.7, 1.4)
 def register(
     kind: str, window: int | None, ahead: AnticipationSettings, guard: float | None
 ) -> str:
-    """``kind`` with the anticipation, the evaluated margin trim at peak window ``window``
-    (None: no trim) and the SLO guard's latency factor at ``guard`` (None: the default)."""
-    trim = None if window is None else replace(EVALUATED_TRIM, peak_window=window)
+    """``kind`` with the anticipation, the evaluated margin trim (the default since session
+    14) at peak window ``window`` (None: no trim) and the SLO guard's latency factor at
+    ``guard`` (None: the default, 1 x SLO since session 14; 3 when docs/anticipation.md was
+    measured)."""
+    trim = UNTRIMMED if window is None else replace(MarginTrimSettings(), peak_window=window)
     label = "" if window is None else f"-trim(w={window})"
     label += "" if guard is None else f"-guard({guard:g})"
     name = f"{kind}{label}-ahead(c={ahead.correlation:g},s={ahead.seasons})"
@@ -64,7 +67,7 @@ def main() -> None:
         default="default",
         help="the SLO guard's latency factor (x SLO) beside the anticipation: default or numbers",
     )
-    parser.add_argument("--baselines", default="tuned,hrl,hrl-trim")
+    parser.add_argument("--baselines", default="tuned,hrl-unstaged,hrl")
     parser.add_argument("--seeds", type=int, default=len(validation.VALIDATION_SEEDS))
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--json", type=Path, required=True)

@@ -32,9 +32,11 @@ def variant_name(kind: str, t: MarginTrimSettings) -> str:
     return f"{kind}-trim(q={t.quiet_factor:g},c={t.quiet_cycles},m={t.margin},u={u}{w})"
 
 
-def register(kind: str, trim: MarginTrimSettings, reactive: bool = False) -> str:
+def register(kind: str, trim: MarginTrimSettings, reactive: bool, guard: float) -> str:
     name = variant_name(kind, trim)
-    settings = with_stages(trim=trim, anticipation=REACTIVE if reactive else None)
+    settings = with_stages(
+        trim=trim, anticipation=REACTIVE if reactive else None, slo_guard_latency_factor=guard
+    )
     register_controller(
         name,
         lambda o, s: pipeline_controller(kind, o, s, settings=settings, name=name),
@@ -56,6 +58,13 @@ def main() -> None:
         help="the anticipation off, as when docs/margin-trim.md was measured (with "
         "--baselines tuned,hrl-reactive)",
     )
+    parser.add_argument(
+        "--slo-guard-factor",
+        type=float,
+        default=1.0,
+        help="the SLO guard's latency factor (x SLO) beside the trim: 1, the operator's "
+        "default since session 14; 3 as when docs/margin-trim.md was measured",
+    )
     parser.add_argument("--baselines", default="tuned,hrl")
     parser.add_argument("--seeds", type=int, default=len(validation.VALIDATION_SEEDS))
     parser.add_argument("--json", type=Path, required=True)
@@ -69,7 +78,7 @@ def main() -> None:
         [int(x) for x in args.windows.split(",")],
     ):
         trim = MarginTrimSettings(True, q, c, m, u, w)
-        names.append(register(args.kind, trim, args.reactive))
+        names.append(register(args.kind, trim, args.reactive, args.slo_guard_factor))
     validation.run(names, validation.validation_suite(args.seeds), 1, args.json)
 
 

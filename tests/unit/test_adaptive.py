@@ -28,6 +28,9 @@ from hrl_autoscaler.tools.devenv.emulator.app import EMULATOR_PREFIX, EmulatedAp
 from .test_pipeline import KEY, Harness, MemoryStore, make, sample
 
 IN_PLACE = {PREFIX + "actuation": "in-place"}
+LATE_GUARD = load_operator_settings(guardrails={"slo_guard_latency_factor": 3.0})
+"""For the ineffective-scaling scripts (saturated executors at 1.5 x SLO): the SLO guard acts
+only at 3 x SLO, so the scale-up judged is the policy's, not the guard's."""
 
 
 def _set_state(h: Harness, state: str) -> None:
@@ -225,7 +228,7 @@ def _scale_up_4_to_8(h: Harness, processing_after: float, **kw: float) -> None:
 
 
 def test_a_scale_up_that_adds_no_capacity_is_reported_and_further_ones_held() -> None:
-    h = make(IN_PLACE, instances=4, wanted=4)
+    h = make(IN_PLACE, instances=4, wanted=4, settings=LATE_GUARD)
     _scale_up_4_to_8(h, processing_after=4100.0)
     [event] = h.events.of(Reason.INEFFECTIVE_SCALING)
     assert event.type == "Warning"
@@ -244,7 +247,7 @@ def test_a_scale_up_that_adds_no_capacity_is_reported_and_further_ones_held() ->
 
 
 def test_the_hold_is_released_when_the_load_changes_materially() -> None:
-    h = make(IN_PLACE, instances=4, wanted=4)
+    h = make(IN_PLACE, instances=4, wanted=4, settings=LATE_GUARD)
     _scale_up_4_to_8(h, processing_after=4100.0)
     h.policy.wanted = 12
     _steady(h, 8, 4100.0, 2, input_eps=5900.0)  # +18%: still held
@@ -256,7 +259,7 @@ def test_the_hold_is_released_when_the_load_changes_materially() -> None:
 
 
 def test_a_scale_up_that_helped_is_not_reported() -> None:
-    h = make(IN_PLACE, instances=4, wanted=4)
+    h = make(IN_PLACE, instances=4, wanted=4, settings=LATE_GUARD)
     _scale_up_4_to_8(h, processing_after=7000.0)
     assert h.events.of(Reason.INEFFECTIVE_SCALING) == []
     h.policy.wanted = 12
@@ -266,7 +269,7 @@ def test_a_scale_up_that_helped_is_not_reported() -> None:
 
 def test_a_scale_up_followed_by_a_lower_load_is_not_judged() -> None:
     """Idle new executors say nothing about what they could add."""
-    h = make(IN_PLACE, instances=4, wanted=4)
+    h = make(IN_PLACE, instances=4, wanted=4, settings=LATE_GUARD)
     _steady(h, 4, 4000.0, 4)
     h.policy.wanted = 8
     _steady(h, 4, 4000.0, 1)
@@ -285,17 +288,27 @@ def test_a_scale_up_followed_by_a_lower_load_is_not_judged() -> None:
 
 
 def test_detection_can_be_switched_off_per_application() -> None:
-    h = make({**IN_PLACE, PREFIX + "ineffective-scaling-detection": "false"}, 4, wanted=4)
+    h = make(
+        {**IN_PLACE, PREFIX + "ineffective-scaling-detection": "false"},
+        4,
+        wanted=4,
+        settings=LATE_GUARD,
+    )
     _scale_up_4_to_8(h, processing_after=4100.0)
     assert h.events.of(Reason.INEFFECTIVE_SCALING) == []
 
 
 def test_the_threshold_is_an_annotation() -> None:
     """Gained 700 of an expected ~3200 eps: effective at 0.1, ineffective at 0.5."""
-    lenient = make(IN_PLACE, instances=4, wanted=4)
+    lenient = make(IN_PLACE, instances=4, wanted=4, settings=LATE_GUARD)
     _scale_up_4_to_8(lenient, processing_after=4700.0)
     assert lenient.events.of(Reason.INEFFECTIVE_SCALING) == []
-    strict = make({**IN_PLACE, PREFIX + "ineffective-scaling-threshold": "0.5"}, 4, wanted=4)
+    strict = make(
+        {**IN_PLACE, PREFIX + "ineffective-scaling-threshold": "0.5"},
+        4,
+        wanted=4,
+        settings=LATE_GUARD,
+    )
     _scale_up_4_to_8(strict, processing_after=4700.0)
     [event] = strict.events.of(Reason.INEFFECTIVE_SCALING)
     assert parse_message(event.message)["threshold"] == "0.5"
@@ -320,7 +333,7 @@ def test_the_adaptive_metrics_are_exported_and_forgotten() -> None:
 
 
 def test_the_pipeline_feeds_the_adaptive_metrics() -> None:
-    h = make(IN_PLACE, instances=4, wanted=4)
+    h = make(IN_PLACE, instances=4, wanted=4, settings=LATE_GUARD)
     h.autoscaler.telemetry = h.autoscaler.ctx.telemetry = OperatorMetrics()
     _scale_up_4_to_8(h, processing_after=4100.0)
     text = generate_latest(h.autoscaler.ctx.telemetry.registry).decode()

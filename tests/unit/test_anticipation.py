@@ -296,7 +296,7 @@ def test_hrl_runs_the_stage_and_hrl_reactive_does_not() -> None:
     assert hrl.settings.guardrails.anticipation.enabled
     assert reactive.name == "hrl-reactive"
     assert not reactive.settings.guardrails.anticipation.enabled
-    assert not reactive.settings.guardrails.margin_trim.enabled
+    assert reactive.settings.guardrails.margin_trim == hrl.settings.guardrails.margin_trim
 
 
 def test_on_periodic_uploads_the_stage_is_cheaper_at_no_lower_attainment() -> None:

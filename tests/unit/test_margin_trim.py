@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hrl_autoscaler.config import SimParams
+from hrl_autoscaler.config import Actuation, SimParams
 from hrl_autoscaler.runtime.core.controller import ControlContext
 from hrl_autoscaler.runtime.core.decision import Decision, DecisionOptions, DecisionStep
 from hrl_autoscaler.runtime.core.guardrails import GuardrailSettings
@@ -42,9 +42,13 @@ def test_a_disabled_trim_counts_but_never_acts() -> None:
     assert trim.apply(10, 2).executors == 10
 
 
-def test_disabled_by_default() -> None:
-    assert not MarginTrimSettings().enabled
-    assert not DecisionOptions().margin_trim.enabled
+def test_on_by_default_at_the_validated_setting() -> None:
+    trim = DecisionOptions().margin_trim
+    assert trim == MarginTrimSettings()
+    assert trim.enabled
+    assert not trim.restart_actuation
+    assert (trim.quiet_factor, trim.quiet_cycles, trim.margin) == (0.8, 12, 0)
+    assert (trim.target_utilisation, trim.peak_window) == (0.85, 40)
 
 
 # -- the module: what it trims to -------------------------------------------------------------
@@ -115,9 +119,11 @@ class FixedPolicy:
         return self.count
 
 
-def _step(trim: MarginTrimSettings, policy: int = 8) -> DecisionStep:
+def _step(
+    trim: MarginTrimSettings, policy: int = 8, actuation: Actuation = "in-place"
+) -> DecisionStep:
     params = SimParams()
-    ctx = ControlContext(1, 20, 30.0, "in-place")
+    ctx = ControlContext(1, 20, 30.0, actuation)
     return DecisionStep(
         FixedPolicy(policy),
         GuardrailSettings(scale_down_confirmations=1),
@@ -158,6 +164,18 @@ def test_decide_is_unchanged_with_the_trim_disabled() -> None:
     decisions = _run(_step(MarginTrimSettings(enabled=False, quiet_cycles=1)), [100.0] * 5)
     assert all(d.controller == "ppo" and d.proposed == 8 for d in decisions)
     assert all(d.trimmed_from is None for d in decisions)
+
+
+@pytest.mark.parametrize(("restart_actuation", "trimmed"), [(False, None), (True, 8)])
+def test_under_restart_actuation_it_trims_only_when_asked_to(
+    restart_actuation: bool, trimmed: int | None
+) -> None:
+    """Each trimmed executor would be a restart there: off unless ``restart_actuation``."""
+    trim = MarginTrimSettings(quiet_cycles=1, restart_actuation=restart_actuation)
+    (decision,) = _run(_step(trim, actuation="restart"), [400.0])
+    assert decision.trimmed_from == trimmed
+    (in_place,) = _run(_step(trim), [400.0])
+    assert in_place.trimmed_from == 8
 
 
 def test_decide_stops_trimming_at_the_first_loud_decision() -> None:

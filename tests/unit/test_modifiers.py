@@ -25,7 +25,7 @@ from hrl_autoscaler.runtime.core.guardrails import Guardrails, GuardrailSettings
 from hrl_autoscaler.runtime.core.reporting import Reason, parse_message
 from hrl_autoscaler.runtime.service.telemetry import OperatorMetrics
 
-from .test_pipeline import KEY, FakeClock, make
+from .test_pipeline import KEY, FakeClock, make, sample
 
 # 2026-12-07 is a Monday.
 MONDAY_NOON = datetime(2026, 12, 7, 12, 0, tzinfo=UTC).timestamp()
@@ -295,6 +295,7 @@ def test_paused_scale_in_holds_a_confirmed_scale_down_but_not_a_scale_up() -> No
         "paused-scale-in"
     ]
     h.policy.wanted = 10
+    h.source.samples[KEY] = sample(latency_ms=1800.0)  # not quiet: the margin trim lets go
     h.cycle()
     assert [a[TARGET_ANNOTATION] for a in h.cluster.annotation_patches()] == ["10"]
 

@@ -73,7 +73,7 @@ def test_an_optional_stage_is_set_in_the_config_file_and_checked(tmp_path: Path)
     s = load_operator_settings(config_file=config)
     assert not s.guardrails.anticipation.enabled
     assert s.guardrails.anticipation.seasons == 3
-    assert not s.guardrails.margin_trim.enabled
+    assert s.guardrails.margin_trim.enabled
     config.write_text("guardrails:\n  anticipation:\n    correlation: 2\n")
     with pytest.raises(ValidationError, match=r"anticipation\.correlation"):
         load_operator_settings(config_file=config)

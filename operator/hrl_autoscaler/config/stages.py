@@ -13,16 +13,18 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class MarginTrimDefaults(BaseModel):
-    """``runtime.core.margintrim.MarginTrimSettings``; off by default, docs/margin-trim.md."""
+    """``runtime.core.margintrim.MarginTrimSettings``; on by default (in-place actuation
+    only), docs/margin-trim.md and docs/stages-default.md."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    enabled: bool = False
-    quiet_factor: float = Field(default=0.5, gt=0, le=1.0)
+    enabled: bool = True
+    quiet_factor: float = Field(default=0.8, gt=0, le=1.0)
     quiet_cycles: int = Field(default=12, ge=1)
-    margin: int = Field(default=1, ge=0)
-    target_utilisation: float | None = Field(default=None, gt=0, le=1.0)
-    peak_window: int = Field(default=0, ge=0)
+    margin: int = Field(default=0, ge=0)
+    target_utilisation: float | None = Field(default=0.85, gt=0, le=1.0)
+    peak_window: int = Field(default=40, ge=0)
+    restart_actuation: bool = False
 
 
 class AnticipationDefaults(BaseModel):

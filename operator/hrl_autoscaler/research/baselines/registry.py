@@ -31,11 +31,10 @@ _FIXED: dict[str, Factory] = {
     "oracle": lambda o, s: OracleController(o, s),
     "ppo-fixed": lambda o, s: _pipeline().pipeline_controller("ppo-fixed", o, s),
     "hrl": lambda o, s: _pipeline().pipeline_controller("hrl", o, s),
-    "ppo-trim": lambda o, s: _staged("ppo-fixed", "ppo-trim", o, s, trim=True),
-    "hrl-trim": lambda o, s: _staged("hrl", "hrl-trim", o, s, trim=True),
     "ppo-reactive": lambda o, s: _staged("ppo-fixed", "ppo-reactive", o, s, reactive=True),
     "hrl-reactive": lambda o, s: _staged("hrl", "hrl-reactive", o, s, reactive=True),
-    "hrl-stages": lambda o, s: _staged("hrl", "hrl-stages", o, s, trim=True, early_guard=True),
+    "ppo-unstaged": lambda o, s: _staged("ppo-fixed", "ppo-unstaged", o, s, unstaged=True),
+    "hrl-unstaged": lambda o, s: _staged("hrl", "hrl-unstaged", o, s, unstaged=True),
 }
 _EXTRA: dict[str, Factory] = {}
 
@@ -55,18 +54,17 @@ def _staged(
     name: str,
     objective: str,
     latency_slo_ms: float,
-    trim: bool = False,
     reactive: bool = False,
-    early_guard: bool = False,
+    unstaged: bool = False,
 ) -> Controller:
-    """``kind`` with the margin trim on, the anticipation off (``reactive``: the policy as it
-    was before it), and/or the SLO guard acting at the SLO instead of 3 x SLO, at their
-    evaluated settings (chosen on validation load)."""
+    """``kind`` with the anticipation off (``reactive``: the policy as it was before it), or
+    with the margin trim off and the SLO guard at 3 x SLO (``unstaged``: the defaults before
+    session 14), the rest at the operator's defaults."""
     module = _pipeline()
     settings = module.with_stages(
-        trim=module.EVALUATED_TRIM if trim else None,
+        trim=module.UNTRIMMED if unstaged else None,
         anticipation=module.REACTIVE if reactive else None,
-        slo_guard_latency_factor=module.EVALUATED_GUARD_FACTOR if early_guard else None,
+        slo_guard_latency_factor=module.LATE_GUARD_FACTOR if unstaged else None,
     )
     controller: Controller = module.pipeline_controller(
         kind, objective, latency_slo_ms, settings=settings, name=name

@@ -44,24 +44,16 @@ from hrl_autoscaler.runtime.policies.ppo import NumpyPPOPolicy
 
 KEY = AppKey("evaluation", "iot-app")
 
-EVALUATED_TRIM = MarginTrimSettings(
-    enabled=True,
-    quiet_factor=0.8,
-    quiet_cycles=12,
-    margin=0,
-    target_utilisation=0.85,
-    peak_window=40,
-)
-"""The margin trim of ``hrl-trim``/``ppo-trim``: the setting chosen on validation load (seeds
-200-204, peaks 0.7x/1x/1.3x; docs/margin-trim.md)."""
+UNTRIMMED = MarginTrimSettings(enabled=False)
+"""The margin trim off: ``hrl-unstaged``/``ppo-unstaged`` (docs/stages-default.md)."""
 
 REACTIVE = AnticipationSettings(enabled=False)
 """``hrl-reactive``/``ppo-reactive``: the anticipation off, the policy reacting alone (what
 ``hrl`` and ``ppo-fixed`` were before it; docs/anticipation.md)."""
 
-EVALUATED_GUARD_FACTOR = 1.0
-"""The SLO guard's latency factor of ``hrl-stages`` (the operator's default is 3 x SLO): the
-best of 1, 1.5 and 3 on validation load (docs/anticipation.md)."""
+LATE_GUARD_FACTOR = 3.0
+"""The SLO guard's latency factor of ``hrl-unstaged``/``ppo-unstaged``: the operator's default
+until session 14, when 1 x SLO replaced it (docs/stages-default.md)."""
 
 
 @dataclass(frozen=True)

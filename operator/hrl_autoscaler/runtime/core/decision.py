@@ -1,4 +1,4 @@
-"""The one decision step: policy -> DS2 fallback -> SLO guard -> margin trim (off by default) ->
+"""The one decision step: policy -> DS2 fallback -> SLO guard -> margin trim (in place) ->
 anticipation -> ineffective-scaling hold -> guardrails -> budget cap -> an intent.
 
 The operator's fast loop, the ``hrl``/``ppo-fixed`` evaluation (which runs the operator's own
@@ -63,8 +63,8 @@ class DecisionOptions:
     """How far outside its bounds a checked feature may go before DS2 takes over."""
     slo_guard: SloGuardSettings = field(default_factory=SloGuardSettings)
     margin_trim: MarginTrimSettings = field(default_factory=MarginTrimSettings)
-    """Lower a proposal far above DS2's sizing while latency stays well below the SLO
-    (disabled by default; docs/margin-trim.md)."""
+    """Lower a proposal far above DS2's sizing while latency stays well below the SLO (in-place
+    actuation unless asked for; docs/margin-trim.md)."""
     anticipation: AnticipationSettings = field(default_factory=AnticipationSettings)
     """Raise a proposal ahead of load that repeats on a period the input shows, and release
     between its bursts (docs/anticipation.md)."""
@@ -208,7 +208,7 @@ class DecisionStep:
                 required = rescue.executors
                 controller, proposed = f"{controller}+slo-guard", rescue.executors
         trimmed_from: int | None = None
-        if self.margin_trim.settings.enabled:  # after the guard: a rescue is never trimmed
+        if self._trims():  # after the guard: a rescue is never trimmed
             self.margin_trim.observe(metrics.latency_ms, latency_slo_ms)
             trim = self.margin_trim.apply(proposed, self._trim_size(metrics))
             if trim.trimmed and required is None:
@@ -265,6 +265,12 @@ class DecisionStep:
             ineffective=ineffective,
             released=released,
         )
+
+    def _trims(self) -> bool:
+        """Whether the margin trim acts: enabled, and in place unless asked for under restart
+        actuation too (each trimmed executor would cost a restart there)."""
+        trim = self.margin_trim.settings
+        return trim.enabled and (trim.restart_actuation or self.ds2.ctx.actuation != "restart")
 
     def _trim_size(self, metrics: SystemMetrics) -> int | None:
         """The rate-based size the margin trim lowers to: DS2's, at the trim's utilisation."""
