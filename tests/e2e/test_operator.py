@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,7 +28,7 @@ from hrl_autoscaler.runtime.core.application import GROUP, PLURAL, VERSION
 from hrl_autoscaler.runtime.core.reporting import parse_message
 from hrl_autoscaler.runtime.k8s.actuator import FIELD_MANAGER
 from hrl_autoscaler.tools.devenv.components import Emulator, OperatorProcess
-from hrl_autoscaler.tools.devenv.crds import load_crds, project_crd_dir, upstream_crd_dir
+from hrl_autoscaler.tools.devenv.crds import load_crds, project_crd_dir
 from hrl_autoscaler.tools.devenv.sparkapps import (
     Cluster,
     SeenEvent,
@@ -149,25 +149,22 @@ def _operator_patch(devenv: DevEnvHandle, name: str, patch: dict[str, Any]) -> d
     return patched
 
 
-def test_the_upstream_crd_validates_every_write(devenv: DevEnvHandle) -> None:
+def test_the_upstream_crd_validates_every_write(
+    devenv: DevEnvHandle, upstream_crd: Path | None
+) -> None:
     """Every write of these tests meets the schema real clusters run: the session's API server
     serves the upstream CRD from ../shared/crds (a --kubeconfig cluster: its Spark Operator's),
     which accepts the operator's writes and rejects what our permissive CRD would let through.
 
     Without ../shared/crds the writes are checked against our own CRD only: skipped locally,
-    a failure in CI (CI=true), where the checkout always has it."""
-    upstream = upstream_crd_dir()
-    if devenv.crd_source != "cluster":
-        if upstream is None:
-            if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-                pytest.fail("../shared/crds is missing in CI: the writes are left unchecked")
-            pytest.skip("../shared/crds is missing: writes are checked against our own CRD only")
+    a failure in CI (the ``upstream_crd`` fixture)."""
+    if upstream_crd is not None:
         assert devenv.crd_source == "upstream"
         extensions: Any = k8s_client.ApiextensionsV1Api(devenv.api_client)
         served_crd = json.loads(
             extensions.read_custom_resource_definition(CRD_NAME, _preload_content=False).data
         )
-        [shipped] = load_crds([upstream])
+        [shipped] = load_crds([upstream_crd])
         own_dir = project_crd_dir()
         assert own_dir is not None
         [own] = load_crds([own_dir / "sparkapplications.yaml"])
