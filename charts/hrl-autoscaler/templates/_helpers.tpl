@@ -137,6 +137,7 @@ The settings the chart derives from its values, as YAML (keys = OperatorSettings
     "slo_guard" $v.guardrails.sloGuard
     "slo_guard_latency_factor" $v.guardrails.sloGuardLatencyFactor
     "slo_guard_cycles" $v.guardrails.sloGuardCycles
+    "slo_guard_min_gain" $v.guardrails.sloGuardMinGain
     "margin_trim" (dict "enabled" $v.guardrails.marginTrim)
     "anticipation" (dict "enabled" $v.guardrails.anticipation)
     "restart_time_limit_s" $v.guardrails.restartTimeLimitSeconds

@@ -58,13 +58,13 @@ def _staged(
     unstaged: bool = False,
 ) -> Controller:
     """``kind`` with the anticipation off (``reactive``: the policy as it was before it), or
-    with the margin trim off and the SLO guard at 3 x SLO (``unstaged``: the defaults before
+    with the margin trim off and the SLO guard as it was (``unstaged``: the defaults before
     session 14), the rest at the operator's defaults."""
     module = _pipeline()
     settings = module.with_stages(
         trim=module.UNTRIMMED if unstaged else None,
         anticipation=module.REACTIVE if reactive else None,
-        slo_guard_latency_factor=module.LATE_GUARD_FACTOR if unstaged else None,
+        slo_guard=module.UNSTAGED_GUARD if unstaged else None,
     )
     controller: Controller = module.pipeline_controller(
         kind, objective, latency_slo_ms, settings=settings, name=name

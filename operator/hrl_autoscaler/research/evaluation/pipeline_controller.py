@@ -51,9 +51,9 @@ REACTIVE = AnticipationSettings(enabled=False)
 """``hrl-reactive``/``ppo-reactive``: the anticipation off, the policy reacting alone (what
 ``hrl`` and ``ppo-fixed`` were before it; docs/anticipation.md)."""
 
-LATE_GUARD_FACTOR = 3.0
-"""The SLO guard's latency factor of ``hrl-unstaged``/``ppo-unstaged``: the operator's default
-until session 14, when 1 x SLO replaced it (docs/stages-default.md)."""
+UNSTAGED_GUARD = {"slo_guard_latency_factor": 3.0, "slo_guard_cycles": 3, "slo_guard_min_gain": 0.0}
+"""The SLO guard of ``hrl-unstaged``/``ppo-unstaged``: the operator's default until session 14
+(3 decisions above 3 x SLO, never standing down; docs/stages-default.md)."""
 
 
 @dataclass(frozen=True)
@@ -194,9 +194,11 @@ def with_stages(
     anticipation: AnticipationSettings | None = None,
     settings: OperatorSettings | None = None,
     slo_guard_latency_factor: float | None = None,
+    slo_guard: dict[str, float] | None = None,
 ) -> OperatorSettings:
-    """``settings`` (the operator's defaults) with the margin trim, the anticipation and the
-    SLO guard's latency factor set to the values given (None: left as they are)."""
+    """``settings`` (the operator's defaults) with the margin trim, the anticipation, the SLO
+    guard's latency factor and other guard settings (``guardrails`` field names) set to the
+    values given (None: left as they are)."""
     s = settings or OperatorSettings.built_in()
     update: dict[str, object] = {}
     if trim is not None:
@@ -205,4 +207,5 @@ def with_stages(
         update["anticipation"] = AnticipationDefaults(**asdict(anticipation))
     if slo_guard_latency_factor is not None:
         update["slo_guard_latency_factor"] = slo_guard_latency_factor
+    update.update(slo_guard or {})
     return s.model_copy(update={"guardrails": s.guardrails.model_copy(update=update)})

@@ -57,7 +57,9 @@ def decision_options(settings: OperatorSettings) -> DecisionOptions:
     return DecisionOptions(
         fallback=True,
         fallback_tolerance=settings.fallback_tolerance,
-        slo_guard=SloGuardSettings(g.slo_guard, g.slo_guard_latency_factor, g.slo_guard_cycles),
+        slo_guard=SloGuardSettings(
+            g.slo_guard, g.slo_guard_latency_factor, g.slo_guard_cycles, g.slo_guard_min_gain
+        ),
         margin_trim=MarginTrimSettings(**g.margin_trim.model_dump()),
         anticipation=AnticipationSettings(**g.anticipation.model_dump()),
     )

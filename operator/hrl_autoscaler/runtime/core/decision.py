@@ -24,6 +24,7 @@ from hrl_autoscaler.runtime.core.anticipation import (
 )
 from hrl_autoscaler.runtime.core.controller import ControlContext
 from hrl_autoscaler.runtime.core.effectiveness import (
+    BACKLOG_NEEDED_S,
     EffectivenessDetector,
     EffectivenessSettings,
     IneffectiveScaling,
@@ -202,7 +203,10 @@ class DecisionStep:
         unguarded = proposed
         was_guarding = self.slo_guard.active
         required: int | None = None
-        if self.slo_guard.observe(metrics.latency_ms, latency_slo_ms):
+        backlogged = metrics.backlog_events > metrics.input_rate_eps * BACKLOG_NEEDED_S
+        if self.slo_guard.observe(
+            metrics.latency_ms, latency_slo_ms, metrics.running_executors, backlogged
+        ):
             rescue = self.slo_guard.apply(proposed, self.ds2.required(metrics))
             if rescue.raised:
                 required = rescue.executors

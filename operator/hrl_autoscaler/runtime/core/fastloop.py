@@ -203,6 +203,16 @@ class FastLoop:
             log.info("%s: observation back in the training range; the policy decides", runtime.key)
         if decision.guard_started:
             self._report_slo_guard(runtime, metrics, decision)
+        elif decision.guard_ended and runtime.decision_step.slo_guard.stood_down:
+            log.warning(
+                "%s: latency %.0f ms is still above the %.0f ms SLO with the SLO guard's "
+                "executors running and no backlog: more executors do not buy latency here (a "
+                "batch floor above the SLO?); the guard stands down until a backlog builds up "
+                "or latency is back within the SLO",
+                runtime.key,
+                metrics.latency_ms,
+                runtime.active_settings.latency_slo_ms,
+            )
         elif decision.guard_ended:
             log.info("%s: latency back within the SLO; the SLO guard lets go", runtime.key)
 
