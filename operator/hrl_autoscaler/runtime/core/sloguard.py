@@ -40,9 +40,9 @@ class SloGuardSettings:
     min_gain: float = 0.1
     """The share (0..1) by which latency must have fallen since the raise, once its executors
     run and the backlog is gone, for the guard to keep raising; 0 = never stand down. 0.1:
-    well above the 1% the calibrated cluster's extra executors bought, well below what a
-    raise from a busy count gives on the default one (a busy fraction of 0.95 -> 0.7 takes
-    a 1 s trigger's latency from about 1.9 s to 1.4 s, -25%)."""
+    well above the 1% the calibrated cluster's extra executors bought, below what a raise
+    from a busy count gives on the default one (a busy fraction of 0.95 -> 0.7 takes a 1 s
+    trigger's latency from 1.65 s plus queueing to 1.4 s, -15% or more)."""
 
     def __post_init__(self) -> None:
         if self.latency_factor < 1.0:
