@@ -29,7 +29,8 @@ from hrl_autoscaler.runtime.core.margintrim import MarginTrimSettings
 def variant_name(kind: str, t: MarginTrimSettings) -> str:
     u = "ds2" if t.target_utilisation is None else f"{t.target_utilisation:g}"
     w = f",w={t.peak_window}" if t.peak_window else ""
-    return f"{kind}-trim(q={t.quiet_factor:g},c={t.quiet_cycles},m={t.margin},u={u}{w})"
+    h = f",h={t.hold_factor:g}" if t.hold_factor is not None else ""
+    return f"{kind}-trim(q={t.quiet_factor:g},c={t.quiet_cycles},m={t.margin},u={u}{w}{h})"
 
 
 def register(kind: str, trim: MarginTrimSettings, reactive: bool, guard: float) -> str:
@@ -51,6 +52,11 @@ def main() -> None:
     parser.add_argument("--margins", default="0,1")
     parser.add_argument("--utilisations", default="ds2", help="ds2 (0.7) and/or numbers")
     parser.add_argument("--windows", default="0", help="peak windows (decisions)")
+    parser.add_argument("--holds", default="none", help="hold factors (x SLO) and/or none")
+    parser.add_argument(
+        "--speeds", default="", help="tempos to add to the validation cases, e.g. 0.7,1.4"
+    )
+    parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--kind", default="hrl", choices=("hrl", "ppo-fixed"))
     parser.add_argument(
         "--reactive",
@@ -70,16 +76,19 @@ def main() -> None:
     parser.add_argument("--json", type=Path, required=True)
     args = parser.parse_args()
     names = [n for n in args.baselines.split(",") if n]
-    for q, c, m, u, w in itertools.product(
+    for q, c, m, u, w, h in itertools.product(
         [float(x) for x in args.quiet_factors.split(",")],
         [int(x) for x in args.cycles.split(",")],
         [int(x) for x in args.margins.split(",")],
         [None if x == "ds2" else float(x) for x in args.utilisations.split(",")],
         [int(x) for x in args.windows.split(",")],
+        [None if x == "none" else float(x) for x in args.holds.split(",")],
     ):
-        trim = MarginTrimSettings(True, q, c, m, u, w)
+        trim = MarginTrimSettings(True, q, c, m, u, w, h)
         names.append(register(args.kind, trim, args.reactive, args.slo_guard_factor))
-    validation.run(names, validation.validation_suite(args.seeds), 1, args.json)
+    speeds = tuple(float(x) for x in args.speeds.split(",") if x)
+    suite = validation.validation_suite(args.seeds, speeds)
+    validation.run(names, suite, args.workers, args.json)
 
 
 if __name__ == "__main__":

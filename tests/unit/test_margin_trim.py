@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from pydantic import ValidationError
 
 from hrl_autoscaler.config import Actuation, SimParams
+from hrl_autoscaler.config.stages import MarginTrimDefaults
 from hrl_autoscaler.runtime.core.controller import ControlContext
 from hrl_autoscaler.runtime.core.decision import Decision, DecisionOptions, DecisionStep
 from hrl_autoscaler.runtime.core.guardrails import GuardrailSettings
@@ -192,3 +194,21 @@ def test_the_slo_guard_wins_over_the_trim() -> None:
     (decision,) = _run(step, [7000.0])
     assert decision.controller == "ppo+slo-guard"
     assert decision.trimmed_from is None
+
+
+def test_a_hold_factor_keeps_the_trim_between_quiet_and_hold() -> None:
+    trim = MarginTrim(MarginTrimSettings(quiet_factor=0.5, quiet_cycles=2, hold_factor=0.9))
+    assert not trim.observe(400.0, SLO)  # quiet: 1 of 2
+    assert not trim.observe(1200.0, SLO)  # not quiet and not yet active: the run restarts
+    trim.observe(400.0, SLO)
+    assert trim.observe(400.0, SLO)
+    assert trim.observe(1700.0, SLO)  # 0.85 x SLO: held
+    assert not trim.observe(1800.0, SLO)  # 0.9 x SLO: ends it
+    assert trim.quiet == 0
+
+
+def test_a_hold_factor_below_the_quiet_factor_is_refused() -> None:
+    with pytest.raises(ValueError, match="hold_factor must be in"):
+        MarginTrimSettings(quiet_factor=0.8, hold_factor=0.7)
+    with pytest.raises(ValidationError, match="hold_factor"):
+        MarginTrimDefaults(quiet_factor=0.8, hold_factor=0.7)

@@ -24,7 +24,16 @@ class MarginTrimDefaults(BaseModel):
     margin: int = Field(default=0, ge=0)
     target_utilisation: float | None = Field(default=0.85, gt=0, le=1.0)
     peak_window: int = Field(default=40, ge=0)
+    hold_factor: float | None = Field(default=None, gt=0, le=1.0)
     restart_actuation: bool = False
+
+    @model_validator(mode="after")
+    def _hold(self) -> MarginTrimDefaults:
+        if self.hold_factor is not None and self.hold_factor < self.quiet_factor:
+            raise ValueError(
+                f"hold_factor ({self.hold_factor}) must be >= quiet_factor ({self.quiet_factor})"
+            )
+        return self
 
 
 class AnticipationDefaults(BaseModel):

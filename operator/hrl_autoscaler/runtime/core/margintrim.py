@@ -52,6 +52,11 @@ class MarginTrimSettings:
     minutes) is quiet between its bursts, and a trim to the size between them is undone, late,
     by every burst. 40 (20 minutes) is longer than the scenarios' burst periods; 0 = the
     current size only."""
+    hold_factor: float | None = None
+    """Once active, the trim holds while latency stays below this multiple of the SLO
+    (``quiet_factor`` <= h <= 1; None = ``quiet_factor``, no hysteresis: the first decision
+    at or above the quiet threshold ends it). Between the two the trimmed count is what keeps
+    latency where it is, and a policy that raises it again at once makes the trim a cycle."""
     restart_actuation: bool = False
     """Trim under restart actuation too. Off: there each trimmed executor costs a restart
     (90 s without processing) and the next scale-up another; measured on traffic-sensors,
@@ -69,6 +74,9 @@ class MarginTrimSettings:
             raise ValueError(f"target_utilisation must be in (0, 1], got {u}")
         if self.peak_window < 0:
             raise ValueError(f"peak_window must be >= 0, got {self.peak_window}")
+        h = self.hold_factor
+        if h is not None and not self.quiet_factor <= h <= 1.0:
+            raise ValueError(f"hold_factor must be in [quiet_factor, 1], got {h}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,9 +100,10 @@ class MarginTrim:
 
     def observe(self, latency_ms: float, slo_ms: float) -> bool:
         """Record one decision's latency; return whether the trim is active now."""
+        hold = self.settings.hold_factor
         if latency_ms < self.settings.quiet_factor * slo_ms:
             self.quiet += 1
-        else:
+        elif not (self.active and hold is not None and latency_ms < hold * slo_ms):
             self.quiet = 0
         return self.active
 
