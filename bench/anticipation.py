@@ -21,12 +21,7 @@ from pathlib import Path
 
 import validation  # bench/validation.py, beside this script
 
-from hrl_autoscaler.research.baselines.registry import register_controller
-from hrl_autoscaler.research.evaluation.pipeline_controller import (
-    UNTRIMMED,
-    pipeline_controller,
-    with_stages,
-)
+from hrl_autoscaler.research.evaluation.pipeline_controller import UNTRIMMED, with_stages
 from hrl_autoscaler.runtime.core.anticipation import AnticipationSettings
 from hrl_autoscaler.runtime.core.margintrim import MarginTrimSettings
 
@@ -45,11 +40,9 @@ def register(
     label = "" if window is None else f"-trim(w={window})"
     label += "" if guard is None else f"-guard({guard:g})"
     name = f"{kind}{label}-ahead(c={ahead.correlation:g},s={ahead.seasons})"
-    settings = with_stages(trim=trim, anticipation=ahead, slo_guard_latency_factor=guard)
-    register_controller(
-        name, lambda o, s: pipeline_controller(kind, o, s, settings=settings, name=name)
-    )
-    return name
+    guard_settings = None if guard is None else {"slo_guard_latency_factor": guard}
+    settings = with_stages(trim=trim, anticipation=ahead, slo_guard=guard_settings)
+    return validation.register_variant(kind, name, settings)
 
 
 def main() -> None:

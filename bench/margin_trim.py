@@ -17,10 +17,8 @@ from pathlib import Path
 
 import validation  # bench/validation.py, beside this script
 
-from hrl_autoscaler.research.baselines.registry import register_controller
 from hrl_autoscaler.research.evaluation.pipeline_controller import (
     REACTIVE,
-    pipeline_controller,
     with_stages,
 )
 from hrl_autoscaler.runtime.core.margintrim import MarginTrimSettings
@@ -36,13 +34,11 @@ def variant_name(kind: str, t: MarginTrimSettings) -> str:
 def register(kind: str, trim: MarginTrimSettings, reactive: bool, guard: float) -> str:
     name = variant_name(kind, trim)
     settings = with_stages(
-        trim=trim, anticipation=REACTIVE if reactive else None, slo_guard_latency_factor=guard
+        trim=trim,
+        anticipation=REACTIVE if reactive else None,
+        slo_guard={"slo_guard_latency_factor": guard},
     )
-    register_controller(
-        name,
-        lambda o, s: pipeline_controller(kind, o, s, settings=settings, name=name),
-    )
-    return name
+    return validation.register_variant(kind, name, settings)
 
 
 def main() -> None:

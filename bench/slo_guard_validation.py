@@ -19,9 +19,7 @@ from pathlib import Path
 
 import validation  # bench/validation.py, beside this script
 
-from hrl_autoscaler.config import OperatorSettings
-from hrl_autoscaler.research.baselines.registry import register_controller
-from hrl_autoscaler.research.evaluation.pipeline_controller import pipeline_controller
+from hrl_autoscaler.research.evaluation.pipeline_controller import with_stages
 
 VALIDATION_SPEEDS = (0.7, 1.4)
 """Tempos of the validation cases, as in ``bench/anticipation.py``."""
@@ -31,17 +29,12 @@ def register(kind: str, cycles: int, factor: float, gain: float) -> str:
     """``kind`` with the guard acting after ``cycles`` decisions above ``factor`` x SLO and
     standing down below a latency gain of ``gain``."""
     name = f"{kind}-guard(c={cycles},f={factor:g},g={gain:g})"
-    base = OperatorSettings.built_in()
-    update = {
+    guard = {
         "slo_guard_cycles": cycles,
         "slo_guard_latency_factor": factor,
         "slo_guard_min_gain": gain,
     }
-    settings = base.model_copy(update={"guardrails": base.guardrails.model_copy(update=update)})
-    register_controller(
-        name, lambda o, s: pipeline_controller(kind, o, s, settings=settings, name=name)
-    )
-    return name
+    return validation.register_variant(kind, name, with_stages(slo_guard=guard))
 
 
 def main() -> None:

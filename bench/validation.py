@@ -11,6 +11,8 @@ import json
 import time
 from pathlib import Path
 
+from hrl_autoscaler.config import OperatorSettings
+from hrl_autoscaler.research.baselines.registry import register_controller
 from hrl_autoscaler.research.evaluation.heldout import (
     HeldoutConfig,
     Suite,
@@ -18,6 +20,7 @@ from hrl_autoscaler.research.evaluation.heldout import (
     peak_cases,
     speed_cases,
 )
+from hrl_autoscaler.research.evaluation.pipeline_controller import pipeline_controller
 from hrl_autoscaler.research.sim.workloads import SCENARIOS
 
 VALIDATION_SEEDS = tuple(range(200, 205))
@@ -29,6 +32,14 @@ def validation_suite(seeds: int, speeds: tuple[float, ...] = ()) -> Suite:
     validation seeds."""
     cases = peak_cases(VALIDATION_PEAKS) + speed_cases(list(SCENARIOS), speeds)
     return Suite("validation", tuple(range(200, 200 + seeds)), tuple(cases))
+
+
+def register_variant(kind: str, name: str, settings: OperatorSettings) -> str:
+    """Make ``name`` (for ``run``) the operator's pipeline as ``kind`` under ``settings``."""
+    register_controller(
+        name, lambda o, s: pipeline_controller(kind, o, s, settings=settings, name=name)
+    )
+    return name
 
 
 def run(names: list[str], suite: Suite, workers: int, out: Path) -> None:

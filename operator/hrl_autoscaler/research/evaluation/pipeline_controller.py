@@ -193,19 +193,15 @@ def with_stages(
     trim: MarginTrimSettings | None = None,
     anticipation: AnticipationSettings | None = None,
     settings: OperatorSettings | None = None,
-    slo_guard_latency_factor: float | None = None,
     slo_guard: dict[str, float] | None = None,
 ) -> OperatorSettings:
-    """``settings`` (the operator's defaults) with the margin trim, the anticipation, the SLO
-    guard's latency factor and other guard settings (``guardrails`` field names) set to the
-    values given (None: left as they are)."""
+    """``settings`` (the operator's defaults) with the margin trim, the anticipation and the
+    SLO guard's settings (``guardrails`` field names, e.g. ``slo_guard_latency_factor``) set
+    to the values given (None: left as they are)."""
     s = settings or OperatorSettings.built_in()
-    update: dict[str, object] = {}
+    update: dict[str, object] = dict(slo_guard or {})
     if trim is not None:
         update["margin_trim"] = MarginTrimDefaults(**asdict(trim))
     if anticipation is not None:
         update["anticipation"] = AnticipationDefaults(**asdict(anticipation))
-    if slo_guard_latency_factor is not None:
-        update["slo_guard_latency_factor"] = slo_guard_latency_factor
-    update.update(slo_guard or {})
     return s.model_copy(update={"guardrails": s.guardrails.model_copy(update=update)})
