@@ -231,7 +231,9 @@ def test_load_increase_raises_executors_and_a_drop_lowers_them(stack: OperatorSt
     assert "up" in directions, decisions
     assert "down" in directions, decisions
     up = next(d for d in decisions if d["direction"] == "up" and int(d["input_eps"]) > 5000)
-    assert up["controller"] == "ppo"
+    # the policy decided; the SLO guard (a default stage) may have raised it further
+    # under the step, which is labelled on top of it and still the PPO path, not the fallback
+    assert up["controller"] in ("ppo", "ppo+slo-guard"), up
     assert up["actuation"] == "in-place"
     # in-place actuation never touches the spec: no restart, the same application id
     app = stack.get(name)
