@@ -231,9 +231,9 @@ def test_load_increase_raises_executors_and_a_drop_lowers_them(stack: OperatorSt
     assert "up" in directions, decisions
     assert "down" in directions, decisions
     up = next(d for d in decisions if d["direction"] == "up" and int(d["input_eps"]) > 5000)
-    # the policy decided; the SLO guard (a default stage) may have raised it further
-    # under the step, which is labelled on top of it and still the PPO path, not the fallback
-    assert up["controller"] in ("ppo", "ppo+slo-guard"), up
+    # the policy decided, not the DS2 fallback; a default stage (the SLO guard's rescue, the
+    # raise cap) may have changed its count under the step, labelled on top of it
+    assert up["controller"].split("+")[0] == "ppo", up
     assert up["actuation"] == "in-place"
     # in-place actuation never touches the spec: no restart, the same application id
     app = stack.get(name)

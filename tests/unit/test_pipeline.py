@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from hrl_autoscaler.config import OperatorSettings, load_operator_settings
+from hrl_autoscaler.config.stages import RaiseCapDefaults
 from hrl_autoscaler.research.sim.adapters import merge_patch
 from hrl_autoscaler.runtime.core.annotations import PREFIX, TARGET_ANNOTATION, AppSettings
 from hrl_autoscaler.runtime.core.application import (
@@ -297,8 +298,17 @@ def make(
     clock: FakeClock | None = None,
     wanted: int = 6,
     meta_weights: Weights = PRESETS["cost-first"],
+    raise_cap: bool = False,
 ) -> Harness:
+    """One application (``instances`` executors, 3,000 eps at 75% busy by default) under a
+    policy that asks for ``wanted``. The raise cap is off unless ``raise_cap``: the default
+    sample's load does not call for 6 executors, and what these tests follow is the scripted
+    count through the loop, not the decision (tests/unit/test_raise_cap.py has that)."""
     settings = settings or load_operator_settings()
+    if not raise_cap:
+        off = RaiseCapDefaults(enabled=False)
+        guardrails = settings.guardrails.model_copy(update={"raise_cap": off})
+        settings = settings.model_copy(update={"guardrails": guardrails})
     clock = clock or FakeClock()
     source, cluster = ScriptedSource(), FakeCluster()
     store = store or MemoryStore()
@@ -343,6 +353,18 @@ def test_restart_mode_patches_the_spec_and_reports_a_parseable_decision() -> Non
     assert stored.decisions[-1]["executors"] == "2->6"
     assert h.telemetry.scalings == [(2, 6, "restart")]
     assert h.telemetry.decisions[-1].metrics is not None
+
+
+def test_a_raise_the_load_does_not_call_for_is_capped_and_labelled() -> None:
+    """2 executors fully busy at 3,000 eps: 1,500 eps each, so the load at 0.85 utilisation
+    needs 3, latency is 0.4 x SLO and there is no backlog; the policy's 6 is capped to 3."""
+    h = make(raise_cap=True)
+    h.source.samples[KEY] = sample(active=2.0)
+    h.cycle()
+    assert h.cluster.spec_patches() == [3]
+    [event] = h.events.of(Reason.SCALING_DECISION)
+    fields = parse_message(event.message)
+    assert (fields["executors"], fields["controller"]) == ("2->3", "ppo+capped")
 
 
 def test_restart_mode_waits_for_the_cooldown_before_the_next_change() -> None:

@@ -18,10 +18,12 @@ from hrl_autoscaler.config import (
     OperatorSettings,
     load_operator_settings,
 )
-from hrl_autoscaler.config.stages import AnticipationDefaults, MarginTrimDefaults
+from hrl_autoscaler.config.stages import AnticipationDefaults, MarginTrimDefaults, RaiseCapDefaults
 from hrl_autoscaler.runtime.core.anticipation import AnticipationSettings
 from hrl_autoscaler.runtime.core.guardrails import GuardrailSettings
 from hrl_autoscaler.runtime.core.margintrim import MarginTrimSettings
+from hrl_autoscaler.runtime.core.raisecap import RaiseCapSettings
+from hrl_autoscaler.runtime.core.sloguard import SloGuardSettings
 from hrl_autoscaler.runtime.core.weights import PRESETS
 
 
@@ -58,9 +60,21 @@ def test_the_operators_guardrails_default_to_the_evaluations() -> None:
     assert (evaluation.min_executors, evaluation.max_executors) == (MIN_EXECUTORS, MAX_EXECUTORS)
 
 
+def test_the_operators_slo_guard_defaults_to_the_evaluations() -> None:
+    g, guard = GuardrailDefaults(), SloGuardSettings()
+    assert (g.slo_guard, g.slo_guard_latency_factor) == (guard.enabled, guard.latency_factor)
+    assert (g.slo_guard_cycles, g.slo_guard_min_gain) == (guard.breach_cycles, guard.min_gain)
+    assert g.slo_guard_target_utilisation == guard.target_utilisation
+    assert g.slo_guard_catch_up_s == guard.catch_up_s
+
+
 @pytest.mark.parametrize(
     ("operator", "runtime"),
-    [(MarginTrimDefaults, MarginTrimSettings), (AnticipationDefaults, AnticipationSettings)],
+    [
+        (MarginTrimDefaults, MarginTrimSettings),
+        (RaiseCapDefaults, RaiseCapSettings),
+        (AnticipationDefaults, AnticipationSettings),
+    ],
 )
 def test_the_optional_stages_settings_are_the_runtimes(operator: type, runtime: type) -> None:
     """The operator builds each stage from ``model_dump()``: same fields, same defaults."""

@@ -97,6 +97,9 @@ def test_a_min_gain_of_zero_or_an_unknown_count_never_stands_down() -> None:
         ({"breach_cycles": 0}, "breach_cycles must be >= 1"),
         ({"min_gain": 1.0}, r"min_gain must be in \[0, 1\)"),
         ({"min_gain": -0.1}, r"min_gain must be in \[0, 1\)"),
+        ({"target_utilisation": 0.0}, r"target_utilisation must be in \(0, 1\]"),
+        ({"target_utilisation": 1.5}, r"target_utilisation must be in \(0, 1\]"),
+        ({"catch_up_s": 0.0}, "catch_up_s must be > 0"),
     ],
 )
 def test_bad_settings_name_the_field(kwargs: dict[str, float], message: str) -> None:

@@ -16,6 +16,7 @@ The settings layer imports nothing from ``runtime``, ``research`` or ``tools``.
 
 from __future__ import annotations
 
+from hrl_autoscaler.config.guardrails import GuardrailDefaults
 from hrl_autoscaler.config.metrics import (
     METRIC_SPECS,
     QUERY_NAMES,
@@ -35,7 +36,6 @@ from hrl_autoscaler.config.operator import (
     WEIGHT_MAX,
     WEIGHT_PRESETS,
     AnnotationDefaults,
-    GuardrailDefaults,
     Mode,
     Objective,
     OperatorSettings,

@@ -1,5 +1,5 @@
 """The decision step's optional stages, as operator settings (``guardrails.margin_trim``,
-``guardrails.anticipation``).
+``guardrails.raise_cap``, ``guardrails.anticipation``).
 
 Each model has exactly the fields of its stage's settings in ``runtime/core`` (the units and
 the reasons for the defaults are written there, once), so the runtime builds the stage from
@@ -34,6 +34,17 @@ class MarginTrimDefaults(BaseModel):
                 f"hold_factor ({self.hold_factor}) must be >= quiet_factor ({self.quiet_factor})"
             )
         return self
+
+
+class RaiseCapDefaults(BaseModel):
+    """``runtime.core.raisecap.RaiseCapSettings``; on by default, docs/raise-cap.md."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: bool = True
+    latency_factor: float = Field(default=0.9, gt=0, le=1.0)
+    target_utilisation: float = Field(default=0.85, gt=0, le=1.0)
+    margin: int = Field(default=0, ge=0)
 
 
 class AnticipationDefaults(BaseModel):

@@ -35,6 +35,8 @@ _FIXED: dict[str, Factory] = {
     "hrl-reactive": lambda o, s: _staged("hrl", "hrl-reactive", o, s, reactive=True),
     "ppo-unstaged": lambda o, s: _staged("ppo-fixed", "ppo-unstaged", o, s, unstaged=True),
     "hrl-unstaged": lambda o, s: _staged("hrl", "hrl-unstaged", o, s, unstaged=True),
+    "ppo-uncapped": lambda o, s: _staged("ppo-fixed", "ppo-uncapped", o, s, uncapped=True),
+    "hrl-uncapped": lambda o, s: _staged("hrl", "hrl-uncapped", o, s, uncapped=True),
 }
 _EXTRA: dict[str, Factory] = {}
 
@@ -56,15 +58,19 @@ def _staged(
     latency_slo_ms: float,
     reactive: bool = False,
     unstaged: bool = False,
+    uncapped: bool = False,
 ) -> Controller:
-    """``kind`` with the anticipation off (``reactive``: the policy as it was before it), or
-    with the margin trim off and the SLO guard as it was (``unstaged``: the defaults before
-    session 14), the rest at the operator's defaults."""
+    """``kind`` with the anticipation off (``reactive``: the policy as it was before it), with
+    the margin trim and the raise cap off and the SLO guard as it was (``unstaged``: the
+    defaults before session 14), or with the raise cap off and the guard rescuing to DS2's
+    sizing (``uncapped``: the defaults of session 14), the rest at the operator's defaults."""
     module = _pipeline()
+    guard = module.UNSTAGED_GUARD if unstaged else module.UNCAPPED_GUARD if uncapped else None
     settings = module.with_stages(
         trim=module.UNTRIMMED if unstaged else None,
         anticipation=module.REACTIVE if reactive else None,
-        slo_guard=module.UNSTAGED_GUARD if unstaged else None,
+        slo_guard=guard,
+        raise_cap=module.UNCAPPED if unstaged or uncapped else None,
     )
     controller: Controller = module.pipeline_controller(
         kind, objective, latency_slo_ms, settings=settings, name=name

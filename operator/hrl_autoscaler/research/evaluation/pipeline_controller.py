@@ -19,7 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from hrl_autoscaler.config import OperatorSettings, SimParams
-from hrl_autoscaler.config.stages import AnticipationDefaults, MarginTrimDefaults
+from hrl_autoscaler.config.stages import AnticipationDefaults, MarginTrimDefaults, RaiseCapDefaults
 from hrl_autoscaler.research.sim.adapters import (
     CountingEvents,
     MemoryStateStore,
@@ -37,6 +37,7 @@ from hrl_autoscaler.runtime.core.margintrim import MarginTrimSettings
 from hrl_autoscaler.runtime.core.metrics import SystemMetrics
 from hrl_autoscaler.runtime.core.pipeline import Autoscaler
 from hrl_autoscaler.runtime.core.ports import MetaActor
+from hrl_autoscaler.runtime.core.raisecap import RaiseCapSettings
 from hrl_autoscaler.runtime.core.weights import Weights
 from hrl_autoscaler.runtime.policies.artifacts import PPO_DIR, default_policies_dir, meta_dir
 from hrl_autoscaler.runtime.policies.meta import NumpyMetaActor
@@ -47,13 +48,27 @@ KEY = AppKey("evaluation", "iot-app")
 UNTRIMMED = MarginTrimSettings(enabled=False)
 """The margin trim off: ``hrl-unstaged``/``ppo-unstaged`` (docs/stages-default.md)."""
 
+UNCAPPED = RaiseCapSettings(enabled=False)
+"""The raise cap off: ``hrl-unstaged``/``ppo-unstaged``, ``hrl-uncapped``/``ppo-uncapped``
+(docs/raise-cap.md)."""
+
+UNCAPPED_GUARD = {"slo_guard_target_utilisation": 0.7, "slo_guard_catch_up_s": 300.0}
+"""The SLO guard's rescue of ``hrl-uncapped``/``ppo-uncapped``: DS2's own sizing, the default
+until session 15 (docs/raise-cap.md)."""
+
 REACTIVE = AnticipationSettings(enabled=False)
 """``hrl-reactive``/``ppo-reactive``: the anticipation off, the policy reacting alone (what
 ``hrl`` and ``ppo-fixed`` were before it; docs/anticipation.md)."""
 
-UNSTAGED_GUARD = {"slo_guard_latency_factor": 3.0, "slo_guard_cycles": 3, "slo_guard_min_gain": 0.0}
+UNSTAGED_GUARD = {
+    "slo_guard_latency_factor": 3.0,
+    "slo_guard_cycles": 3,
+    "slo_guard_min_gain": 0.0,
+    **UNCAPPED_GUARD,
+}
 """The SLO guard of ``hrl-unstaged``/``ppo-unstaged``: the operator's default until session 14
-(3 decisions above 3 x SLO, never standing down; docs/stages-default.md)."""
+(3 decisions above 3 x SLO, never standing down, rescuing to DS2's own sizing;
+docs/stages-default.md, docs/raise-cap.md)."""
 
 
 @dataclass(frozen=True)
@@ -194,14 +209,17 @@ def with_stages(
     anticipation: AnticipationSettings | None = None,
     settings: OperatorSettings | None = None,
     slo_guard: dict[str, float] | None = None,
+    raise_cap: RaiseCapSettings | None = None,
 ) -> OperatorSettings:
-    """``settings`` (the operator's defaults) with the margin trim, the anticipation and the
-    SLO guard's settings (``guardrails`` field names, e.g. ``slo_guard_latency_factor``) set
-    to the values given (None: left as they are)."""
+    """``settings`` (the operator's defaults) with the margin trim, the anticipation, the raise
+    cap and the SLO guard's settings (``guardrails`` field names, e.g.
+    ``slo_guard_latency_factor``) set to the values given (None: left as they are)."""
     s = settings or OperatorSettings.built_in()
     update: dict[str, object] = dict(slo_guard or {})
     if trim is not None:
         update["margin_trim"] = MarginTrimDefaults(**asdict(trim))
+    if raise_cap is not None:
+        update["raise_cap"] = RaiseCapDefaults(**asdict(raise_cap))
     if anticipation is not None:
         update["anticipation"] = AnticipationDefaults(**asdict(anticipation))
     return s.model_copy(update={"guardrails": s.guardrails.model_copy(update=update)})

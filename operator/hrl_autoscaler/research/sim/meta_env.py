@@ -148,7 +148,10 @@ class MetaControllerEnv(gym.Env[np.ndarray, np.ndarray]):
         for _ in range(self.lower_steps):
             metrics = self.lower.last_metrics
             assert metrics is not None
-            target = self.step_.decide(metrics, self.weights, self.slo_ms).target
+            decision = self.step_.decide(
+                metrics, self.weights, self.slo_ms, objective=self.objective
+            )
+            target = decision.target
             self.targets.append(target)
             _, _, _, _, info = self.lower.step(target - self.params.min_executors)
             self.meta.add(info["metrics"])

@@ -32,6 +32,7 @@ from hrl_autoscaler.runtime.core.margintrim import MarginTrimSettings
 from hrl_autoscaler.runtime.core.meta import MetaCadence, MetaStep
 from hrl_autoscaler.runtime.core.modifiers import MODIFIER_ANNOTATIONS, ModifierState
 from hrl_autoscaler.runtime.core.ports import Clock, EventSink, Precondition, SystemClock
+from hrl_autoscaler.runtime.core.raisecap import RaiseCapSettings
 from hrl_autoscaler.runtime.core.recovery import adopt_records, clock_text
 from hrl_autoscaler.runtime.core.reporting import Reason, simple_event
 from hrl_autoscaler.runtime.core.restarttime import (
@@ -58,9 +59,15 @@ def decision_options(settings: OperatorSettings) -> DecisionOptions:
         fallback=True,
         fallback_tolerance=settings.fallback_tolerance,
         slo_guard=SloGuardSettings(
-            g.slo_guard, g.slo_guard_latency_factor, g.slo_guard_cycles, g.slo_guard_min_gain
+            g.slo_guard,
+            g.slo_guard_latency_factor,
+            g.slo_guard_cycles,
+            g.slo_guard_min_gain,
+            g.slo_guard_target_utilisation,
+            g.slo_guard_catch_up_s,
         ),
         margin_trim=MarginTrimSettings(**g.margin_trim.model_dump()),
+        raise_cap=RaiseCapSettings(**g.raise_cap.model_dump()),
         anticipation=AnticipationSettings(**g.anticipation.model_dump()),
     )
 

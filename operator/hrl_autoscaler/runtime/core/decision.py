@@ -1,5 +1,5 @@
 """The one decision step: policy -> DS2 fallback -> SLO guard -> margin trim (in place) ->
-anticipation -> ineffective-scaling hold -> guardrails -> budget cap -> an intent.
+raise cap -> anticipation -> ineffective-scaling hold -> guardrails -> budget cap -> an intent.
 
 The operator's fast loop, the ``hrl``/``ppo-fixed`` evaluation (which runs the operator's own
 pipeline on the simulated cluster) and the meta-controller's training environment all call
@@ -37,6 +37,7 @@ from hrl_autoscaler.runtime.core.observation import (
     build_observation,
     out_of_range_fields,
 )
+from hrl_autoscaler.runtime.core.raisecap import RaiseCapSettings, cap_raise
 from hrl_autoscaler.runtime.core.sizing import (
     DS2Settings,
     DS2Sizer,
@@ -66,6 +67,8 @@ class DecisionOptions:
     margin_trim: MarginTrimSettings = field(default_factory=MarginTrimSettings)
     """Lower a proposal far above DS2's sizing while latency stays well below the SLO (in-place
     actuation unless asked for; docs/margin-trim.md)."""
+    raise_cap: RaiseCapSettings = field(default_factory=RaiseCapSettings)
+    """Cap a raise the load, a backlog and latency do not call for (docs/raise-cap.md)."""
     anticipation: AnticipationSettings = field(default_factory=AnticipationSettings)
     """Raise a proposal ahead of load that repeats on a period the input shows, and release
     between its bursts (docs/anticipation.md)."""
@@ -79,11 +82,11 @@ class Decision:
     current: int
     target: int
     proposed: int
-    """The proposal after the fallback, the SLO guard, the margin trim, the anticipation and an
-    ineffective-scaling hold, before the guardrails."""
+    """The proposal after the fallback, the SLO guard, the margin trim, the raise cap, the
+    anticipation and an ineffective-scaling hold, before the guardrails."""
     controller: str
-    """``ppo``, ``ds2`` (fallback), either with ``+slo-guard`` or ``+trim`` and ``+ahead``,
-    or ``hold`` (restarting)."""
+    """``ppo``, ``ds2`` (fallback), either with ``+slo-guard`` or ``+trim``, ``+capped`` and
+    ``+ahead``, or ``hold`` (restarting)."""
     reasons: tuple[str, ...] = ()
     """Why the anticipation (first, when it changed the proposal) and the guardrails (held,
     clamped, step-limited, cooldown) changed it."""
@@ -92,9 +95,11 @@ class Decision:
     unguarded: int | None = None
     """The policy's (or DS2's) proposal before the SLO guard."""
     required: int | None = None
-    """DS2's sizing when the SLO guard raised the proposal to it."""
+    """The rate-based size the SLO guard raised the proposal to (None when it did not)."""
     trimmed_from: int | None = None
     """The proposal the margin trim lowered (None when it did not bind)."""
+    raise_capped_from: int | None = None
+    """The raise the raise cap lowered (None when it did not bind)."""
     anticipated_from: int | None = None
     """The proposal the anticipation changed: raised ahead of a periodic burst, or lowered to
     what the forecast and the load need between bursts (None when it did neither)."""
@@ -173,8 +178,13 @@ class DecisionStep:
         commit: bool = True,
         cap: int | None = None,
         pause: Callable[[int, int], tuple[int, str | None]] | None = None,
+        objective: str = "slo",
     ) -> Decision:
         """Decide for ``metrics`` (the interval that just ended) under ``weights``.
+
+        ``objective`` is the application's (``slo`` or ``r_meta``): the margin trim and the
+        raise cap act under ``slo`` only. They give back executors that buy latency below the
+        SLO, which the SLO score does not reward and R_meta does (docs/raise-cap.md).
 
         ``commit=False`` (recommend mode) leaves the cooldown's origin where it was: a
         recommendation changes nothing in the cluster. ``cap`` is the application's share of an
@@ -207,17 +217,32 @@ class DecisionStep:
         if self.slo_guard.observe(
             metrics.latency_ms, latency_slo_ms, metrics.running_executors, backlogged
         ):
-            rescue = self.slo_guard.apply(proposed, self.ds2.required(metrics))
+            guard = self.slo_guard.settings
+            size = self._rate_size(metrics, guard.target_utilisation, guard.catch_up_s)
+            rescue = self.slo_guard.apply(proposed, size)
             if rescue.raised:
                 required = rescue.executors
                 controller, proposed = f"{controller}+slo-guard", rescue.executors
         trimmed_from: int | None = None
-        if self._trims():  # after the guard: a rescue is never trimmed
+        slo_only = objective == "slo"
+        if slo_only and self._trims():  # after the guard: a rescue is never trimmed
             self.margin_trim.observe(metrics.latency_ms, latency_slo_ms)
-            trim = self.margin_trim.apply(proposed, self._trim_size(metrics))
+            trim = self.margin_trim.apply(
+                proposed, self._rate_size(metrics, self.options.margin_trim.target_utilisation)
+            )
             if trim.trimmed and required is None:
                 trimmed_from = proposed
                 controller, proposed = f"{controller}+trim", trim.executors
+        raise_capped_from: int | None = None
+        if required is None and slo_only:  # a rescue is never capped
+            limit = self.options.raise_cap
+            size = self._rate_size(metrics, limit.target_utilisation) if limit.enabled else None
+            capped = cap_raise(
+                limit, proposed, current, size, metrics.latency_ms, latency_slo_ms, backlogged
+            )
+            if capped != proposed:
+                raise_capped_from = proposed
+                controller, proposed = f"{controller}+capped", capped
         anticipated_from: int | None = None
         ahead, confirmed, why = self._anticipate(
             metrics, proposed, latency_slo_ms, required is None
@@ -256,6 +281,7 @@ class DecisionStep:
             unguarded=unguarded,
             required=required,
             trimmed_from=trimmed_from,
+            raise_capped_from=raise_capped_from,
             anticipated_from=anticipated_from,
             fallback_started=bool(outside) and not was_fallback,
             fallback_ended=was_fallback and not outside,
@@ -276,13 +302,19 @@ class DecisionStep:
         trim = self.margin_trim.settings
         return trim.enabled and (trim.restart_actuation or self.ds2.ctx.actuation != "restart")
 
-    def _trim_size(self, metrics: SystemMetrics) -> int | None:
-        """The rate-based size the margin trim lowers to: DS2's, at the trim's utilisation."""
-        u = self.options.margin_trim.target_utilisation
+    def _rate_size(
+        self, metrics: SystemMetrics, utilisation: float | None, catch_up_s: float | None = None
+    ) -> int | None:
+        """DS2's rate-based size (no band, no stabilisation) at ``utilisation`` and
+        ``catch_up_s`` (None: DS2's own); None before a rate is measured."""
         rate = self.rate.true_rate_eps
-        if u is None or rate is None:
-            return self.ds2.required(metrics)
-        settings = replace(self.ds2.settings, target_utilisation=u)
+        if rate is None:
+            return None
+        settings = self.ds2.settings
+        if utilisation is not None:
+            settings = replace(settings, target_utilisation=utilisation)
+        if catch_up_s is not None:
+            settings = replace(settings, catch_up_s=catch_up_s)
         return required_executors(metrics, rate, self.ds2.ctx, settings)
 
     def _anticipate(

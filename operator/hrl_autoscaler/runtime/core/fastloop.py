@@ -82,7 +82,13 @@ class FastLoop:
         cap = budget.cap if budget is not None and not budget.gate_only else None
         mode, excluded = effective_mode(self.ctx, runtime, now)
         decision = step.decide(
-            metrics, weights, s.latency_slo_ms, commit=mode == "auto", cap=cap, pause=s.pause
+            metrics,
+            weights,
+            s.latency_slo_ms,
+            commit=mode == "auto",
+            cap=cap,
+            pause=s.pause,
+            objective=s.objective,
         )
         runtime.state.set_rate(runtime.rate.executor_rate_eps)
         # a paused application demands what it is held at: a budget keeps no room for more

@@ -15,7 +15,9 @@ few cents, being late to stop trimming costs the SLO).
 The trim only lowers a proposal; the guardrails after it still ask for their scale-down
 confirmations, so a trim moves the count no faster than any other scale-down. It is on by
 default at the setting chosen on validation load (docs/margin-trim.md), in in-place actuation
-only: under restart actuation every trimmed executor is a restart (docs/stages-default.md).
+only: under restart actuation every trimmed executor is a restart (docs/stages-default.md);
+and under the ``slo`` objective only: R_meta rewards the latency those executors buy
+(docs/raise-cap.md).
 """
 
 from __future__ import annotations

@@ -44,7 +44,19 @@ class SloGuardSettings:
     from a busy count gives on the default one (a busy fraction of 0.95 -> 0.7 takes a 1 s
     trigger's latency from 1.65 s plus queueing to 1.4 s, -15% or more)."""
 
+    target_utilisation: float = 0.5
+    """The utilisation (0 < u <= 1) the rescue sizes at. 0.5, below DS2's 0.7: the guard acts
+    only on a breach, where a count too small costs ten times the SLO score a count too large
+    does (0.5 > 0.6 > 0.7 > 0.85 on validation load, docs/raise-cap.md)."""
+    catch_up_s: float = 60.0
+    """The backlog is sized to be processed within this long, s (> 0): a minute, not DS2's
+    five, because a breach is what the backlog already costs (validation load)."""
+
     def __post_init__(self) -> None:
+        if not 0.0 < self.target_utilisation <= 1.0:
+            raise ValueError(f"target_utilisation must be in (0, 1], got {self.target_utilisation}")
+        if self.catch_up_s <= 0:
+            raise ValueError(f"catch_up_s must be > 0, got {self.catch_up_s}")
         if self.latency_factor < 1.0:
             raise ValueError(f"latency_factor must be >= 1, got {self.latency_factor}")
         if self.breach_cycles < 1:
