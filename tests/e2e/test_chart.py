@@ -479,7 +479,7 @@ def test_optional_values_reach_the_objects(tools: Tools, tmp_path: Path) -> None
         "--set", "nodeSelector.pool=system", "--set", "priorityClassName=platform",
         "--set", "imagePullSecrets[0].name=registry", "--set", "tmpSizeLimit=32Mi",
         "--set", "guardrails.anticipation=true", "--set", "guardrails.marginTrim=false",
-        "--set", "guardrails.raiseCap=false", "--set", "guardrails.sloGuardTargetUtilisation=0.6",
+        "--set", "guardrails.raiseCap=false", "--set", "guardrails.sloGuardCatchUpSeconds=120",
     )  # fmt: skip
     assert not of_kind(docs, "ServiceAccount")
     assert not [d for d in docs if d["kind"] in ("Role", "ClusterRole", "RoleBinding")]
@@ -503,7 +503,7 @@ def test_optional_values_reach_the_objects(tools: Tools, tmp_path: Path) -> None
     guardrails = settings_of(configmap, tmp_path).guardrails
     assert not guardrails.margin_trim.enabled
     assert not guardrails.raise_cap.enabled
-    assert guardrails.slo_guard_target_utilisation == 0.6
+    assert guardrails.slo_guard_catch_up_s == 120.0
 
 
 def test_the_plain_manifest_matches_the_chart(tools: Tools, tmp_path: Path) -> None:

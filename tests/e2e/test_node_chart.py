@@ -212,7 +212,9 @@ def test_a_deleted_operator_pod_is_replaced_and_carries_on_without_repeating_its
     cluster = Cluster(install.api)
     core = k8s_client.CoreV1Api(install.api)
     name = "node-survivor"
-    cluster.create(APPS_NS, spark_application(name, 2, {"actuation": "in-place"}, 800.0))
+    # 3000 events/s on 2 executors (about 1,940 events/s of capacity): a backlog from the start,
+    # so the first decision is a scale-up the load calls for (a raise at a trickle is capped)
+    cluster.create(APPS_NS, spark_application(name, 2, {"actuation": "in-place"}, 3000.0))
     wait_for(
         f"a first decision for {name}",
         lambda: [e for e in cluster.events(APPS_NS, name) if e.reason == "ScalingDecision"] or None,

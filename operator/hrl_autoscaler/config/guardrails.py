@@ -43,7 +43,7 @@ class GuardrailDefaults(BaseModel):
     """Proposals within this many executors of the current count are ignored (hysteresis); 0 =
     every change of the proposal counts."""
     slo_guard: bool = True
-    """Raise the policy's proposal to DS2's sizing while latency stays far above the SLO
+    """Raise the policy's proposal to a rate-based sizing while latency is above the SLO
     (:mod:`hrl_autoscaler.runtime.core.sloguard`): cost-leaning weights cannot park an
     application."""
     slo_guard_latency_factor: float = Field(default=1.0, ge=1.0)
