@@ -30,7 +30,7 @@ def test_on_by_default_at_the_validated_setting() -> None:
     assert (ON.enabled, ON.latency_factor, ON.target_utilisation, ON.margin) == (
         True,
         0.9,
-        0.85,
+        1.0,
         0,
     )
 

@@ -18,8 +18,14 @@ from hrl_autoscaler.config import (
     OperatorSettings,
     load_operator_settings,
 )
-from hrl_autoscaler.config.stages import AnticipationDefaults, MarginTrimDefaults, RaiseCapDefaults
+from hrl_autoscaler.config.stages import (
+    AnticipationDefaults,
+    BreachFloorDefaults,
+    MarginTrimDefaults,
+    RaiseCapDefaults,
+)
 from hrl_autoscaler.runtime.core.anticipation import AnticipationSettings
+from hrl_autoscaler.runtime.core.breachfloor import BreachFloorSettings
 from hrl_autoscaler.runtime.core.guardrails import GuardrailSettings
 from hrl_autoscaler.runtime.core.margintrim import MarginTrimSettings
 from hrl_autoscaler.runtime.core.raisecap import RaiseCapSettings
@@ -73,6 +79,7 @@ def test_the_operators_slo_guard_defaults_to_the_evaluations() -> None:
     [
         (MarginTrimDefaults, MarginTrimSettings),
         (RaiseCapDefaults, RaiseCapSettings),
+        (BreachFloorDefaults, BreachFloorSettings),
         (AnticipationDefaults, AnticipationSettings),
     ],
 )

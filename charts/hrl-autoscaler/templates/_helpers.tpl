@@ -140,8 +140,10 @@ The settings the chart derives from its values, as YAML (keys = OperatorSettings
     "slo_guard_min_gain" $v.guardrails.sloGuardMinGain
     "slo_guard_target_utilisation" $v.guardrails.sloGuardTargetUtilisation
     "slo_guard_catch_up_s" $v.guardrails.sloGuardCatchUpSeconds
+    "slo_guard_calm_target_utilisation" $v.guardrails.sloGuardCalmTargetUtilisation
     "margin_trim" (dict "enabled" $v.guardrails.marginTrim)
     "raise_cap" (dict "enabled" $v.guardrails.raiseCap)
+    "breach_floor" (dict "enabled" $v.guardrails.breachFloor)
     "anticipation" (dict "enabled" $v.guardrails.anticipation)
     "restart_time_limit_s" $v.guardrails.restartTimeLimitSeconds
     "ineffective_scaling_release" $v.guardrails.ineffectiveScalingRelease)

@@ -17,8 +17,8 @@ from hrl_autoscaler.config import ACTUATIONS, EVALUATION, SimParams
 from hrl_autoscaler.tools.argtypes import integer
 
 DESCRIPTION = (
-    "Evaluate static-max, hpa, spark-da, spark-streaming-da, ds2, flink, ppo-fixed, hrl and "
-    "the oracle on every scenario under both objectives; write ablation.json, ablation.md "
+    "Evaluate static-max, hpa, spark-da, spark-streaming-da, ds2, flink, tuned, ppo-fixed, hrl "
+    "and the oracle on every scenario under both objectives; write ablation.json, ablation.md "
     "(tables and targets) and ablation.png into --out."
 )
 

@@ -9,7 +9,12 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from hrl_autoscaler.config.stages import AnticipationDefaults, MarginTrimDefaults, RaiseCapDefaults
+from hrl_autoscaler.config.stages import (
+    AnticipationDefaults,
+    BreachFloorDefaults,
+    MarginTrimDefaults,
+    RaiseCapDefaults,
+)
 
 
 class GuardrailDefaults(BaseModel):
@@ -59,8 +64,16 @@ class GuardrailDefaults(BaseModel):
     """The utilisation the guard's rescue sizes at (DS2's is 0.7; docs/raise-cap.md)."""
     slo_guard_catch_up_s: float = Field(default=60.0, gt=0.0)
     """The guard's rescue processes the backlog within this long, s (DS2's: 300)."""
+    slo_guard_calm_target_utilisation: float | None = Field(default=0.7, gt=0.0, le=1.0)
+    """The utilisation the rescue sizes at when the breach is a slow batch (no backlog, the
+    input not rising); None = ``slo_guard_target_utilisation`` (docs/breach-floor.md)."""
+    slo_guard_calm_input_rise: float = Field(default=0.05, ge=0.0)
+    """The input's rise over one decision (a share) below which a breach counts as calm."""
     raise_cap: RaiseCapDefaults = RaiseCapDefaults()
     """Cap a raise no load, backlog or latency calls for (:mod:`...core.raisecap`)."""
+    breach_floor: BreachFloorDefaults = BreachFloorDefaults()
+    """Hold a count above one that breached the SLO at this load
+    (:mod:`hrl_autoscaler.runtime.core.breachfloor`)."""
     margin_trim: MarginTrimDefaults = MarginTrimDefaults()
     """Lower a proposal to DS2's sizing while latency stays well below the SLO, in place
     (:mod:`hrl_autoscaler.runtime.core.margintrim`)."""

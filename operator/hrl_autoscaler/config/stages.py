@@ -1,5 +1,5 @@
 """The decision step's optional stages, as operator settings (``guardrails.margin_trim``,
-``guardrails.raise_cap``, ``guardrails.anticipation``).
+``guardrails.raise_cap``, ``guardrails.breach_floor``, ``guardrails.anticipation``).
 
 Each model has exactly the fields of its stage's settings in ``runtime/core`` (the units and
 the reasons for the defaults are written there, once), so the runtime builds the stage from
@@ -43,8 +43,20 @@ class RaiseCapDefaults(BaseModel):
 
     enabled: bool = True
     latency_factor: float = Field(default=0.9, gt=0, le=1.0)
-    target_utilisation: float = Field(default=0.85, gt=0, le=1.0)
+    target_utilisation: float = Field(default=1.0, gt=0, le=1.0)
     margin: int = Field(default=0, ge=0)
+
+
+class BreachFloorDefaults(BaseModel):
+    """``runtime.core.breachfloor.BreachFloorSettings``; docs/breach-floor.md."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: bool = True
+    margin: int = Field(default=1, ge=1)
+    input_tolerance: float = Field(default=0.1, ge=0, lt=1.0)
+    hold_s: float = Field(default=7200.0, gt=0)
+    memory: int = Field(default=8, ge=1)
 
 
 class AnticipationDefaults(BaseModel):

@@ -31,13 +31,10 @@ _FIXED: dict[str, Factory] = {
     "oracle": lambda o, s: OracleController(o, s),
     "ppo-fixed": lambda o, s: _pipeline().pipeline_controller("ppo-fixed", o, s),
     "hrl": lambda o, s: _pipeline().pipeline_controller("hrl", o, s),
-    "ppo-reactive": lambda o, s: _staged("ppo-fixed", "ppo-reactive", o, s, reactive=True),
-    "hrl-reactive": lambda o, s: _staged("hrl", "hrl-reactive", o, s, reactive=True),
-    "ppo-unstaged": lambda o, s: _staged("ppo-fixed", "ppo-unstaged", o, s, unstaged=True),
-    "hrl-unstaged": lambda o, s: _staged("hrl", "hrl-unstaged", o, s, unstaged=True),
-    "ppo-uncapped": lambda o, s: _staged("ppo-fixed", "ppo-uncapped", o, s, uncapped=True),
-    "hrl-uncapped": lambda o, s: _staged("hrl", "hrl-uncapped", o, s, uncapped=True),
 }
+ERAS = ("reactive", "unstaged", "uncapped", "unfloored")
+"""The decision step's earlier defaults, each as ``ppo-<era>`` and ``hrl-<era>``
+(``pipeline_controller.ERAS`` says what each is)."""
 _EXTRA: dict[str, Factory] = {}
 
 STATIC_PATTERN = re.compile(r"^static-(\d+)$")
@@ -51,31 +48,25 @@ def _pipeline() -> Any:
     return pipeline_controller
 
 
-def _staged(
-    kind: str,
-    name: str,
-    objective: str,
-    latency_slo_ms: float,
-    reactive: bool = False,
-    unstaged: bool = False,
-    uncapped: bool = False,
-) -> Controller:
-    """``kind`` with the anticipation off (``reactive``: the policy as it was before it), with
-    the margin trim and the raise cap off and the SLO guard as it was (``unstaged``: the
-    defaults before session 14), or with the raise cap off and the guard rescuing to DS2's
-    sizing (``uncapped``: the defaults of session 14), the rest at the operator's defaults."""
-    module = _pipeline()
-    guard = module.UNSTAGED_GUARD if unstaged else module.UNCAPPED_GUARD if uncapped else None
-    settings = module.with_stages(
-        trim=module.UNTRIMMED if unstaged else None,
-        anticipation=module.REACTIVE if reactive else None,
-        slo_guard=guard,
-        raise_cap=module.UNCAPPED if unstaged or uncapped else None,
-    )
-    controller: Controller = module.pipeline_controller(
-        kind, objective, latency_slo_ms, settings=settings, name=name
-    )
-    return controller
+def _staged(kind: str, era: str) -> Factory:
+    """``kind`` (``hrl`` or ``ppo-fixed``) under an earlier era's decision-step defaults,
+    named ``hrl-<era>`` / ``ppo-<era>``, the rest at the operator's defaults."""
+    name = f"{'ppo' if kind == 'ppo-fixed' else kind}-{era}"
+
+    def build(objective: str, latency_slo_ms: float) -> Controller:
+        module = _pipeline()
+        settings = module.with_stages(**module.ERAS[era])
+        controller: Controller = module.pipeline_controller(
+            kind, objective, latency_slo_ms, settings=settings, name=name
+        )
+        return controller
+
+    return build
+
+
+for _era in ERAS:
+    _FIXED[f"ppo-{_era}"] = _staged("ppo-fixed", _era)
+    _FIXED[f"hrl-{_era}"] = _staged("hrl", _era)
 
 
 def register_controller(name: str, factory: Factory) -> None:

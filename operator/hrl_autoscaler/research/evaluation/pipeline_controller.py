@@ -17,9 +17,15 @@ import logging
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from hrl_autoscaler.config import OperatorSettings, SimParams
-from hrl_autoscaler.config.stages import AnticipationDefaults, MarginTrimDefaults, RaiseCapDefaults
+from hrl_autoscaler.config.stages import (
+    AnticipationDefaults,
+    BreachFloorDefaults,
+    MarginTrimDefaults,
+    RaiseCapDefaults,
+)
 from hrl_autoscaler.research.sim.adapters import (
     CountingEvents,
     MemoryStateStore,
@@ -32,6 +38,7 @@ from hrl_autoscaler.research.sim.adapters import (
 from hrl_autoscaler.runtime.core.annotations import PREFIX, AppSettings
 from hrl_autoscaler.runtime.core.anticipation import AnticipationSettings
 from hrl_autoscaler.runtime.core.application import AppKey
+from hrl_autoscaler.runtime.core.breachfloor import BreachFloorSettings
 from hrl_autoscaler.runtime.core.controller import ControlContext
 from hrl_autoscaler.runtime.core.margintrim import MarginTrimSettings
 from hrl_autoscaler.runtime.core.metrics import SystemMetrics
@@ -52,7 +59,20 @@ UNCAPPED = RaiseCapSettings(enabled=False)
 """The raise cap off: ``hrl-unstaged``/``ppo-unstaged``, ``hrl-uncapped``/``ppo-uncapped``
 (docs/raise-cap.md)."""
 
-UNCAPPED_GUARD = {"slo_guard_target_utilisation": 0.7, "slo_guard_catch_up_s": 300.0}
+UNFLOORED = BreachFloorSettings(enabled=False)
+"""The breach floor off: every era before session 16 (docs/breach-floor.md)."""
+
+UNFLOORED_GUARD: dict[str, float | None] = {"slo_guard_calm_target_utilisation": None}
+"""The SLO guard of every era before session 16: one rescue sizing, calm breach or not."""
+
+UNFLOORED_CAP = RaiseCapSettings(target_utilisation=0.85)
+"""The raise cap of ``hrl-unfloored``/``ppo-unfloored`` (session 15): sized at 0.85."""
+
+UNCAPPED_GUARD = {
+    "slo_guard_target_utilisation": 0.7,
+    "slo_guard_catch_up_s": 300.0,
+    **UNFLOORED_GUARD,
+}
 """The SLO guard's rescue of ``hrl-uncapped``/``ppo-uncapped``: DS2's own sizing, the default
 until session 15 (docs/raise-cap.md)."""
 
@@ -69,6 +89,26 @@ UNSTAGED_GUARD = {
 """The SLO guard of ``hrl-unstaged``/``ppo-unstaged``: the operator's default until session 14
 (3 decisions above 3 x SLO, never standing down, rescuing to DS2's own sizing;
 docs/stages-default.md, docs/raise-cap.md)."""
+
+ERAS: dict[str, dict[str, Any]] = {
+    "reactive": {"anticipation": REACTIVE},
+    "unstaged": {
+        "trim": UNTRIMMED,
+        "slo_guard": UNSTAGED_GUARD,
+        "raise_cap": UNCAPPED,
+        "breach_floor": UNFLOORED,
+    },
+    "uncapped": {"slo_guard": UNCAPPED_GUARD, "raise_cap": UNCAPPED, "breach_floor": UNFLOORED},
+    "unfloored": {
+        "slo_guard": UNFLOORED_GUARD,
+        "raise_cap": UNFLOORED_CAP,
+        "breach_floor": UNFLOORED,
+    },
+}
+"""Earlier defaults of the decision step, kept measurable as ``hrl-<era>``/``ppo-<era>``:
+``reactive`` the anticipation off; ``unstaged`` session 13's (no trim, cap or floor, the old
+guard); ``uncapped`` session 14's; ``unfloored`` session 15's (no breach floor or calm rescue,
+the cap at 0.85). Each maps to :func:`with_stages` arguments."""
 
 
 @dataclass(frozen=True)
@@ -208,11 +248,12 @@ def with_stages(
     trim: MarginTrimSettings | None = None,
     anticipation: AnticipationSettings | None = None,
     settings: OperatorSettings | None = None,
-    slo_guard: dict[str, float] | None = None,
+    slo_guard: dict[str, float | None] | None = None,
     raise_cap: RaiseCapSettings | None = None,
+    breach_floor: BreachFloorSettings | None = None,
 ) -> OperatorSettings:
     """``settings`` (the operator's defaults) with the margin trim, the anticipation, the raise
-    cap and the SLO guard's settings (``guardrails`` field names, e.g.
+    cap, the breach floor and the SLO guard's settings (``guardrails`` field names, e.g.
     ``slo_guard_latency_factor``) set to the values given (None: left as they are)."""
     s = settings or OperatorSettings.built_in()
     update: dict[str, object] = dict(slo_guard or {})
@@ -220,6 +261,8 @@ def with_stages(
         update["margin_trim"] = MarginTrimDefaults(**asdict(trim))
     if raise_cap is not None:
         update["raise_cap"] = RaiseCapDefaults(**asdict(raise_cap))
+    if breach_floor is not None:
+        update["breach_floor"] = BreachFloorDefaults(**asdict(breach_floor))
     if anticipation is not None:
         update["anticipation"] = AnticipationDefaults(**asdict(anticipation))
     return s.model_copy(update={"guardrails": s.guardrails.model_copy(update=update)})

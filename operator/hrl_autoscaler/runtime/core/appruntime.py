@@ -23,6 +23,7 @@ from hrl_autoscaler.runtime.core.annotations import (
 from hrl_autoscaler.runtime.core.anticipation import AnticipationSettings
 from hrl_autoscaler.runtime.core.application import AppKey, AppSnapshot
 from hrl_autoscaler.runtime.core.appstate import AppState
+from hrl_autoscaler.runtime.core.breachfloor import BreachFloorSettings
 from hrl_autoscaler.runtime.core.budget.forecast import LoadHistory
 from hrl_autoscaler.runtime.core.controller import ControlContext
 from hrl_autoscaler.runtime.core.decision import DecisionOptions, DecisionStep, ExecutorPolicy
@@ -65,7 +66,10 @@ def decision_options(settings: OperatorSettings) -> DecisionOptions:
             g.slo_guard_min_gain,
             g.slo_guard_target_utilisation,
             g.slo_guard_catch_up_s,
+            g.slo_guard_calm_target_utilisation,
+            g.slo_guard_calm_input_rise,
         ),
+        breach_floor=BreachFloorSettings(**g.breach_floor.model_dump()),
         margin_trim=MarginTrimSettings(**g.margin_trim.model_dump()),
         raise_cap=RaiseCapSettings(**g.raise_cap.model_dump()),
         anticipation=AnticipationSettings(**g.anticipation.model_dump()),

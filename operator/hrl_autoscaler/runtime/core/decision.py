@@ -1,5 +1,6 @@
 """The one decision step: policy -> DS2 fallback -> SLO guard -> margin trim (in place) ->
-raise cap -> anticipation -> ineffective-scaling hold -> guardrails -> budget cap -> an intent.
+raise cap -> anticipation -> breach floor -> ineffective-scaling hold -> guardrails -> budget
+cap -> an intent.
 
 The operator's fast loop, the ``hrl``/``ppo-fixed`` evaluation (which runs the operator's own
 pipeline on the simulated cluster) and the meta-controller's training environment all call
@@ -22,6 +23,7 @@ from hrl_autoscaler.runtime.core.anticipation import (
     executors_for,
     horizon_decisions,
 )
+from hrl_autoscaler.runtime.core.breachfloor import BreachFloor, BreachFloorSettings
 from hrl_autoscaler.runtime.core.controller import ControlContext
 from hrl_autoscaler.runtime.core.effectiveness import (
     BACKLOG_NEEDED_S,
@@ -69,6 +71,8 @@ class DecisionOptions:
     actuation unless asked for; docs/margin-trim.md)."""
     raise_cap: RaiseCapSettings = field(default_factory=RaiseCapSettings)
     """Cap a raise the load, a backlog and latency do not call for (docs/raise-cap.md)."""
+    breach_floor: BreachFloorSettings = field(default_factory=BreachFloorSettings)
+    """Hold a count above one that breached the SLO at this load (docs/breach-floor.md)."""
     anticipation: AnticipationSettings = field(default_factory=AnticipationSettings)
     """Raise a proposal ahead of load that repeats on a period the input shows, and release
     between its bursts (docs/anticipation.md)."""
@@ -83,10 +87,10 @@ class Decision:
     target: int
     proposed: int
     """The proposal after the fallback, the SLO guard, the margin trim, the raise cap, the
-    anticipation and an ineffective-scaling hold, before the guardrails."""
+    anticipation, the breach floor and an ineffective-scaling hold, before the guardrails."""
     controller: str
-    """``ppo``, ``ds2`` (fallback), either with ``+slo-guard`` or ``+trim``, ``+capped`` and
-    ``+ahead``, or ``hold`` (restarting)."""
+    """``ppo``, ``ds2`` (fallback), either with ``+slo-guard`` or ``+trim``, ``+capped``,
+    ``+ahead`` and ``+floor``, or ``hold`` (restarting)."""
     reasons: tuple[str, ...] = ()
     """Why the anticipation (first, when it changed the proposal) and the guardrails (held,
     clamped, step-limited, cooldown) changed it."""
@@ -100,6 +104,8 @@ class Decision:
     """The proposal the margin trim lowered (None when it did not bind)."""
     raise_capped_from: int | None = None
     """The raise the raise cap lowered (None when it did not bind)."""
+    floored_from: int | None = None
+    """The proposal the breach floor raised (None when it did not bind)."""
     anticipated_from: int | None = None
     """The proposal the anticipation changed: raised ahead of a periodic burst, or lowered to
     what the forecast and the load need between bursts (None when it did neither)."""
@@ -149,6 +155,9 @@ class DecisionStep:
         self.slo_guard = SloGuard(self.options.slo_guard)
         self.margin_trim = MarginTrim(self.options.margin_trim)
         self.anticipation = Anticipation(self.options.anticipation)
+        self.breach_floor = BreachFloor(self.options.breach_floor)
+        self._last_input_eps: float | None = None
+        """The input rate at the last decision (None before the first)."""
         self.in_fallback = False
         self.effectiveness = EffectivenessDetector(
             effectiveness or EffectivenessSettings(enabled=False), rate.params.scaling_contention
@@ -218,8 +227,15 @@ class DecisionStep:
             metrics.latency_ms, latency_slo_ms, metrics.running_executors, backlogged
         ):
             guard = self.slo_guard.settings
-            size = self._rate_size(metrics, guard.target_utilisation, guard.catch_up_s)
+            utilisation = guard.target_utilisation
+            if guard.calm_target_utilisation is not None and self._calm(metrics, backlogged):
+                utilisation = guard.calm_target_utilisation
+            size = self._rate_size(metrics, utilisation, guard.catch_up_s)
             rescue = self.slo_guard.apply(proposed, size)
+            if not backlogged:  # a backlog being drained says nothing of the count
+                self.breach_floor.record(
+                    metrics.running_executors, metrics.input_rate_eps, metrics.time_s
+                )
             if rescue.raised:
                 required = rescue.executors
                 controller, proposed = f"{controller}+slo-guard", rescue.executors
@@ -250,6 +266,13 @@ class DecisionStep:
         if ahead != proposed:
             anticipated_from = proposed
             controller, proposed = f"{controller}+ahead", ahead
+        if self.slo_guard.stood_down:
+            self.breach_floor.clear()
+        floored_from: int | None = None
+        held = self.breach_floor.apply(proposed, current, metrics.input_rate_eps, metrics.time_s)
+        if held != proposed:
+            floored_from = proposed
+            controller, proposed = f"{controller}+floor", held
         held_from, ceiling = None, self.effectiveness.ceiling()
         if ceiling is not None and proposed > max(current, ceiling):
             held_from, proposed = proposed, max(current, ceiling)
@@ -271,6 +294,7 @@ class DecisionStep:
             self.guardrails.last_change_s = cooldown_origin if target == current else metrics.time_s
         if not commit:
             self.guardrails.last_change_s = cooldown_origin
+        self._last_input_eps = metrics.input_rate_eps
         return Decision(
             current=current,
             target=target,
@@ -282,6 +306,7 @@ class DecisionStep:
             required=required,
             trimmed_from=trimmed_from,
             raise_capped_from=raise_capped_from,
+            floored_from=floored_from,
             anticipated_from=anticipated_from,
             fallback_started=bool(outside) and not was_fallback,
             fallback_ended=was_fallback and not outside,
@@ -295,6 +320,13 @@ class DecisionStep:
             ineffective=ineffective,
             released=released,
         )
+
+    def _calm(self, metrics: SystemMetrics, backlogged: bool) -> bool:
+        """A breach with no backlog left and the input not rising since the last decision: a
+        slow batch, not load the count cannot carry."""
+        last = self._last_input_eps
+        rise = self.slo_guard.settings.calm_input_rise
+        return not backlogged and last is not None and metrics.input_rate_eps <= (1 + rise) * last
 
     def _trims(self) -> bool:
         """Whether the margin trim acts: enabled, and in place unless asked for under restart

@@ -28,10 +28,12 @@ class RaiseCapSettings:
     not 1: latency-first load runs its quiet spells at 0.85-0.95 x SLO, where the policy's
     extra executors are what the next burst finds running (1.0 cost smart-hospital 0.023 on
     validation load, 0.8 gave up half the gain on steady and traffic-sensors)."""
-    target_utilisation: float = 0.85
-    """The utilisation (0 < u <= 1) the rate-based size is computed at: the margin trim's,
-    so that a count the trim would lower is not reached by a raise either (the best of 0.7,
-    0.78 and 0.85 on validation load, by 0.001-0.002)."""
+    target_utilisation: float = 1.0
+    """The utilisation (0 < u <= 1) the rate-based size is computed at. 1 (it was 0.85, the
+    margin trim's): without pressure a raise is let through only when the count cannot carry
+    the load at all, ``tuned``'s rule (it raises only under pressure). With the breach floor
+    holding a count above one that failed, 0.85 let the policy climb back to the count the
+    trim had just lowered (steady +0.007 on validation load at 1, docs/breach-floor.md)."""
     margin: int = 0
     """Executors allowed above the rate-based size (count, >= 0). 0: margins 1 and 2 were
     within 0.001 of it on validation load, and every executor of margin is one the cap lets
