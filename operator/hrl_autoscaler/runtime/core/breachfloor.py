@@ -4,16 +4,20 @@ Episode traces on steady load (docs/breach-floor.md) showed a cycle the other st
 break: the policy scales down to a count at which latency sits at 0.7-0.85 x SLO, one noisy
 batch there breaches the SLO, the SLO guard rescues, and ten confirmations later the policy
 goes back to the same count, to breach again. A platform engineer who had watched that would
-stop scaling below the count that failed. So every breach the SLO guard acts on with no
-backlog left (every event processed, and still too slow) is remembered as (executors running,
-input rate, time); a breach while a backlog drains is not, since after a step of the load
-the latency of the events queued before the raise says nothing of the count now running
-(on-off load: a floor at the count that drained the step held 20 executors all the
-on-phase). While the input stays within ``input_tolerance`` below that breach's input (the
-load has not fallen) and for at most ``hold_s``, no proposal goes below the breached count
-plus ``margin``. The floor only holds what runs: it never raises a count by itself (a raise is
-the guard's job), so a floor can cost the executors a scale-down would have saved, never start
-new ones.
+stop scaling below the count that failed. So every breach the SLO guard starts a rescue for
+with no backlog left (every event processed, and still too slow) is remembered as (executors
+running, input rate, time), and once the breach is over (the guard no longer active) the floor
+holds. A breach while a backlog drains is not: after a step of the load the latency of the
+events queued before the raise says nothing of the count now running (on-off load: a floor at
+the count that drained the step held 20 executors all the on-phase). Nor is every decision of a
+long breach, and the floor does not act while the guard does: where latency is above the SLO at
+any count (the calibrated cluster's 2 s trigger) a floor renewed at every decision of the
+breach forbade every scale-down (measured: 12 executors held where 4 did as well), and there
+the guard's own sizing follows the load down. While the input stays within ``input_tolerance``
+below that breach's input (the load has not fallen) and for at most ``hold_s``, no proposal
+goes below the breached count plus ``margin``. The floor only holds what runs: it never raises
+a count by itself (a raise is the guard's job), so a floor can cost the executors a scale-down
+would have saved, never start new ones.
 
 A breach no count can fix (the batch's own floor above the SLO, where the SLO guard stands
 down) is not capacity: the guard's stand-down clears every floor.

@@ -232,7 +232,7 @@ class DecisionStep:
                 utilisation = guard.calm_target_utilisation
             size = self._rate_size(metrics, utilisation, guard.catch_up_s)
             rescue = self.slo_guard.apply(proposed, size)
-            if not backlogged:  # a backlog being drained says nothing of the count
+            if rescue.raised and not was_guarding and not backlogged:  # see breachfloor
                 self.breach_floor.record(
                     metrics.running_executors, metrics.input_rate_eps, metrics.time_s
                 )
@@ -269,7 +269,11 @@ class DecisionStep:
         if self.slo_guard.stood_down:
             self.breach_floor.clear()
         floored_from: int | None = None
-        held = self.breach_floor.apply(proposed, current, metrics.input_rate_eps, metrics.time_s)
+        held = proposed
+        if not self.slo_guard.active:  # during a breach the guard's own sizing governs
+            held = self.breach_floor.apply(
+                proposed, current, metrics.input_rate_eps, metrics.time_s
+            )
         if held != proposed:
             floored_from = proposed
             controller, proposed = f"{controller}+floor", held
