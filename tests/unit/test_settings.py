@@ -72,6 +72,8 @@ def test_the_operators_slo_guard_defaults_to_the_evaluations() -> None:
     assert (g.slo_guard_cycles, g.slo_guard_min_gain) == (guard.breach_cycles, guard.min_gain)
     assert g.slo_guard_target_utilisation == guard.target_utilisation
     assert g.slo_guard_catch_up_s == guard.catch_up_s
+    assert g.slo_guard_calm_target_utilisation == guard.calm_target_utilisation
+    assert g.slo_guard_calm_input_rise == guard.calm_input_rise
 
 
 @pytest.mark.parametrize(

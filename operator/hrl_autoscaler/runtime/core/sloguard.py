@@ -56,7 +56,7 @@ class SloGuardSettings:
     load: no backlog is left and the input has not risen since the last decision (by more
     than ``calm_input_rise``). None = ``target_utilisation`` always. 0.7, DS2's: on steady
     load a slow batch at 8 executors took the rescue to 16 and the policy held 12 for 20
-    minutes; 0.85 cost smart-hospital 0.005 on validation load (docs/breach-floor.md)."""
+    minutes; 0.85 cost smart-hospital 0.012 on validation load (docs/breach-floor.md)."""
     calm_input_rise: float = 0.05
     """The input's rise over the last decision (a share, >= 0) below which a breach counts as
     calm."""
