@@ -31,18 +31,28 @@ VALIDATION_SPEEDS = (0.7, 1.4)
 """Tempos of the validation cases, as in ``bench/raise_cap.py``."""
 
 
-def parse_overrides(text: str) -> dict[str, Any]:
-    """``"a.b=1;c=true"`` -> ``{"a.b": 1, "c": True}``, with an error naming a bad term."""
-    overrides: dict[str, Any] = {}
+def _terms(text: str, what: str, form: str) -> list[tuple[str, str, str]]:
+    """``"a=1;b=x"`` -> ``[(term, key, value), ...]``, with an error naming a bad term."""
+    terms = []
     for term in filter(None, (t.strip() for t in text.split(";"))):
         key, sep, value = term.partition("=")
-        if not sep or not key:
-            raise SystemExit(f"bad override {term!r}: expected key=value (JSON value)")
-        try:
-            overrides[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            raise SystemExit(f"bad value in {term!r}: expected JSON (true, null, 0.7)") from None
-    return overrides
+        if not sep or not key or not value:
+            raise SystemExit(f"bad {what} {term!r}: expected {form}")
+        terms.append((term, key.strip(), value))
+    return terms
+
+
+def _json(term: str, value: str) -> Any:
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError:
+        raise SystemExit(f"bad value in {term!r}: expected JSON (true, null, 0.7)") from None
+
+
+def parse_overrides(text: str) -> dict[str, Any]:
+    """``"a.b=1;c=true"`` -> ``{"a.b": 1, "c": True}``, with an error naming a bad term."""
+    terms = _terms(text, "override", "key=value (JSON value)")
+    return {key: _json(term, value) for term, key, value in terms}
 
 
 def apply_overrides(settings: OperatorSettings, overrides: dict[str, Any]) -> OperatorSettings:
@@ -65,22 +75,14 @@ def apply_overrides(settings: OperatorSettings, overrides: dict[str, Any]) -> Op
 
 def grid(text: str) -> list[dict[str, Any]]:
     """``"a=1,2;b=x,y"`` -> every combination of the values, as override dicts."""
-    axes = [(k, [json.loads(v) for v in vs.split(",")]) for k, vs in parse_axes(text)]
+    axes = [
+        (key, [_json(term, v) for v in values.split(",")])
+        for term, key, values in _terms(text, "grid axis", "key=v1,v2")
+    ]
     return [
         dict(zip([k for k, _ in axes], combo, strict=True))
         for combo in itertools.product(*(vs for _, vs in axes))
     ]
-
-
-def parse_axes(text: str) -> list[tuple[str, str]]:
-    """``"a=1,2;b=x"`` -> ``[("a", "1,2"), ("b", "x")]``."""
-    axes = []
-    for term in filter(None, (t.strip() for t in text.split(";"))):
-        key, sep, values = term.partition("=")
-        if not sep or not values:
-            raise SystemExit(f"bad grid axis {term!r}: expected key=v1,v2")
-        axes.append((key.strip(), values))
-    return axes
 
 
 def variant_name(kind: str, overrides: dict[str, Any]) -> str:

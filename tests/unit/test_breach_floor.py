@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from hrl_autoscaler.config import SimParams
 from hrl_autoscaler.config.stages import BreachFloorDefaults
 from hrl_autoscaler.runtime.core.breachfloor import BreachFloor, BreachFloorSettings
-from hrl_autoscaler.runtime.core.controller import ControlContext
 from hrl_autoscaler.runtime.core.decision import Decision, DecisionOptions, DecisionStep
-from hrl_autoscaler.runtime.core.guardrails import GuardrailSettings
-from hrl_autoscaler.runtime.core.margintrim import MarginTrimSettings
 from hrl_autoscaler.runtime.core.metrics import SystemMetrics
-from hrl_autoscaler.runtime.core.sizing import RateEstimate
 from hrl_autoscaler.runtime.core.sloguard import SloGuardSettings
 from hrl_autoscaler.runtime.core.weights import FIXED_BASELINE
+
+from .test_raise_cap import NO_TRIM, _step  # a fixed policy, one confirmation, in place
 
 SLO = 2000.0
 ON = BreachFloorSettings()
@@ -92,24 +88,6 @@ def test_bad_settings_name_the_field(kwargs: dict[str, float], message: str) -> 
 # -- the decision step ------------------------------------------------------------------------
 
 
-class ScriptedPolicy:
-    def __init__(self, executors: int) -> None:
-        self.count = executors
-
-    def executors(self, obs: np.ndarray) -> int:
-        return self.count
-
-
-def _step(policy: ScriptedPolicy, options: DecisionOptions) -> DecisionStep:
-    return DecisionStep(
-        policy,
-        GuardrailSettings(scale_down_confirmations=1),
-        ControlContext(1, 20, 30.0, "in-place"),
-        RateEstimate(600.0, 0.2, SimParams()),
-        options,
-    )
-
-
 def _decide(
     step: DecisionStep,
     latency_ms: float,
@@ -126,12 +104,8 @@ def _decide(
     return step.decide(metrics, FIXED_BASELINE, SLO)
 
 
-NO_TRIM = MarginTrimSettings(enabled=False)
-
-
 def test_after_a_breach_the_policy_may_not_go_back_to_the_count_that_breached() -> None:
-    policy = ScriptedPolicy(2)
-    step = _step(policy, DecisionOptions(fallback=False, margin_trim=NO_TRIM, breach_floor=ON))
+    step = _step(2, DecisionOptions(fallback=False, margin_trim=NO_TRIM, breach_floor=ON))
     breach = _decide(step, 2500.0, executors=2, time_s=0.0)
     assert breach.controller == "ppo+slo-guard"
     assert breach.target > 2
@@ -144,12 +118,12 @@ def test_the_guard_sizes_a_calm_breach_at_its_calm_utilisation() -> None:
     """1,000 eps at 500 eps per busy executor: 4 at the rescue's 0.5, 3 at a calm 0.85."""
     guard = SloGuardSettings(calm_target_utilisation=0.85)
     options = DecisionOptions(fallback=False, margin_trim=NO_TRIM, slo_guard=guard)
-    step = _step(ScriptedPolicy(2), options)
+    step = _step(2, options)
     _decide(step, 1200.0, executors=2, time_s=0.0)  # the input before: 1,000 eps
     calm = _decide(step, 2500.0, executors=2, time_s=30.0)
     assert (calm.controller, calm.required) == ("ppo+slo-guard", 3)
-    rising = _step(ScriptedPolicy(2), options)
+    rising = _step(2, options)
     _decide(rising, 1200.0, executors=2, time_s=0.0, input_eps=800.0)
     assert _decide(rising, 2500.0, executors=2, time_s=30.0).required == 4  # +25% input
-    first = _step(ScriptedPolicy(2), options)  # no input seen before: not calm
+    first = _step(2, options)  # no input seen before: not calm
     assert _decide(first, 2500.0, executors=2, time_s=0.0).required == 4

@@ -232,11 +232,11 @@ class DecisionStep:
                 utilisation = guard.calm_target_utilisation
             size = self._rate_size(metrics, utilisation, guard.catch_up_s)
             rescue = self.slo_guard.apply(proposed, size)
-            if rescue.raised and not was_guarding and not backlogged:  # see breachfloor
-                self.breach_floor.record(
-                    metrics.running_executors, metrics.input_rate_eps, metrics.time_s
-                )
             if rescue.raised:
+                if not was_guarding and not backlogged:  # see breachfloor: what it remembers
+                    self.breach_floor.record(
+                        metrics.running_executors, metrics.input_rate_eps, metrics.time_s
+                    )
                 required = rescue.executors
                 controller, proposed = f"{controller}+slo-guard", rescue.executors
         trimmed_from: int | None = None
