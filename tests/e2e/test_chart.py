@@ -480,7 +480,7 @@ def test_optional_values_reach_the_objects(tools: Tools, tmp_path: Path) -> None
         "--set", "imagePullSecrets[0].name=registry", "--set", "tmpSizeLimit=32Mi",
         "--set", "guardrails.anticipation=true", "--set", "guardrails.marginTrim=false",
         "--set", "guardrails.raiseCap=false", "--set", "guardrails.sloGuardCatchUpSeconds=120",
-        "--set", "guardrails.breachFloor=false",
+        "--set", "guardrails.breachFloor=false", "--set", "guardrails.surge=false",
         "--set", "guardrails.sloGuardCalmTargetUtilisation=null",
     )  # fmt: skip
     assert not of_kind(docs, "ServiceAccount")
@@ -507,6 +507,7 @@ def test_optional_values_reach_the_objects(tools: Tools, tmp_path: Path) -> None
     assert not guardrails.raise_cap.enabled
     assert guardrails.slo_guard_catch_up_s == 120.0
     assert not guardrails.breach_floor.enabled
+    assert not guardrails.surge.enabled
     assert guardrails.slo_guard_calm_target_utilisation is None
 
 

@@ -21,6 +21,7 @@ from hrl_autoscaler.runtime.core.decision import Decision, DecisionOptions, Deci
 from hrl_autoscaler.runtime.core.guardrails import GuardrailSettings
 from hrl_autoscaler.runtime.core.metrics import SystemMetrics
 from hrl_autoscaler.runtime.core.sizing import RateEstimate
+from hrl_autoscaler.runtime.core.surge import SurgeSettings
 from hrl_autoscaler.runtime.core.weights import FIXED_BASELINE
 
 SLO = 5000.0
@@ -201,6 +202,10 @@ class FixedPolicy:
         return 2
 
 
+NO_SURGE = SurgeSettings(enabled=False)
+"""The surge response off: its bursts would also trigger it (tests/unit/test_surge.py)."""
+
+
 def _step(
     anticipation: AnticipationSettings, actuation: str = "in-place", confirmations: int = 1
 ) -> DecisionStep:
@@ -210,7 +215,7 @@ def _step(
         GuardrailSettings(scale_down_confirmations=confirmations),
         ctx,
         RateEstimate(1000.0, 0.2, SimParams()),
-        DecisionOptions(fallback=False, anticipation=anticipation),
+        DecisionOptions(fallback=False, anticipation=anticipation, surge=NO_SURGE),
     )
 
 

@@ -23,6 +23,7 @@ from hrl_autoscaler.config.stages import (
     BreachFloorDefaults,
     MarginTrimDefaults,
     RaiseCapDefaults,
+    SurgeDefaults,
 )
 from hrl_autoscaler.runtime.core.anticipation import AnticipationSettings
 from hrl_autoscaler.runtime.core.breachfloor import BreachFloorSettings
@@ -30,6 +31,7 @@ from hrl_autoscaler.runtime.core.guardrails import GuardrailSettings
 from hrl_autoscaler.runtime.core.margintrim import MarginTrimSettings
 from hrl_autoscaler.runtime.core.raisecap import RaiseCapSettings
 from hrl_autoscaler.runtime.core.sloguard import SloGuardSettings
+from hrl_autoscaler.runtime.core.surge import SurgeSettings
 from hrl_autoscaler.runtime.core.weights import PRESETS
 
 
@@ -82,6 +84,7 @@ def test_the_operators_slo_guard_defaults_to_the_evaluations() -> None:
         (MarginTrimDefaults, MarginTrimSettings),
         (RaiseCapDefaults, RaiseCapSettings),
         (BreachFloorDefaults, BreachFloorSettings),
+        (SurgeDefaults, SurgeSettings),
         (AnticipationDefaults, AnticipationSettings),
     ],
 )

@@ -144,6 +144,7 @@ The settings the chart derives from its values, as YAML (keys = OperatorSettings
     "margin_trim" (dict "enabled" $v.guardrails.marginTrim)
     "raise_cap" (dict "enabled" $v.guardrails.raiseCap)
     "breach_floor" (dict "enabled" $v.guardrails.breachFloor)
+    "surge" (dict "enabled" $v.guardrails.surge)
     "anticipation" (dict "enabled" $v.guardrails.anticipation)
     "restart_time_limit_s" $v.guardrails.restartTimeLimitSeconds
     "ineffective_scaling_release" $v.guardrails.ineffectiveScalingRelease)

@@ -14,6 +14,7 @@ from hrl_autoscaler.config.stages import (
     BreachFloorDefaults,
     MarginTrimDefaults,
     RaiseCapDefaults,
+    SurgeDefaults,
 )
 
 
@@ -74,6 +75,9 @@ class GuardrailDefaults(BaseModel):
     breach_floor: BreachFloorDefaults = BreachFloorDefaults()
     """Hold a count above one that breached the SLO at this load
     (:mod:`hrl_autoscaler.runtime.core.breachfloor`)."""
+    surge: SurgeDefaults = SurgeDefaults()
+    """Size for where a steep rise of the input will be once new executors work
+    (:mod:`hrl_autoscaler.runtime.core.surge`); docs/surge.md."""
     margin_trim: MarginTrimDefaults = MarginTrimDefaults()
     """Lower a proposal to DS2's sizing while latency stays well below the SLO, in place
     (:mod:`hrl_autoscaler.runtime.core.margintrim`)."""

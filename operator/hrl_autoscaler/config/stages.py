@@ -1,5 +1,6 @@
 """The decision step's optional stages, as operator settings (``guardrails.margin_trim``,
-``guardrails.raise_cap``, ``guardrails.breach_floor``, ``guardrails.anticipation``).
+``guardrails.raise_cap``, ``guardrails.breach_floor``, ``guardrails.anticipation``,
+``guardrails.surge``).
 
 Each model has exactly the fields of its stage's settings in ``runtime/core`` (the units and
 the reasons for the defaults are written there, once), so the runtime builds the stage from
@@ -57,6 +58,18 @@ class BreachFloorDefaults(BaseModel):
     input_tolerance: float = Field(default=0.1, ge=0, lt=1.0)
     hold_s: float = Field(default=7200.0, gt=0)
     memory: int = Field(default=8, ge=1)
+
+
+class SurgeDefaults(BaseModel):
+    """``runtime.core.surge.SurgeSettings``; docs/surge.md."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: bool = True
+    min_rise: float = Field(default=0.2, gt=0)
+    target_utilisation: float = Field(default=0.85, gt=0, le=1.0)
+    reach: float = Field(default=4.0, gt=0)
+    peak_memory_s: float = Field(default=86400.0, gt=0)
 
 
 class AnticipationDefaults(BaseModel):

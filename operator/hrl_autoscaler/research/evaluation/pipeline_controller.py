@@ -25,6 +25,7 @@ from hrl_autoscaler.config.stages import (
     BreachFloorDefaults,
     MarginTrimDefaults,
     RaiseCapDefaults,
+    SurgeDefaults,
 )
 from hrl_autoscaler.research.sim.adapters import (
     CountingEvents,
@@ -45,6 +46,7 @@ from hrl_autoscaler.runtime.core.metrics import SystemMetrics
 from hrl_autoscaler.runtime.core.pipeline import Autoscaler
 from hrl_autoscaler.runtime.core.ports import MetaActor
 from hrl_autoscaler.runtime.core.raisecap import RaiseCapSettings
+from hrl_autoscaler.runtime.core.surge import SurgeSettings
 from hrl_autoscaler.runtime.core.weights import Weights
 from hrl_autoscaler.runtime.policies.artifacts import PPO_DIR, default_policies_dir, meta_dir
 from hrl_autoscaler.runtime.policies.meta import NumpyMetaActor
@@ -76,6 +78,9 @@ UNCAPPED_GUARD = {
 """The SLO guard's rescue of ``hrl-uncapped``/``ppo-uncapped``: DS2's own sizing, the default
 until session 15 (docs/raise-cap.md)."""
 
+UNSURGED = SurgeSettings(enabled=False)
+"""The surge response off: every era before session 17 (docs/surge.md)."""
+
 REACTIVE = AnticipationSettings(enabled=False)
 """``hrl-reactive``/``ppo-reactive``: the anticipation off, the policy reacting alone (what
 ``hrl`` and ``ppo-fixed`` were before it; docs/anticipation.md)."""
@@ -91,24 +96,33 @@ UNSTAGED_GUARD = {
 docs/stages-default.md, docs/raise-cap.md)."""
 
 ERAS: dict[str, dict[str, Any]] = {
-    "reactive": {"anticipation": REACTIVE},
+    "reactive": {"anticipation": REACTIVE, "surge": UNSURGED},
     "unstaged": {
         "trim": UNTRIMMED,
         "slo_guard": UNSTAGED_GUARD,
         "raise_cap": UNCAPPED,
         "breach_floor": UNFLOORED,
+        "surge": UNSURGED,
     },
-    "uncapped": {"slo_guard": UNCAPPED_GUARD, "raise_cap": UNCAPPED, "breach_floor": UNFLOORED},
+    "uncapped": {
+        "slo_guard": UNCAPPED_GUARD,
+        "raise_cap": UNCAPPED,
+        "breach_floor": UNFLOORED,
+        "surge": UNSURGED,
+    },
     "unfloored": {
         "slo_guard": UNFLOORED_GUARD,
         "raise_cap": UNFLOORED_CAP,
         "breach_floor": UNFLOORED,
+        "surge": UNSURGED,
     },
+    "unsurged": {"surge": UNSURGED},
 }
 """Earlier defaults of the decision step, kept measurable as ``hrl-<era>``/``ppo-<era>``:
-``reactive`` the anticipation off; ``unstaged`` session 13's (no trim, cap or floor, the old
-guard); ``uncapped`` session 14's; ``unfloored`` session 15's (no breach floor or calm rescue,
-the cap at 0.85). Each maps to :func:`with_stages` arguments."""
+``reactive`` both forecasts (the anticipation and the surge response) off; ``unstaged`` session
+13's (no trim, cap or floor, the old guard); ``uncapped`` session 14's; ``unfloored`` session
+15's (no breach floor or calm rescue, the cap at 0.85); ``unsurged`` session 16's (no surge
+response). Each maps to :func:`with_stages` arguments."""
 
 
 @dataclass(frozen=True)
@@ -251,10 +265,12 @@ def with_stages(
     slo_guard: dict[str, float | None] | None = None,
     raise_cap: RaiseCapSettings | None = None,
     breach_floor: BreachFloorSettings | None = None,
+    surge: SurgeSettings | None = None,
 ) -> OperatorSettings:
     """``settings`` (the operator's defaults) with the margin trim, the anticipation, the raise
-    cap, the breach floor and the SLO guard's settings (``guardrails`` field names, e.g.
-    ``slo_guard_latency_factor``) set to the values given (None: left as they are)."""
+    cap, the breach floor, the surge response and the SLO guard's settings (``guardrails``
+    field names, e.g. ``slo_guard_latency_factor``) set to the values given (None: left as
+    they are)."""
     s = settings or OperatorSettings.built_in()
     update: dict[str, object] = dict(slo_guard or {})
     if trim is not None:
@@ -263,6 +279,8 @@ def with_stages(
         update["raise_cap"] = RaiseCapDefaults(**asdict(raise_cap))
     if breach_floor is not None:
         update["breach_floor"] = BreachFloorDefaults(**asdict(breach_floor))
+    if surge is not None:
+        update["surge"] = SurgeDefaults(**asdict(surge))
     if anticipation is not None:
         update["anticipation"] = AnticipationDefaults(**asdict(anticipation))
     return s.model_copy(update={"guardrails": s.guardrails.model_copy(update=update)})

@@ -43,6 +43,7 @@ from hrl_autoscaler.runtime.core.restarttime import (
 )
 from hrl_autoscaler.runtime.core.sizing import RateEstimate
 from hrl_autoscaler.runtime.core.sloguard import SloGuardSettings
+from hrl_autoscaler.runtime.core.surge import SurgeSettings
 from hrl_autoscaler.runtime.core.weights import Weights
 
 log = logging.getLogger("hrl_autoscaler.pipeline")
@@ -70,6 +71,7 @@ def decision_options(settings: OperatorSettings) -> DecisionOptions:
             g.slo_guard_calm_input_rise,
         ),
         breach_floor=BreachFloorSettings(**g.breach_floor.model_dump()),
+        surge=SurgeSettings(**g.surge.model_dump()),
         margin_trim=MarginTrimSettings(**g.margin_trim.model_dump()),
         raise_cap=RaiseCapSettings(**g.raise_cap.model_dump()),
         anticipation=AnticipationSettings(**g.anticipation.model_dump()),

@@ -1,6 +1,6 @@
 """The one decision step: policy -> DS2 fallback -> SLO guard -> margin trim (in place) ->
-raise cap -> anticipation -> breach floor -> ineffective-scaling hold -> guardrails -> budget
-cap -> an intent.
+raise cap -> anticipation -> surge response -> breach floor -> ineffective-scaling hold ->
+guardrails -> budget cap -> an intent.
 
 The operator's fast loop, the ``hrl``/``ppo-fixed`` evaluation (which runs the operator's own
 pipeline on the simulated cluster) and the meta-controller's training environment all call
@@ -10,127 +10,40 @@ the same code. Where they must differ it is a named field of :class:`DecisionOpt
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Protocol
-
-import numpy as np
+from dataclasses import replace
 
 from hrl_autoscaler.runtime.core.anticipation import (
     Anticipation,
-    AnticipationSettings,
     executors_for,
     horizon_decisions,
 )
-from hrl_autoscaler.runtime.core.breachfloor import BreachFloor, BreachFloorSettings
+from hrl_autoscaler.runtime.core.breachfloor import BreachFloor
 from hrl_autoscaler.runtime.core.controller import ControlContext
+from hrl_autoscaler.runtime.core.decisiontypes import Decision, DecisionOptions, ExecutorPolicy
 from hrl_autoscaler.runtime.core.effectiveness import (
     BACKLOG_NEEDED_S,
     EffectivenessDetector,
     EffectivenessSettings,
-    IneffectiveScaling,
 )
 from hrl_autoscaler.runtime.core.guardrails import Guardrails, GuardrailSettings
-from hrl_autoscaler.runtime.core.margintrim import MarginTrim, MarginTrimSettings
+from hrl_autoscaler.runtime.core.margintrim import MarginTrim
 from hrl_autoscaler.runtime.core.metrics import SystemMetrics
 from hrl_autoscaler.runtime.core.observation import (
-    ObservationScale,
     build_observation,
     out_of_range_fields,
 )
-from hrl_autoscaler.runtime.core.raisecap import RaiseCapSettings, cap_raise
+from hrl_autoscaler.runtime.core.raisecap import cap_raise
 from hrl_autoscaler.runtime.core.sizing import (
-    DS2Settings,
     DS2Sizer,
     RateEstimate,
     required_executors,
 )
-from hrl_autoscaler.runtime.core.sloguard import SloGuard, SloGuardSettings
+from hrl_autoscaler.runtime.core.sloguard import SloGuard
+from hrl_autoscaler.runtime.core.surge import Surge
 from hrl_autoscaler.runtime.core.weights import Weights
 
-
-class ExecutorPolicy(Protocol):
-    def executors(self, obs: np.ndarray) -> int:
-        """The executor count (1..20) for one observation."""
-        ...
-
-
-@dataclass(frozen=True, slots=True)
-class DecisionOptions:
-    """What may differ between callers of the decision step, each by name."""
-
-    fallback: bool = True
-    """Let DS2 decide while the observation is outside the policy's training range (the
-    operator and evaluation; training may switch it off to see the raw policy)."""
-    fallback_tolerance: float = 0.05
-    """How far outside its bounds a checked feature may go before DS2 takes over."""
-    slo_guard: SloGuardSettings = field(default_factory=SloGuardSettings)
-    margin_trim: MarginTrimSettings = field(default_factory=MarginTrimSettings)
-    """Lower a proposal far above DS2's sizing while latency stays well below the SLO (in-place
-    actuation unless asked for; docs/margin-trim.md)."""
-    raise_cap: RaiseCapSettings = field(default_factory=RaiseCapSettings)
-    """Cap a raise the load, a backlog and latency do not call for (docs/raise-cap.md)."""
-    breach_floor: BreachFloorSettings = field(default_factory=BreachFloorSettings)
-    """Hold a count above one that breached the SLO at this load (docs/breach-floor.md)."""
-    anticipation: AnticipationSettings = field(default_factory=AnticipationSettings)
-    """Raise a proposal ahead of load that repeats on a period the input shows, and release
-    between its bursts (docs/anticipation.md)."""
-    ds2: DS2Settings = field(default_factory=DS2Settings)
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """One decision: what the policy wanted, who decided, and what the guardrails let through."""
-
-    current: int
-    target: int
-    proposed: int
-    """The proposal after the fallback, the SLO guard, the margin trim, the raise cap, the
-    anticipation, the breach floor and an ineffective-scaling hold, before the guardrails."""
-    controller: str
-    """``ppo``, ``ds2`` (fallback), either with ``+slo-guard`` or ``+trim``, ``+capped``,
-    ``+ahead`` and ``+floor``, or ``hold`` (restarting)."""
-    reasons: tuple[str, ...] = ()
-    """Why the anticipation (first, when it changed the proposal) and the guardrails (held,
-    clamped, step-limited, cooldown) changed it."""
-    outside: tuple[str, ...] = ()
-    """Observation fields outside the training range (the fallback's reason)."""
-    unguarded: int | None = None
-    """The policy's (or DS2's) proposal before the SLO guard."""
-    required: int | None = None
-    """The rate-based size the SLO guard raised the proposal to (None when it did not)."""
-    trimmed_from: int | None = None
-    """The proposal the margin trim lowered (None when it did not bind)."""
-    raise_capped_from: int | None = None
-    """The raise the raise cap lowered (None when it did not bind)."""
-    floored_from: int | None = None
-    """The proposal the breach floor raised (None when it did not bind)."""
-    anticipated_from: int | None = None
-    """The proposal the anticipation changed: raised ahead of a periodic burst, or lowered to
-    what the forecast and the load need between bursts (None when it did neither)."""
-    fallback_started: bool = False
-    fallback_ended: bool = False
-    guard_started: bool = False
-    guard_ended: bool = False
-    scale: ObservationScale | None = None
-    cooldown_origin: float = -math.inf
-    """When the last change before this decision went through (restored when this decision's
-    change is not written)."""
-    capped_from: int | None = None
-    """The target an ExecutorBudget's cap lowered (None when the cap did not bind)."""
-    paused: str | None = None
-    """Why a pause annotation changed the target (None when none bound)."""
-    held_from: int | None = None
-    """The proposal an ineffective-scaling block lowered (None when it did not bind)."""
-    ineffective: IneffectiveScaling | None = None
-    """A scale-up found ineffective at this decision (the IneffectiveScaling event)."""
-    released: IneffectiveScaling | None = None
-    """The ineffective-scaling block this decision lifted (the load changed)."""
-
-    @property
-    def changes(self) -> bool:
-        return self.target != self.current
+__all__ = ["Decision", "DecisionOptions", "DecisionStep", "ExecutorPolicy"]
 
 
 class DecisionStep:
@@ -156,6 +69,7 @@ class DecisionStep:
         self.margin_trim = MarginTrim(self.options.margin_trim)
         self.anticipation = Anticipation(self.options.anticipation)
         self.breach_floor = BreachFloor(self.options.breach_floor)
+        self.surge = Surge(self.options.surge)
         self._last_input_eps: float | None = None
         """The input rate at the last decision (None before the first)."""
         self.in_fallback = False
@@ -266,6 +180,9 @@ class DecisionStep:
         if ahead != proposed:
             anticipated_from = proposed
             controller, proposed = f"{controller}+ahead", ahead
+        surged_from, surge = None, self._surge(metrics)
+        if surge is not None and surge > proposed:
+            surged_from, controller, proposed = proposed, f"{controller}+surge", surge
         if self.slo_guard.stood_down:
             self.breach_floor.clear()
         floored_from: int | None = None
@@ -311,6 +228,7 @@ class DecisionStep:
             trimmed_from=trimmed_from,
             raise_capped_from=raise_capped_from,
             floored_from=floored_from,
+            surged_from=surged_from,
             anticipated_from=anticipated_from,
             fallback_started=bool(outside) and not was_fallback,
             fallback_ended=was_fallback and not outside,
@@ -353,6 +271,25 @@ class DecisionStep:
             settings = replace(settings, catch_up_s=catch_up_s)
         return required_executors(metrics, rate, self.ds2.ctx, settings)
 
+    def _delay_s(self) -> float:
+        """How long a change takes to work: a restart's downtime, or an executor's start-up."""
+        ctx = self.ds2.ctx
+        restart = ctx.actuation == "restart"
+        return ctx.restart_downtime_s if restart else self.rate.params.startup_delay_s
+
+    def _surge(self, metrics: SystemMetrics) -> int | None:
+        """The size for the surge response's forecast, None when there is none."""
+        if not self.options.surge.enabled or self.rate.true_rate_eps is None:
+            return None
+        ctx = self.ds2.ctx
+        horizon_s = self._delay_s() + ctx.decision_interval_s
+        rate = self.surge.forecast(metrics.input_rate_eps, metrics.time_s, horizon_s)
+        if rate is None:
+            return None
+        single, contention = self.rate.executor_rate_eps, self.rate.params.scaling_contention
+        u, limits = self.options.surge.target_utilisation, (ctx.min_executors, ctx.max_executors)
+        return executors_for(rate, single, contention, u, limits)
+
     def _anticipate(
         self, metrics: SystemMetrics, proposed: int, latency_slo_ms: float, releasable: bool
     ) -> tuple[int, bool, str]:
@@ -365,7 +302,7 @@ class DecisionStep:
         if self.rate.true_rate_eps is None:  # nothing measured yet: no capacity to size with
             return proposed, False, ""
         restart = ctx.actuation == "restart"
-        delay = ctx.restart_downtime_s if restart else self.rate.params.startup_delay_s
+        delay = self._delay_s()
         single, contention = self.rate.executor_rate_eps, self.rate.params.scaling_contention
         u = self.anticipation.settings.target_utilisation
         limits = (ctx.min_executors, ctx.max_executors)

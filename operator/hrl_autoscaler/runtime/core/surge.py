@@ -1,0 +1,78 @@
+"""The surge response: size for where a steep rise of the input will be once new executors work.
+
+Episode traces on smart-hospital (docs/surge.md) showed where a reactive decision loses: an
+alarm lifts the input from 0.3 to 1.0 of its peak in 30 s; the decision that sees the first
+third of the rise (2,500 -> 3,700 events/s) keeps 6 executors, the next one sees 8,700 events/s
+and a backlog, the SLO guard asks for 20, and they work 45 s later: four intervals over the SLO
+per alarm, 90% of the episode's violations. New executors take a start-up delay to work, so a
+count sized for the input now is sized for the past whenever the input is climbing. A platform
+engineer who watched that would extrapolate: when the input rose by at least ``min_rise`` of
+itself over the last interval, size (at ``target_utilisation``) for the input the same slope
+reaches one start-up delay plus one interval ahead, the moment the new executors have worked a
+whole interval. It is the forecast over the start-up horizon the anticipation makes for load
+with a period, for a rise without one.
+
+A slope carried on extrapolates past any peak, so the forecast is capped at the highest input
+seen within ``peak_memory_s`` (the current one included): a step already at its top (a
+periodic upload's first interval) forecasts no more than itself, and a rise is never sized
+beyond what the application has carried. The response only raises a proposal; keeping the
+count up is the scale-down confirmations' job, lowering it the policy's.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class SurgeSettings:
+    enabled: bool = True
+    min_rise: float = 0.2
+    """The share the input must rise by over one interval to count as a surge (> 0). 0.2: ten
+    times the interval-to-interval movement of steady load's noise (about 2%), below the first
+    interval of every burst of the scenarios."""
+    target_utilisation: float = 0.85
+    """Utilisation the forecast input is sized at (0 < u <= 1), as the anticipation's."""
+    reach: float = 4.0
+    """How many start-up horizons (start-up delay plus one interval) ahead the slope is carried
+    (> 0)."""
+    peak_memory_s: float = 86400.0
+    """How far back the highest input that caps a forecast is looked for, s (> 0). A day: a
+    burst that came once a day is still remembered at its next coming."""
+
+    def __post_init__(self) -> None:
+        if self.min_rise <= 0:
+            raise ValueError(f"min_rise must be > 0, got {self.min_rise}")
+        if not 0.0 < self.target_utilisation <= 1.0:
+            raise ValueError(f"target_utilisation must be in (0, 1], got {self.target_utilisation}")
+        if self.reach <= 0:
+            raise ValueError(f"reach must be > 0, got {self.reach}")
+        if self.peak_memory_s <= 0:
+            raise ValueError(f"peak_memory_s must be > 0, got {self.peak_memory_s}")
+
+
+class Surge:
+    """One application's recent inputs: the last one (the slope) and the running peak."""
+
+    def __init__(self, settings: SurgeSettings | None = None) -> None:
+        self.settings = settings or SurgeSettings()
+        self._last: tuple[float, float] | None = None
+        """(time, input) at the last observation."""
+        self._peaks: deque[tuple[float, float]] = deque()
+        """(time, input) with decreasing inputs: the front is the peak within the memory."""
+
+    def forecast(self, input_eps: float, time_s: float, horizon_s: float) -> float | None:
+        """Record the input at ``time_s``; the input forecast ``horizon_s`` ahead when it rose
+        by at least ``min_rise`` since the last observation, else None."""
+        s = self.settings
+        while self._peaks and self._peaks[-1][1] <= input_eps:
+            self._peaks.pop()
+        self._peaks.append((time_s, input_eps))
+        while self._peaks[0][0] < time_s - s.peak_memory_s:
+            self._peaks.popleft()
+        last, self._last = self._last, (time_s, input_eps)
+        if last is None or time_s <= last[0] or input_eps < (1 + s.min_rise) * last[1]:
+            return None
+        slope = (input_eps - last[1]) / (time_s - last[0])
+        return min(input_eps + slope * horizon_s * s.reach, self._peaks[0][1])
