@@ -25,7 +25,7 @@ ON = SurgeSettings()
 def test_on_by_default_at_the_validated_setting() -> None:
     assert DecisionOptions().surge == ON
     assert (ON.enabled, ON.min_rise, ON.target_utilisation, ON.reach) == (True, 0.2, 0.85, 4.0)
-    assert ON.peak_memory_s == 86400.0
+    assert (ON.peak_memory_s, ON.defer_to_period) == (86400.0, True)
 
 
 def test_a_steep_rise_is_carried_a_start_up_horizon_ahead() -> None:
@@ -90,8 +90,12 @@ def _decide(step: DecisionStep, input_eps: float, time_s: float) -> Decision:
     return step.decide(metrics, FIXED_BASELINE, SLO)
 
 
-def _options(surge: SurgeSettings) -> DecisionOptions:
-    return DecisionOptions(fallback=False, margin_trim=NO_TRIM, anticipation=NO_PERIOD, surge=surge)
+def _options(
+    surge: SurgeSettings, anticipation: AnticipationSettings = NO_PERIOD
+) -> DecisionOptions:
+    return DecisionOptions(
+        fallback=False, margin_trim=NO_TRIM, anticipation=anticipation, surge=surge
+    )
 
 
 def test_decide_raises_the_proposal_to_the_surges_size_and_records_it() -> None:
@@ -124,3 +128,14 @@ def test_the_surge_never_lowers_a_proposal() -> None:
     decision = _decide(step, 1500.0, 30.0)  # sized for 1,500 eps: far below 18
     assert decision.surged_from is None
     assert "+surge" not in decision.controller
+
+
+def test_the_surge_defers_to_a_period_the_anticipation_acts_on() -> None:
+    """Periodic bursts are the anticipation's: its forecast knows their height and timing."""
+    for defer, expected in ((True, "ppo"), (False, "ppo+surge")):
+        settings = SurgeSettings(defer_to_period=defer)
+        step = _step(4, _options(settings, AnticipationSettings(enabled=True, release=False)))
+        _decide(step, 4000.0, 0.0)
+        _decide(step, 1000.0, 30.0)
+        step.anticipation.period = 30  # as if found and confirmed on the history
+        assert _decide(step, 1500.0, 60.0).controller == expected

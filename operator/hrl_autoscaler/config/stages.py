@@ -69,6 +69,7 @@ class SurgeDefaults(BaseModel):
     min_rise: float = Field(default=0.2, gt=0)
     target_utilisation: float = Field(default=0.85, gt=0, le=1.0)
     reach: float = Field(default=4.0, gt=0)
+    defer_to_period: bool = True
     peak_memory_s: float = Field(default=86400.0, gt=0)
 
 

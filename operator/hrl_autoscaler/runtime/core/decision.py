@@ -284,7 +284,8 @@ class DecisionStep:
         ctx = self.ds2.ctx
         horizon_s = self._delay_s() + ctx.decision_interval_s
         rate = self.surge.forecast(metrics.input_rate_eps, metrics.time_s, horizon_s)
-        if rate is None:
+        periodic = self.anticipation.settings.enabled and self.anticipation.period is not None
+        if rate is None or (periodic and self.options.surge.defer_to_period):
             return None
         single, contention = self.rate.executor_rate_eps, self.rate.params.scaling_contention
         u, limits = self.options.surge.target_utilisation, (ctx.min_executors, ctx.max_executors)
