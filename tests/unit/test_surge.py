@@ -108,6 +108,7 @@ def test_decide_raises_the_proposal_to_the_surges_size_and_records_it() -> None:
     assert expected > 4
     assert decision.controller == "ppo+surge"
     assert (decision.surged_from, decision.proposed, decision.target) == (4, expected, expected)
+    assert decision.reasons[0].startswith("input rising steeply (1500 events/s): sized for 4000")
 
 
 def test_decide_leaves_flat_load_and_a_disabled_surge_alone() -> None:

@@ -181,8 +181,8 @@ class DecisionStep:
             anticipated_from = proposed
             controller, proposed = f"{controller}+ahead", ahead
         surged_from, surge = None, self._surge(metrics)
-        if surge is not None and surge > proposed:
-            surged_from, controller, proposed = proposed, f"{controller}+surge", surge
+        if surge is not None and surge[0] > proposed:
+            surged_from, controller, proposed = proposed, f"{controller}+surge", surge[0]
         if self.slo_guard.stood_down:
             self.breach_floor.clear()
         floored_from: int | None = None
@@ -204,6 +204,8 @@ class DecisionStep:
             reasons = (f"scale-up held above {ceiling}: ineffective scaling", *reasons)
         if anticipated_from is not None:
             reasons = (why, *reasons)
+        if surged_from is not None and surge is not None:
+            reasons = (surge[1], *reasons)
         paused = None
         if pause is not None:
             target, paused = pause(target, current)
@@ -277,8 +279,9 @@ class DecisionStep:
         restart = ctx.actuation == "restart"
         return ctx.restart_downtime_s if restart else self.rate.params.startup_delay_s
 
-    def _surge(self, metrics: SystemMetrics) -> int | None:
-        """The size for the surge response's forecast, None when there is none."""
+    def _surge(self, metrics: SystemMetrics) -> tuple[int, str] | None:
+        """The size for the surge response's forecast and why (for the event), None when there
+        is no forecast."""
         if not self.options.surge.enabled or self.rate.true_rate_eps is None:
             return None
         ctx = self.ds2.ctx
@@ -289,7 +292,12 @@ class DecisionStep:
             return None
         single, contention = self.rate.executor_rate_eps, self.rate.params.scaling_contention
         u, limits = self.options.surge.target_utilisation, (ctx.min_executors, ctx.max_executors)
-        return executors_for(rate, single, contention, u, limits)
+        size = executors_for(rate, single, contention, u, limits)
+        why = (
+            f"input rising steeply ({metrics.input_rate_eps:.0f} events/s): sized for "
+            f"{rate:.0f} events/s once new executors work"
+        )
+        return size, why
 
     def _anticipate(
         self, metrics: SystemMetrics, proposed: int, latency_slo_ms: float, releasable: bool

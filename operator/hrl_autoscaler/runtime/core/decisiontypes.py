@@ -70,8 +70,8 @@ class Decision:
     """``ppo``, ``ds2`` (fallback), either with ``+slo-guard`` or ``+trim``, ``+capped``,
     ``+ahead``, ``+surge`` and ``+floor``, or ``hold`` (restarting)."""
     reasons: tuple[str, ...] = ()
-    """Why the anticipation (first, when it changed the proposal) and the guardrails (held,
-    clamped, step-limited, cooldown) changed it."""
+    """Why the surge response and the anticipation (first, when they changed the proposal)
+    and the guardrails (held, clamped, step-limited, cooldown) changed it."""
     outside: tuple[str, ...] = ()
     """Observation fields outside the training range (the fallback's reason)."""
     unguarded: int | None = None
