@@ -21,12 +21,14 @@ from hrl_autoscaler.config import (
 from hrl_autoscaler.config.stages import (
     AnticipationDefaults,
     BreachFloorDefaults,
+    FallReleaseDefaults,
     MarginTrimDefaults,
     RaiseCapDefaults,
     SurgeDefaults,
 )
 from hrl_autoscaler.runtime.core.anticipation import AnticipationSettings
 from hrl_autoscaler.runtime.core.breachfloor import BreachFloorSettings
+from hrl_autoscaler.runtime.core.fallrelease import FallReleaseSettings
 from hrl_autoscaler.runtime.core.guardrails import GuardrailSettings
 from hrl_autoscaler.runtime.core.margintrim import MarginTrimSettings
 from hrl_autoscaler.runtime.core.raisecap import RaiseCapSettings
@@ -85,6 +87,7 @@ def test_the_operators_slo_guard_defaults_to_the_evaluations() -> None:
         (RaiseCapDefaults, RaiseCapSettings),
         (BreachFloorDefaults, BreachFloorSettings),
         (SurgeDefaults, SurgeSettings),
+        (FallReleaseDefaults, FallReleaseSettings),
         (AnticipationDefaults, AnticipationSettings),
     ],
 )

@@ -145,6 +145,7 @@ The settings the chart derives from its values, as YAML (keys = OperatorSettings
     "raise_cap" (dict "enabled" $v.guardrails.raiseCap)
     "breach_floor" (dict "enabled" $v.guardrails.breachFloor)
     "surge" (dict "enabled" $v.guardrails.surge)
+    "fall_release" (dict "enabled" $v.guardrails.fallRelease)
     "anticipation" (dict "enabled" $v.guardrails.anticipation)
     "restart_time_limit_s" $v.guardrails.restartTimeLimitSeconds
     "ineffective_scaling_release" $v.guardrails.ineffectiveScalingRelease)

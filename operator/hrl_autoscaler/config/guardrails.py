@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from hrl_autoscaler.config.stages import (
     AnticipationDefaults,
     BreachFloorDefaults,
+    FallReleaseDefaults,
     MarginTrimDefaults,
     RaiseCapDefaults,
     SurgeDefaults,
@@ -78,6 +79,9 @@ class GuardrailDefaults(BaseModel):
     surge: SurgeDefaults = SurgeDefaults()
     """Size for where a steep rise of the input will be once new executors work
     (:mod:`hrl_autoscaler.runtime.core.surge`); docs/surge.md."""
+    fall_release: FallReleaseDefaults = FallReleaseDefaults()
+    """Give back a burst's executors as the input falls from it
+    (:mod:`hrl_autoscaler.runtime.core.fallrelease`); docs/fall-release.md."""
     margin_trim: MarginTrimDefaults = MarginTrimDefaults()
     """Lower a proposal to DS2's sizing while latency stays well below the SLO, in place
     (:mod:`hrl_autoscaler.runtime.core.margintrim`)."""

@@ -73,6 +73,19 @@ class SurgeDefaults(BaseModel):
     peak_memory_s: float = Field(default=86400.0, gt=0)
 
 
+class FallReleaseDefaults(BaseModel):
+    """``runtime.core.fallrelease.FallReleaseSettings``; off by default, docs/fall-release.md."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: bool = False
+    min_fall: float = Field(default=0.2, gt=0, lt=1.0)
+    window: int = Field(default=20, ge=2)
+    target_utilisation: float = Field(default=0.85, gt=0, le=1.0)
+    latency_factor: float = Field(default=0.8, gt=0, le=1.0)
+    skip_confirmations: bool = True
+
+
 class AnticipationDefaults(BaseModel):
     """``runtime.core.anticipation.AnticipationSettings``; on by default,
     docs/anticipation.md."""

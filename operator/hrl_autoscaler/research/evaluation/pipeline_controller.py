@@ -23,6 +23,7 @@ from hrl_autoscaler.config import OperatorSettings, SimParams
 from hrl_autoscaler.config.stages import (
     AnticipationDefaults,
     BreachFloorDefaults,
+    FallReleaseDefaults,
     MarginTrimDefaults,
     RaiseCapDefaults,
     SurgeDefaults,
@@ -41,6 +42,7 @@ from hrl_autoscaler.runtime.core.anticipation import AnticipationSettings
 from hrl_autoscaler.runtime.core.application import AppKey
 from hrl_autoscaler.runtime.core.breachfloor import BreachFloorSettings
 from hrl_autoscaler.runtime.core.controller import ControlContext
+from hrl_autoscaler.runtime.core.fallrelease import FallReleaseSettings
 from hrl_autoscaler.runtime.core.margintrim import MarginTrimSettings
 from hrl_autoscaler.runtime.core.metrics import SystemMetrics
 from hrl_autoscaler.runtime.core.pipeline import Autoscaler
@@ -81,6 +83,10 @@ until session 15 (docs/raise-cap.md)."""
 UNSURGED = SurgeSettings(enabled=False)
 """The surge response off: every era before session 17 (docs/surge.md)."""
 
+RELEASED = FallReleaseSettings(enabled=True)
+"""``hrl-released``/``ppo-released``: the fall release on, which is off by default
+(docs/fall-release.md)."""
+
 REACTIVE = AnticipationSettings(enabled=False)
 """``hrl-reactive``/``ppo-reactive``: the anticipation off, the policy reacting alone (what
 ``hrl`` and ``ppo-fixed`` were before it; docs/anticipation.md)."""
@@ -117,12 +123,14 @@ ERAS: dict[str, dict[str, Any]] = {
         "surge": UNSURGED,
     },
     "unsurged": {"surge": UNSURGED},
+    "released": {"fall_release": RELEASED},
 }
 """Earlier defaults of the decision step, kept measurable as ``hrl-<era>``/``ppo-<era>``:
 ``reactive`` both forecasts (the anticipation and the surge response) off; ``unstaged`` session
 13's (no trim, cap or floor, the old guard); ``uncapped`` session 14's; ``unfloored`` session
 15's (no breach floor or calm rescue, the cap at 0.85); ``unsurged`` session 16's (no surge
-response). Each maps to :func:`with_stages` arguments."""
+response). And one opt-in stage measured and left off: ``released``, the fall release on. Each
+maps to :func:`with_stages` arguments."""
 
 
 @dataclass(frozen=True)
@@ -266,11 +274,12 @@ def with_stages(
     raise_cap: RaiseCapSettings | None = None,
     breach_floor: BreachFloorSettings | None = None,
     surge: SurgeSettings | None = None,
+    fall_release: FallReleaseSettings | None = None,
 ) -> OperatorSettings:
     """``settings`` (the operator's defaults) with the margin trim, the anticipation, the raise
-    cap, the breach floor, the surge response and the SLO guard's settings (``guardrails``
-    field names, e.g. ``slo_guard_latency_factor``) set to the values given (None: left as
-    they are)."""
+    cap, the breach floor, the surge response, the fall release and the SLO guard's settings
+    (``guardrails`` field names, e.g. ``slo_guard_latency_factor``) set to the values given
+    (None: left as they are)."""
     s = settings or OperatorSettings.built_in()
     update: dict[str, object] = dict(slo_guard or {})
     if trim is not None:
@@ -281,6 +290,8 @@ def with_stages(
         update["breach_floor"] = BreachFloorDefaults(**asdict(breach_floor))
     if surge is not None:
         update["surge"] = SurgeDefaults(**asdict(surge))
+    if fall_release is not None:
+        update["fall_release"] = FallReleaseDefaults(**asdict(fall_release))
     if anticipation is not None:
         update["anticipation"] = AnticipationDefaults(**asdict(anticipation))
     return s.model_copy(update={"guardrails": s.guardrails.model_copy(update=update)})

@@ -28,6 +28,7 @@ from hrl_autoscaler.runtime.core.budget.forecast import LoadHistory
 from hrl_autoscaler.runtime.core.controller import ControlContext
 from hrl_autoscaler.runtime.core.decision import DecisionOptions, DecisionStep, ExecutorPolicy
 from hrl_autoscaler.runtime.core.effectiveness import EffectivenessSettings
+from hrl_autoscaler.runtime.core.fallrelease import FallReleaseSettings
 from hrl_autoscaler.runtime.core.guardrails import GuardrailSettings
 from hrl_autoscaler.runtime.core.margintrim import MarginTrimSettings
 from hrl_autoscaler.runtime.core.meta import MetaCadence, MetaStep
@@ -72,6 +73,7 @@ def decision_options(settings: OperatorSettings) -> DecisionOptions:
         ),
         breach_floor=BreachFloorSettings(**g.breach_floor.model_dump()),
         surge=SurgeSettings(**g.surge.model_dump()),
+        fall_release=FallReleaseSettings(**g.fall_release.model_dump()),
         margin_trim=MarginTrimSettings(**g.margin_trim.model_dump()),
         raise_cap=RaiseCapSettings(**g.raise_cap.model_dump()),
         anticipation=AnticipationSettings(**g.anticipation.model_dump()),

@@ -1,6 +1,6 @@
 """The one decision step: policy -> DS2 fallback -> SLO guard -> margin trim (in place) ->
-raise cap -> anticipation -> surge response -> breach floor -> ineffective-scaling hold ->
-guardrails -> budget cap -> an intent.
+raise cap -> anticipation -> surge response -> fall release (opt-in) -> breach floor ->
+ineffective-scaling hold -> guardrails -> budget cap -> an intent.
 
 The operator's fast loop, the ``hrl``/``ppo-fixed`` evaluation (which runs the operator's own
 pipeline on the simulated cluster) and the meta-controller's training environment all call
@@ -26,6 +26,7 @@ from hrl_autoscaler.runtime.core.effectiveness import (
     EffectivenessDetector,
     EffectivenessSettings,
 )
+from hrl_autoscaler.runtime.core.fallrelease import FallRelease, release_size
 from hrl_autoscaler.runtime.core.guardrails import Guardrails, GuardrailSettings
 from hrl_autoscaler.runtime.core.margintrim import MarginTrim
 from hrl_autoscaler.runtime.core.metrics import SystemMetrics
@@ -70,6 +71,7 @@ class DecisionStep:
         self.anticipation = Anticipation(self.options.anticipation)
         self.breach_floor = BreachFloor(self.options.breach_floor)
         self.surge = Surge(self.options.surge)
+        self.fall_release = FallRelease(self.options.fall_release)
         self._last_input_eps: float | None = None
         """The input rate at the last decision (None before the first)."""
         self.in_fallback = False
@@ -183,6 +185,12 @@ class DecisionStep:
         surged_from, surge = None, self._surge(metrics)
         if surge is not None and surge[0] > proposed:
             surged_from, controller, proposed = proposed, f"{controller}+surge", surge[0]
+        released_from: int | None = None
+        fall = self._fall(metrics, latency_slo_ms, backlogged)  # every decision: it observes
+        unforced = required is None and surged_from is None  # no rescue, no surge
+        if fall is not None and proposed > fall and slo_only and unforced:
+            released_from, controller, proposed = proposed, f"{controller}+fall", fall
+            confirmed = confirmed or self.options.fall_release.skip_confirmations
         if self.slo_guard.stood_down:
             self.breach_floor.clear()
         floored_from: int | None = None
@@ -231,6 +239,7 @@ class DecisionStep:
             raise_capped_from=raise_capped_from,
             floored_from=floored_from,
             surged_from=surged_from,
+            released_from=released_from,
             anticipated_from=anticipated_from,
             fallback_started=bool(outside) and not was_fallback,
             fallback_ended=was_fallback and not outside,
@@ -298,6 +307,23 @@ class DecisionStep:
             f"{rate:.0f} events/s once new executors work"
         )
         return size, why
+
+    def _fall(self, metrics: SystemMetrics, latency_slo_ms: float, backlogged: bool) -> int | None:
+        """The fall release's size, None when it does not act (not falling, latency near the
+        SLO, a backlog, nothing measured, or a period the anticipation releases on)."""
+        s = self.options.fall_release
+        if not s.enabled:
+            return None
+        rate = self.fall_release.observe(metrics.input_rate_eps)
+        periodic = self.anticipation.settings.enabled and self.anticipation.period is not None
+        quiet = metrics.latency_ms < s.latency_factor * latency_slo_ms and not backlogged
+        if rate is None or periodic or not quiet or self.rate.true_rate_eps is None:
+            return None
+        ctx = self.ds2.ctx
+        limits = (ctx.min_executors, ctx.max_executors)
+        limit_ms = s.latency_factor * latency_slo_ms
+        single, u = self.rate.executor_rate_eps, s.target_utilisation
+        return release_size(rate, single, self.rate.params, u, limit_ms, limits)
 
     def _anticipate(
         self, metrics: SystemMetrics, proposed: int, latency_slo_ms: float, releasable: bool

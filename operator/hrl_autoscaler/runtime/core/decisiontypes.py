@@ -16,6 +16,7 @@ import numpy as np
 from hrl_autoscaler.runtime.core.anticipation import AnticipationSettings
 from hrl_autoscaler.runtime.core.breachfloor import BreachFloorSettings
 from hrl_autoscaler.runtime.core.effectiveness import IneffectiveScaling
+from hrl_autoscaler.runtime.core.fallrelease import FallReleaseSettings
 from hrl_autoscaler.runtime.core.margintrim import MarginTrimSettings
 from hrl_autoscaler.runtime.core.observation import ObservationScale
 from hrl_autoscaler.runtime.core.raisecap import RaiseCapSettings
@@ -47,6 +48,8 @@ class DecisionOptions:
     """Cap a raise the load, a backlog and latency do not call for (docs/raise-cap.md)."""
     breach_floor: BreachFloorSettings = field(default_factory=BreachFloorSettings)
     """Hold a count above one that breached the SLO at this load (docs/breach-floor.md)."""
+    fall_release: FallReleaseSettings = field(default_factory=FallReleaseSettings)
+    """Give back a burst's executors as the input falls from it (docs/fall-release.md)."""
     surge: SurgeSettings = field(default_factory=SurgeSettings)
     """Size for where a steep rise of the input will be once new executors work
     (docs/surge.md)."""
@@ -64,11 +67,11 @@ class Decision:
     target: int
     proposed: int
     """The proposal after the fallback, the SLO guard, the margin trim, the raise cap, the
-    anticipation, the surge response, the breach floor and an ineffective-scaling hold, before
-    the guardrails."""
+    anticipation, the surge response, the fall release, the breach floor and an
+    ineffective-scaling hold, before the guardrails."""
     controller: str
     """``ppo``, ``ds2`` (fallback), either with ``+slo-guard`` or ``+trim``, ``+capped``,
-    ``+ahead``, ``+surge`` and ``+floor``, or ``hold`` (restarting)."""
+    ``+ahead``, ``+surge``, ``+fall`` and ``+floor``, or ``hold`` (restarting)."""
     reasons: tuple[str, ...] = ()
     """Why the surge response and the anticipation (first, when they changed the proposal)
     and the guardrails (held, clamped, step-limited, cooldown) changed it."""
@@ -84,6 +87,8 @@ class Decision:
     """The raise the raise cap lowered (None when it did not bind)."""
     floored_from: int | None = None
     """The proposal the breach floor raised (None when it did not bind)."""
+    released_from: int | None = None
+    """The proposal the fall release lowered (None when it did not)."""
     surged_from: int | None = None
     """The proposal the surge response raised (None when it did not)."""
     anticipated_from: int | None = None
