@@ -8,11 +8,15 @@ above the margin trim's quiet factor, so nothing lowers it, and the scale-down c
 would hold it anyway. The anticipation releases a burst's executors the same way, but only for
 load with a period. So when the input is at least ``min_fall`` below the highest input of the
 last ``window`` decisions, latency is below ``latency_factor`` x SLO and no backlog is left, a
-proposal above the size (at ``target_utilisation``) of the larger of the last two inputs is
+proposal above what the larger of the last two inputs needs (at most ``target_utilisation``,
+and a latency within ``latency_factor`` x SLO by the cluster model: :func:`release_size`) is
 lowered to it, and that lowering skips the scale-down confirmations (the fall is the
 confirmation). It only lowers, never below what the last two inputs need; a rise that comes
 back is the surge response's and the SLO guard's. Like the margin trim it acts under the
 ``slo`` objective only: R_meta rewards the latency the executors it gives back would buy.
+
+Off by default: on held-out load, bursts that recur at a period the anticipation could not
+confirm (alarms over periodic uploads) lost the executors the next burst needed.
 """
 
 from __future__ import annotations
