@@ -186,6 +186,11 @@ class Anticipation:
         self._agreeing = 0
         self.sizes: deque[int] = deque(maxlen=self.settings.release_window)
 
+    @property
+    def acting(self) -> bool:
+        """On and with a period found: what the other forecasts leave periodic load to."""
+        return self.settings.enabled and self.period is not None
+
     def observe(self, input_rate_eps: float) -> None:
         """Record one decision's input rate; re-estimate the period every ``refresh`` calls."""
         self.rates.append(max(0.0, input_rate_eps))

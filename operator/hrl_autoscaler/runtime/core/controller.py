@@ -25,6 +25,11 @@ class ControlContext:
     actuation: Actuation
     restart_downtime_s: float = 90.0
 
+    @property
+    def bounds(self) -> tuple[int, int]:
+        """(min_executors, max_executors)."""
+        return self.min_executors, self.max_executors
+
     def clamp(self, executors: int) -> int:
         lo, hi = self.min_executors, self.max_executors
         return lo if executors < lo else hi if executors > hi else executors

@@ -296,12 +296,9 @@ class DecisionStep:
         ctx = self.ds2.ctx
         horizon_s = self._delay_s() + ctx.decision_interval_s
         rate = self.surge.forecast(metrics.input_rate_eps, metrics.time_s, horizon_s)
-        periodic = self.anticipation.settings.enabled and self.anticipation.period is not None
-        if rate is None or (periodic and self.options.surge.defer_to_period):
+        if rate is None or (self.anticipation.acting and self.options.surge.defer_to_period):
             return None
-        single, contention = self.rate.executor_rate_eps, self.rate.params.scaling_contention
-        u, limits = self.options.surge.target_utilisation, (ctx.min_executors, ctx.max_executors)
-        size = executors_for(rate, single, contention, u, limits)
+        size = self._sizing(self.options.surge.target_utilisation)(rate)
         why = (
             f"input rising steeply ({metrics.input_rate_eps:.0f} events/s): sized for "
             f"{rate:.0f} events/s once new executors work"
@@ -315,15 +312,19 @@ class DecisionStep:
         if not s.enabled:
             return None
         rate = self.fall_release.observe(metrics.input_rate_eps)
-        periodic = self.anticipation.settings.enabled and self.anticipation.period is not None
         quiet = metrics.latency_ms < s.latency_factor * latency_slo_ms and not backlogged
-        if rate is None or periodic or not quiet or self.rate.true_rate_eps is None:
+        if rate is None or self.anticipation.acting or not quiet or self.rate.true_rate_eps is None:
             return None
-        ctx = self.ds2.ctx
-        limits = (ctx.min_executors, ctx.max_executors)
         limit_ms = s.latency_factor * latency_slo_ms
         single, u = self.rate.executor_rate_eps, s.target_utilisation
-        return release_size(rate, single, self.rate.params, u, limit_ms, limits)
+        return release_size(rate, single, self.rate.params, u, limit_ms, self.ds2.ctx.bounds)
+
+    def _sizing(self, utilisation: float) -> Callable[[float], int]:
+        """Executors for a rate at ``utilisation`` with the measured executor rate, within the
+        application's bounds: the anticipation's and the surge response's sizing."""
+        single, contention = self.rate.executor_rate_eps, self.rate.params.scaling_contention
+        bounds = self.ds2.ctx.bounds
+        return lambda rate: executors_for(rate, single, contention, utilisation, bounds)
 
     def _anticipate(
         self, metrics: SystemMetrics, proposed: int, latency_slo_ms: float, releasable: bool
@@ -338,14 +339,10 @@ class DecisionStep:
             return proposed, False, ""
         restart = ctx.actuation == "restart"
         delay = self._delay_s()
-        single, contention = self.rate.executor_rate_eps, self.rate.params.scaling_contention
-        u = self.anticipation.settings.target_utilisation
-        limits = (ctx.min_executors, ctx.max_executors)
         demand = metrics.input_rate_eps + metrics.backlog_events / self.ds2.settings.catch_up_s
         horizon = horizon_decisions(delay, ctx.decision_interval_s)
-        bounds = self.anticipation.bounds(
-            horizon, demand, lambda rate: executors_for(rate, single, contention, u, limits)
-        )
+        sizing = self._sizing(self.anticipation.settings.target_utilisation)
+        bounds = self.anticipation.bounds(horizon, demand, sizing)
         if bounds is None:
             return proposed, False, ""
         period = f"input period {self.anticipation.period} decisions"
