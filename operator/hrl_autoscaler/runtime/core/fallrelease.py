@@ -89,9 +89,9 @@ def release_size(
     tight SLO (smart-hospital's 1.5 s over a 0.7 s batch floor) needs a lower utilisation than
     a fixed target gives: sized at 0.85 alone the release breached it after every alarm."""
     lo, hi = bounds
+    measured = params.with_overrides(executor_rate_eps=single_rate_eps)
     for n in range(lo, hi + 1):
-        capacity = single_rate_eps * n / (1.0 + params.scaling_contention * (n - 1))
-        u = rate_eps / capacity
+        u = rate_eps / measured.capacity_eps(n)
         if u > utilisation:
             continue
         wait = mean_wait_s(n, u, params.task_time_s)
