@@ -56,10 +56,14 @@ image-deps: node-deps  ## the Debian packages that build and import the operator
 binaries: install  ## build kube-apiserver, etcd, helm, kubectl, actionlint and the node's kubelet, kube-controller-manager, kube-scheduler, kube-proxy, CoreDNS once (cached in ~/.cache/hrl-autoscaler)
 	$(BIN)/python -m hrl_autoscaler.tools.devenv build
 
-# The e2e tier mostly waits on its emulated applications, so it runs beside the spark tier and
-# then the node tier (two jobs on the two cores); --output-sync keeps each tier's output whole.
+# Two lanes on the two cores: the node tier (the longest, ~25 min) in one, the e2e tier and then
+# the spark tier in the other. The e2e tier mostly waits (its soak and crash tests run the
+# operator for minutes), so it runs on two xdist workers, a file per worker (--dist loadfile keeps
+# each module's stack in one process); the spark tiers' JVMs are what the cores cannot share, so
+# spark never runs beside e2e's two workers and node at once. --output-sync keeps each tier's
+# output whole.
 test: lint typecheck unit slow  ## the whole suite, as CI runs it
-	$(MAKE) --no-print-directory -j2 --output-sync=target e2e spark node
+	$(MAKE) --no-print-directory -j2 --output-sync=target node e2e spark
 
 lint: install
 	$(BIN)/ruff check operator tests bench
@@ -68,14 +72,14 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-unit: install  ## fast tests: simulator, baselines, evaluation, pure logic (not the slow ones)
-	$(PYTEST) -m "not e2e and not spark and not slow and not node" tests
+unit: install  ## fast tests: simulator, baselines, evaluation, pure logic (not the slow ones), on two workers
+	$(PYTEST) -n 2 -m "not e2e and not spark and not slow and not node" tests
 
 slow: install  ## slow tests outside the control plane: the training smoke runs
 	$(PYTEST) -m "slow and not e2e and not spark and not node" tests
 
 e2e: install system-deps binaries  ## tests on a real kube-apiserver, etcd and Prometheus
-	$(PYTEST) -m "e2e and not spark and not node" tests
+	$(PYTEST) -n 2 --dist loadfile -m "e2e and not spark and not node" tests
 
 spark: install system-deps binaries  ## tests on a real Spark standalone cluster (Java 17)
 	$(PYTEST) -m spark tests
