@@ -196,8 +196,12 @@ def test_the_operator_pod_scales_an_emulated_application(install: Install) -> No
         120,
     )
     assert written_by(scaled, FIELD_MANAGER), scaled["metadata"].get("managedFields")
-    reasons = {e.reason for e in cluster.events(APPS_NS, name)}
-    assert "ScalingDecision" in reasons, reasons
+    # the operator posts its events from a queue after the patch, so the event may trail the write
+    wait_for(
+        f"{name}'s ScalingDecision event",
+        lambda: [e for e in cluster.events(APPS_NS, name) if e.reason == "ScalingDecision"] or None,
+        30,
+    )
     logs = install.tools.kubectl("logs", "-n", OPERATOR_NS, install.pod).stdout
     for problem in ("Forbidden", "Unauthorized", "Traceback", "patch rejected"):
         assert problem not in logs, logs[-3000:]
