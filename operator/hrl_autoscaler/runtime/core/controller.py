@@ -31,7 +31,7 @@ class ControlContext:
         return self.min_executors, self.max_executors
 
     def clamp(self, executors: int) -> int:
-        lo, hi = self.min_executors, self.max_executors
+        lo, hi = self.bounds
         return lo if executors < lo else hi if executors > hi else executors
 
 
