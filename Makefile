@@ -65,7 +65,9 @@ binaries: install  ## build kube-apiserver, etcd, helm, kubectl, actionlint and 
 test: lint typecheck unit slow  ## the whole suite, as CI runs it
 	$(MAKE) --no-print-directory -j2 --output-sync=target e2e spark-then-node
 
-spark-then-node:  # one lane: the two tiers that run real Spark, never at once
+# The prerequisites are the outer make's, so Debian packages and binaries are installed once,
+# before either lane starts (two apt-get runs at once fail on dpkg's lock).
+spark-then-node: install system-deps node-deps binaries  # one lane: the two real-Spark tiers, never at once
 	$(MAKE) --no-print-directory spark
 	$(MAKE) --no-print-directory node
 
