@@ -60,8 +60,10 @@ binaries: install  ## build kube-apiserver, etcd, helm, kubectl, actionlint and 
 # tier in the other. The spark tier's JVMs must never run beside the node tier's real Spark pods:
 # the order that allowed it (node beside e2e on two workers, then spark) passed here in 2,696 s
 # but failed three spark tests in CI on a slower machine (stop 30); this order passed CI twice
-# (2,705 s and 2,820 s). The tiers are CPU-bound on two cores, so lanes move minutes around rather
-# than off the total; --durations shows where it goes. --output-sync keeps each tier's output whole.
+# (2,705 s and 2,820 s) and, on session 19's machine, took 1,654 s warm (e2e 21 min beside spark
+# 9 min and node 15 min) and 3,129 s with the binaries and images built cold. The tiers are
+# CPU-bound on two cores, so lanes move minutes around rather than off the total; --durations
+# shows where it goes. --output-sync keeps each tier's output whole.
 test: lint typecheck unit slow  ## the whole suite, as CI runs it
 	$(MAKE) --no-print-directory -j2 --output-sync=target e2e spark-then-node
 
