@@ -39,6 +39,7 @@ from hrl_autoscaler.tools.devenv.processes import free_port
 from hrl_autoscaler.tools.devenv.prometheus import Prometheus, query
 from hrl_autoscaler.tools.devenv.sparkapps import (
     Cluster,
+    SeenEvent,
     current_executors,
     spark_application,
     wait_for,
@@ -186,6 +187,11 @@ def test_its_in_cluster_token_has_exactly_the_rights_the_chart_grants(install: I
     assert wrong == []
 
 
+def _decisions(cluster: Cluster, name: str) -> list[SeenEvent]:
+    """The ScalingDecision events on ``name``, oldest first."""
+    return [e for e in cluster.events(APPS_NS, name) if e.reason == "ScalingDecision"]
+
+
 def test_the_operator_pod_scales_an_emulated_application(install: Install) -> None:
     cluster = Cluster(install.api)
     name = "node-scaled"
@@ -199,7 +205,7 @@ def test_the_operator_pod_scales_an_emulated_application(install: Install) -> No
     # the operator posts its events from a queue after the patch, so the event may trail the write
     wait_for(
         f"{name}'s ScalingDecision event",
-        lambda: [e for e in cluster.events(APPS_NS, name) if e.reason == "ScalingDecision"] or None,
+        lambda: _decisions(cluster, name) or None,
         30,
     )
     logs = install.tools.kubectl("logs", "-n", OPERATOR_NS, install.pod).stdout
@@ -221,7 +227,7 @@ def test_a_deleted_operator_pod_is_replaced_and_carries_on_without_repeating_its
     cluster.create(APPS_NS, spark_application(name, 2, {"actuation": "in-place"}, 3000.0))
     wait_for(
         f"a first decision for {name}",
-        lambda: [e for e in cluster.events(APPS_NS, name) if e.reason == "ScalingDecision"] or None,
+        lambda: _decisions(cluster, name) or None,
         120,
     )
     old = install.pod
@@ -241,11 +247,7 @@ def test_a_deleted_operator_pod_is_replaced_and_carries_on_without_repeating_its
         lambda: current_executors(cluster.get(APPS_NS, name)) > before or None,
         120,
     )
-    steps = [
-        parse_message(e.message)["executors"].split("->")
-        for e in cluster.events(APPS_NS, name)
-        if e.reason == "ScalingDecision"
-    ]
+    steps = [parse_message(e.message)["executors"].split("->") for e in _decisions(cluster, name)]
     for (_, after), (start, _) in itertools.pairwise(steps):
         assert start == after, steps
 
