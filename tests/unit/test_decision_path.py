@@ -20,6 +20,7 @@ from hrl_autoscaler.research.evaluation.pipeline_controller import (
 from hrl_autoscaler.research.evaluation.runner import EvaluationSpec, episode_load
 from hrl_autoscaler.research.sim.meta_env import MetaControllerEnv
 from hrl_autoscaler.research.sim.rollout import Trace, rollout
+from hrl_autoscaler.research.sim.staged_env import StagedExecutorEnv
 from hrl_autoscaler.runtime.core.annotations import PREFIX, WEIGHT_ANNOTATIONS
 from hrl_autoscaler.runtime.core.controller import Controller
 from hrl_autoscaler.runtime.core.reporting import Reason
@@ -79,6 +80,33 @@ def test_ppo_fixed_in_evaluation_decides_as_the_meta_training_environment() -> N
         trained += info["executors"]
     assert trained == [int(n) for n in trace.executors]
     assert len(set(trained)) > 1, "the episode must make the policy move"
+
+
+def test_the_staged_training_environment_decides_as_ppo_fixed_in_evaluation() -> None:
+    """The staged PPO environment, fed the committed policy's answer to its observation,
+    applies the executor counts evaluation's ``ppo-fixed`` applies: its observation is the one
+    the decision step shows the policy, and its targets are the pipeline's."""
+    steps, seed = 120, 3
+    load, initial = _episode("flash-crowd", steps, seed)
+    _, trace = _run("ppo-fixed", load, initial, seed)
+    policy = NumpyPPOPolicy.load(default_policies_dir() / PPO_DIR)
+    env = StagedExecutorEnv(objective="slo")
+    options = {"load": load, "initial_executors": initial, "weights": FIXED_BASELINE}
+    obs, _ = env.reset(seed=seed, options={**options, "latency_slo_ms": 2000.0})
+    applied, moved_by_stages, asked = [], 0, 0
+    for _ in range(steps):
+        proposal = policy.executors(obs)
+        shown, (obs, _, _, _, info) = obs, env.step(proposal - PARAMS.min_executors)
+        if info["policy_observation"] is not None:
+            np.testing.assert_array_equal(info["policy_observation"], shown)
+            asked += 1
+        decision = info["decision"]
+        applied.append(decision.target)
+        moved_by_stages += decision.target != proposal
+    assert applied == [int(n) for n in trace.executors]
+    assert len(set(applied)) > 1, "the episode must make the policy move"
+    assert moved_by_stages > 0, "the stages must act on some proposals, or this tests nothing"
+    assert asked > steps // 2
 
 
 def test_hrl_writes_meta_weights_through_the_annotations_at_the_meta_interval() -> None:

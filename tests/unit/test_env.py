@@ -10,12 +10,17 @@ from gymnasium.utils.env_checker import check_env
 import hrl_autoscaler  # noqa: F401  (registers the environments)
 from hrl_autoscaler.research.sim.env import IoTSparkStreamingEnv
 from hrl_autoscaler.research.sim.registration import IOT_ENV_ID
+from hrl_autoscaler.research.sim.staged_env import StagedExecutorEnv
 from hrl_autoscaler.runtime.core.observation import OBS_SIZE
 from hrl_autoscaler.runtime.core.weights import Weights
 
 
 def test_passes_gymnasium_check_env() -> None:
     check_env(IoTSparkStreamingEnv(), skip_render_check=True)
+
+
+def test_the_staged_environment_passes_gymnasium_check_env() -> None:
+    check_env(StagedExecutorEnv(peak_jitter=0.3), skip_render_check=True)
 
 
 def test_registered_id_makes_the_environment() -> None:

@@ -33,6 +33,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--gamma", type=float, help="TD3 discount (meta only; default: the config's)"
     )
+    parser.add_argument(
+        "--staged",
+        action="store_true",
+        help="ppo only: train the proposal to the operator's decision stages (DS2 fallback, "
+        "SLO guard, trim, caps, forecasts, guardrails) instead of the executor count itself",
+    )
     parser.add_argument("--seed", type=int, default=0)
 
 
@@ -43,7 +49,12 @@ def run(args: argparse.Namespace) -> int:
             from hrl_autoscaler.research.train.ppo import PPOConfig, train_ppo
 
             meta = train_ppo(
-                PPOConfig(timesteps=args.timesteps or PPOConfig.timesteps, seed=args.seed), args.out
+                PPOConfig(
+                    timesteps=args.timesteps or PPOConfig.timesteps,
+                    seed=args.seed,
+                    staged=args.staged,
+                ),
+                args.out,
             )
         else:
             from hrl_autoscaler.research.train.meta import MetaConfig, train_meta

@@ -17,16 +17,10 @@ from gymnasium import spaces
 
 from hrl_autoscaler.config import OperatorSettings, SimParams
 from hrl_autoscaler.research.sim.env import MIX, IoTSparkStreamingEnv
+from hrl_autoscaler.research.sim.operator_step import operator_decision_step
 from hrl_autoscaler.research.sim.workloads import SCENARIOS
-from hrl_autoscaler.runtime.core.annotations import AppSettings
-from hrl_autoscaler.runtime.core.appruntime import (
-    control_context,
-    decision_options,
-    effectiveness_settings,
-    guardrail_settings,
-    meta_cadence,
-)
-from hrl_autoscaler.runtime.core.decision import DecisionStep, ExecutorPolicy
+from hrl_autoscaler.runtime.core.appruntime import meta_cadence
+from hrl_autoscaler.runtime.core.decision import ExecutorPolicy
 from hrl_autoscaler.runtime.core.meta import (
     META_HIGH,
     META_LOW,
@@ -35,7 +29,6 @@ from hrl_autoscaler.runtime.core.meta import (
     action_to_weights,
 )
 from hrl_autoscaler.runtime.core.objectives import validate_objective
-from hrl_autoscaler.runtime.core.sizing import RateEstimate
 from hrl_autoscaler.runtime.core.weights import FIXED_BASELINE, Weights
 
 DEFAULT_SLO_MS = 2000.0
@@ -119,27 +112,7 @@ class MetaControllerEnv(gym.Env[np.ndarray, np.ndarray]):
         """A fresh application: its decision step and meta window, as the operator builds them
         for an application opted in with this SLO and the simulator's price."""
         p = self.params
-        app = AppSettings(
-            weight_policy="meta",
-            mode="auto",
-            min_executors=p.min_executors,
-            max_executors=p.max_executors,
-            actuation=p.actuation,
-            latency_slo_ms=slo_ms,
-            cost_per_executor_hour=p.price_per_executor_hour,
-            objective="r_meta" if self.objective == "r_meta" else "slo",
-        )
-        rate = RateEstimate(
-            self.settings.default_executor_rate_eps, self.settings.capacity_smoothing, p
-        )
-        self.step_ = DecisionStep(
-            self.policy,
-            guardrail_settings(app, self.settings),
-            control_context(app, self.settings, p),
-            rate,
-            decision_options(self.settings),
-            effectiveness_settings(app, self.settings),
-        )
+        self.step_ = operator_decision_step(self.policy, p, self.settings, slo_ms, self.objective)
         self.meta = MetaStep(p.price_per_executor_hour, slo_ms, p.max_executors)
 
     def _run_window(self) -> MetaInput:

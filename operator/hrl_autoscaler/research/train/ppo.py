@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
+import gymnasium as gym
 import numpy as np
 import torch
 from stable_baselines3 import PPO
@@ -21,6 +22,7 @@ from stable_baselines3.common.vec_env import VecNormalize
 
 from hrl_autoscaler.config import SimParams
 from hrl_autoscaler.research.sim.env import IoTSparkStreamingEnv
+from hrl_autoscaler.research.sim.staged_env import StagedExecutorEnv
 from hrl_autoscaler.research.train.common import (
     LearningCurve,
     learn,
@@ -58,9 +60,19 @@ class PPOConfig:
     """Scale each episode's peak by U(0.7, 1.3): the policy must read the rate, not memorise it."""
     net_arch: tuple[int, int] = (64, 64)
     seed: int = 0
+    staged: bool = False
+    """Train the proposal to the operator's decision stages (:mod:`.staged_env`) instead of
+    the executor count itself. Off: the committed policy was trained without the stages."""
 
 
-def make_env(config: PPOConfig, params: SimParams) -> IoTSparkStreamingEnv:
+def make_env(config: PPOConfig, params: SimParams) -> gym.Env[np.ndarray, np.int64]:
+    if config.staged:
+        return StagedExecutorEnv(
+            params=params,
+            scenario="mix",
+            episode_steps=config.episode_steps,
+            peak_jitter=config.peak_jitter,
+        )
     return IoTSparkStreamingEnv(
         params=params,
         scenario="mix",
