@@ -7,6 +7,7 @@ import inspect
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -109,3 +110,16 @@ def test_help_does_not_import_torch(argv: list[str]) -> None:
         check=True,
     )
     assert "HEAVY []" in done.stderr, done.stderr
+
+
+def test_train_ppo_refuses_a_bad_learning_rate_and_a_missing_artifact(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "ppo", "--learning-rate", "-1", "--out", str(tmp_path)])
+    assert exit_info.value.code == 2
+    assert "--learning-rate: must be a finite number > 0" in capsys.readouterr().err
+    pytest.importorskip("stable_baselines3")
+    with pytest.raises(SystemExit, match=r"init_from: .* has no ppo.zip"):
+        main(["train", "ppo", "--init-from", str(tmp_path), "--out", str(tmp_path / "out")])
+    assert not (tmp_path / "out").exists()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -71,6 +72,28 @@ def test_ppo_smoke_run_writes_a_verified_artifact(tiny_ppo: Path, tmp_path: Path
     np.savez(tampered / "policy.npz", **arrays)
     with pytest.raises(PolicyError, match="sha256"):
         NumpyPPOPolicy.load(tampered)
+
+
+@pytest.mark.slow
+def test_a_staged_fine_tune_continues_an_artifact(tiny_ppo: Path, tmp_path: Path) -> None:
+    """``init_from`` starts from the artifact's weights (at learning rate 0 they stay), trains
+    in the staged environment and writes an artifact the runtime loads, with both settings in
+    its training record."""
+    config = PPOConfig(
+        timesteps=256, n_envs=2, n_steps=128, batch_size=64, n_epochs=1, learning_rate=0.0
+    )
+    out = tmp_path / "fine-tuned"
+    meta = train_ppo(replace(config, staged=True, init_from=str(tiny_ppo)), out, progress_bar=False)
+    assert meta["training"]["config"]["staged"] is True
+    assert meta["training"]["config"]["init_from"] == str(tiny_ppo)
+    with np.load(tiny_ppo / "policy.npz") as before, np.load(out / "policy.npz") as after:
+        for name in ("pi0_w", "action_w", "obs_mean"):
+            assert before[name].shape == after[name].shape
+        # learning rate 0: the actor's weights are the artifact's, unchanged
+        np.testing.assert_array_equal(before["pi0_w"], after["pi0_w"])
+    NumpyPPOPolicy.load(out)
+    with pytest.raises(FileNotFoundError, match="init_from"):
+        train_ppo(replace(config, init_from=str(tmp_path)), tmp_path / "x", progress_bar=False)
 
 
 @pytest.mark.slow

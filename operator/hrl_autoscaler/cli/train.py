@@ -7,7 +7,7 @@ from pathlib import Path
 
 from hrl_autoscaler.cli.common import console
 from hrl_autoscaler.runtime.core.objectives import OBJECTIVES
-from hrl_autoscaler.tools.argtypes import integer
+from hrl_autoscaler.tools.argtypes import integer, number
 
 DESCRIPTION = (
     "train ppo: the contextual PPO executor policy (weights drawn per episode, "
@@ -39,6 +39,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="ppo only: train the proposal to the operator's decision stages (DS2 fallback, "
         "SLO guard, trim, caps, forecasts, guardrails) instead of the executor count itself",
     )
+    parser.add_argument(
+        "--init-from",
+        type=Path,
+        help="ppo only: continue training this artifact (its ppo.zip and vecnormalize.pkl)",
+    )
+    parser.add_argument(
+        "--learning-rate", type=number(), help="ppo only (default: the config's, 3e-4)"
+    )
     parser.add_argument("--seed", type=int, default=0)
 
 
@@ -53,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
                     timesteps=args.timesteps or PPOConfig.timesteps,
                     seed=args.seed,
                     staged=args.staged,
+                    init_from=str(args.init_from) if args.init_from else None,
+                    learning_rate=args.learning_rate or PPOConfig.learning_rate,
                 ),
                 args.out,
             )
@@ -70,6 +80,8 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit(
             f"training needs the [train] extra (torch, stable-baselines3): {exc}"
         ) from None
+    except FileNotFoundError as exc:  # --init-from without an artifact
+        raise SystemExit(f"train {args.agent}: {exc}") from None
     training = meta["training"]
     console.print(
         f"trained {training['algorithm']} for {training['timesteps']:,} steps "

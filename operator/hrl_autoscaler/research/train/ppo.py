@@ -18,7 +18,7 @@ import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.running_mean_std import RunningMeanStd
-from stable_baselines3.common.vec_env import VecNormalize
+from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 from hrl_autoscaler.config import SimParams
 from hrl_autoscaler.research.sim.env import IoTSparkStreamingEnv
@@ -62,7 +62,14 @@ class PPOConfig:
     seed: int = 0
     staged: bool = False
     """Train the proposal to the operator's decision stages (:mod:`.staged_env`) instead of
-    the executor count itself. Off: the committed policy was trained without the stages."""
+    the executor count itself. Off: the committed policy was trained without the stages; from
+    scratch with them a policy learns to propose little and leave the sizing to the stages,
+    and fine-tuned with them it did not beat the committed one on validation
+    (docs/learned-controller-experiments.md, session 20)."""
+    init_from: str | None = None
+    """An artifact directory (``ppo.zip`` and ``vecnormalize.pkl``) to continue training from:
+    fine-tuning, e.g. the committed policy with ``staged``. Its network is kept (``net_arch``
+    is then the artifact's); the hyper-parameters above apply from the first update."""
 
 
 def make_env(config: PPOConfig, params: SimParams) -> gym.Env[np.ndarray, np.int64]:
@@ -102,30 +109,60 @@ def export_numpy(model: PPO, vecnorm: VecNormalize, path: Path) -> None:
     )
 
 
+def _start(config: PPOConfig, venv: VecEnv) -> tuple[PPO, VecNormalize]:
+    """A new model on normalised observations, or ``config.init_from``'s model and statistics
+    with this config's hyper-parameters."""
+    hyper: dict[str, Any] = {
+        "n_steps": config.n_steps,
+        "batch_size": config.batch_size,
+        "n_epochs": config.n_epochs,
+        "gamma": config.gamma,
+        "ent_coef": config.ent_coef,
+    }
+    if config.init_from is None:
+        vecnorm = VecNormalize(venv, norm_obs=True, norm_reward=True, gamma=config.gamma)
+        model = PPO(
+            "MlpPolicy",
+            vecnorm,
+            learning_rate=config.learning_rate,
+            clip_range=config.clip_range,
+            policy_kwargs={"net_arch": list(config.net_arch)},
+            seed=config.seed,
+            device="cpu",
+            verbose=0,
+            **hyper,
+        )
+        return model, vecnorm
+    init = Path(config.init_from)
+    vecnorm = VecNormalize.load(str(init / VECNORM_FILE), venv)
+    vecnorm.training, vecnorm.gamma = True, config.gamma
+    schedules = {"learning_rate": config.learning_rate, "clip_range": config.clip_range}
+    model = PPO.load(
+        init / SB3_FILE,
+        env=vecnorm,
+        device="cpu",
+        custom_objects=schedules,
+        seed=config.seed,
+        **hyper,
+    )
+    return model, vecnorm
+
+
 def train_ppo(
     config: PPOConfig, out: Path, params: SimParams | None = None, progress_bar: bool = True
 ) -> dict[str, Any]:
     """Train, save the SB3 files, the numpy export, the learning curve and ``metadata.json``."""
+    if config.init_from is not None:  # before anything is written
+        for name in (SB3_FILE, VECNORM_FILE):
+            if not (Path(config.init_from) / name).is_file():
+                raise FileNotFoundError(
+                    f"init_from: {config.init_from} has no {name} (a `train ppo` artifact)"
+                )
     params = params or SimParams()
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(1)
     venv = make_vec_env(lambda: make_env(config, params), n_envs=config.n_envs, seed=config.seed)
-    vecnorm = VecNormalize(venv, norm_obs=True, norm_reward=True, gamma=config.gamma)
-    model = PPO(
-        "MlpPolicy",
-        vecnorm,
-        learning_rate=config.learning_rate,
-        n_steps=config.n_steps,
-        batch_size=config.batch_size,
-        n_epochs=config.n_epochs,
-        gamma=config.gamma,
-        clip_range=config.clip_range,
-        ent_coef=config.ent_coef,
-        policy_kwargs={"net_arch": list(config.net_arch)},
-        seed=config.seed,
-        device="cpu",
-        verbose=0,
-    )
+    model, vecnorm = _start(config, venv)
     curve = LearningCurve()
     seconds = learn(model, config.timesteps, curve, progress_bar)
     model.save(out / SB3_FILE)
