@@ -788,6 +788,27 @@ def test_a_restarted_operator_honours_the_cooldown_from_the_stored_state() -> No
     assert [d["executors"] for d in stored.decisions] == ["2->6", "6->9"]
 
 
+def test_a_restarted_operator_resumes_the_forecasts_input_history() -> None:
+    """The anticipation's input history is checkpointed into the state (at the first decision,
+    then every input_checkpoint_s) and a successor resumes it, the decision it missed filled
+    with the last stored rate."""
+    store, clock = MemoryStore(), FakeClock()
+    first = make(store=store, clock=clock)
+    for i in range(12):  # 330 s: checkpoints at the first decision and 300 s later
+        first.source.samples[KEY] = sample(input_eps=1000.0 + 100.0 * i)
+        first.cycle()
+    stored = AppState.from_json(store.states[KEY])
+    assert stored.inputs == [1000.0 + 100.0 * i for i in range(11)]
+    second = make(store=store, clock=clock)
+    second.cluster = first.cluster
+    second.autoscaler.actuator = first.cluster
+    second.source.samples[KEY] = sample(input_eps=2500.0)
+    second.cycle()
+    runtime = second.autoscaler.runtime(KEY)
+    assert runtime is not None
+    assert list(runtime.decision_step.anticipation.rates) == [*stored.inputs, 2000.0, 2500.0]
+
+
 def test_a_crash_between_the_patch_and_the_state_write_keeps_the_cooldown() -> None:
     """The scale record travels in the scaling patch itself: a successor that finds no stored
     change (the state write never happened) still honours the cooldown, and does not act

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -190,6 +190,16 @@ class Anticipation:
     def acting(self) -> bool:
         """On and with a period found: what the other forecasts leave periodic load to."""
         return self.settings.enabled and self.period is not None
+
+    def restore(self, rates: Iterable[float]) -> None:
+        """Resume from a stored input history, oldest first (an operator restart): the period
+        is estimated at the next observation and acted on once ``stable_estimates`` agree,
+        ``refresh`` x ``stable_estimates`` decisions later instead of after
+        ``min_cycles`` periods of new history."""
+        self.rates.clear()
+        self.rates.extend(max(0.0, float(r)) for r in rates)
+        self.period, self._candidate, self._agreeing = None, None, 0
+        self._since_estimate = self.settings.refresh - 1
 
     def observe(self, input_rate_eps: float) -> None:
         """Record one decision's input rate; re-estimate the period every ``refresh`` calls."""

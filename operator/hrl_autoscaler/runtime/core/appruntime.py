@@ -30,6 +30,7 @@ from hrl_autoscaler.runtime.core.decision import DecisionOptions, DecisionStep, 
 from hrl_autoscaler.runtime.core.effectiveness import EffectivenessSettings
 from hrl_autoscaler.runtime.core.fallrelease import FallReleaseSettings
 from hrl_autoscaler.runtime.core.guardrails import GuardrailSettings
+from hrl_autoscaler.runtime.core.inputmemory import resume
 from hrl_autoscaler.runtime.core.margintrim import MarginTrimSettings
 from hrl_autoscaler.runtime.core.meta import MetaCadence, MetaStep
 from hrl_autoscaler.runtime.core.modifiers import MODIFIER_ANNOTATIONS, ModifierState
@@ -339,6 +340,9 @@ class SettingsResolver:
             )
             if runtime.state.last_change_at is not None:
                 runtime.step.guardrails.last_change_s = runtime.state.last_change_at
+            resumed = resume(runtime.step, runtime.state, self.clock.now(), self.settings)
+            if resumed:
+                log.info("%s: %s", runtime.key, resumed)
         refresh_step(runtime, self.settings, self.params)
         meta_key = (s.cost_per_executor_hour, s.latency_slo_ms)
         if meta_key != runtime.meta_key:

@@ -2,8 +2,9 @@
 
 Kept in a ConfigMap per application (as Flink's autoscaler keeps its history): the time of the
 last change (so a restarted operator honours the cooldown instead of restarting the application
-again), recent decisions, the meta-controller's history and timing, and the last good settings
-(so a bad annotation seen first by a new replica does not fall back to defaults).
+again), recent decisions, the meta-controller's history and timing, the last good settings
+(so a bad annotation seen first by a new replica does not fall back to defaults) and the
+recent input the forecasts need (so a restart does not cost them hours of history).
 """
 
 from __future__ import annotations
@@ -50,6 +51,13 @@ class AppState:
     """Measured restart times (restart actuation), newest last (see :mod:`.restarttime`)."""
     startup_s: list[float] = field(default_factory=list)
     """Measured in-place executor start-up times, newest last."""
+    inputs: list[float] = field(default_factory=list)
+    """The anticipation's input history, events/s per decision, oldest first (3 significant
+    digits; checkpointed every few minutes, see :mod:`.inputmemory`)."""
+    inputs_at: float | None = None
+    """Unix time of the newest entry of ``inputs``."""
+    input_peaks: list[tuple[float, float]] = field(default_factory=list)
+    """The surge response's running peak: (unix time, events/s), oldest first."""
 
     def __setattr__(self, name: str, value: Any) -> None:
         if getattr(self, name, _UNSET) != value:
@@ -111,6 +119,9 @@ class AppState:
                 executor_rate_eps=_opt_float(data.get("executor_rate_eps")),
                 restart_s=_seconds(data.get("restart_s")),
                 startup_s=_seconds(data.get("startup_s")),
+                inputs=_rates(data.get("inputs")),
+                inputs_at=_opt_float(data.get("inputs_at")),
+                input_peaks=_peaks(data.get("input_peaks")),
             )
         except (TypeError, ValueError, IndexError, OverflowError) as exc:
             raise ValueError(f"state has a malformed field: {exc}") from None
@@ -138,14 +149,38 @@ def _weights(value: Any) -> tuple[float, float, float] | None:
 
 def _seconds(value: Any) -> list[float]:
     """A stored list of measured times (absent in states written before they were kept)."""
+    return _non_negative(value, "seconds")
+
+
+def _non_negative(value: Any, what: str) -> list[float]:
+    """A stored list of finite numbers >= 0 (``what`` names them in the error)."""
     if value is None:
         return []
     if not isinstance(value, list):
-        raise ValueError(f"{value!r} is not a list of seconds")
-    times = [float(v) for v in value]
-    if not all(math.isfinite(t) and t >= 0 for t in times):
-        raise ValueError(f"{value!r} are not seconds")
-    return times
+        raise ValueError(f"{value!r} is not a list of {what}")
+    numbers = [float(v) for v in value]
+    if not all(math.isfinite(n) and n >= 0 for n in numbers):
+        raise ValueError(f"{value!r} are not {what}")
+    return numbers
+
+
+def _rates(value: Any) -> list[float]:
+    """A stored input history (absent in states written before it was kept)."""
+    return _non_negative(value, "inputs (events/s >= 0)")
+
+
+def _peaks(value: Any) -> list[tuple[float, float]]:
+    """Stored (time, rate) pairs: finite, rates >= 0."""
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(
+        isinstance(p, list | tuple) and len(p) == 2 for p in value
+    ):
+        raise ValueError(f"input_peaks {value!r} are not (time, rate) pairs")
+    peaks = [(float(t), float(r)) for t, r in value]
+    if not all(math.isfinite(t) and math.isfinite(r) and r >= 0 for t, r in peaks):
+        raise ValueError(f"input_peaks {value!r} are not finite times and rates >= 0")
+    return peaks
 
 
 def _opt_int(value: Any) -> int | None:

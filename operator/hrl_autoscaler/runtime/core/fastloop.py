@@ -23,6 +23,7 @@ from hrl_autoscaler.runtime.core.budget.controller import BudgetView
 from hrl_autoscaler.runtime.core.budget.gate import BudgetGate
 from hrl_autoscaler.runtime.core.decision import Decision
 from hrl_autoscaler.runtime.core.exclusion import effective_mode, report_pause
+from hrl_autoscaler.runtime.core.inputmemory import checkpoint
 from hrl_autoscaler.runtime.core.metrics import SystemMetrics
 from hrl_autoscaler.runtime.core.ports import (
     BudgetRef,
@@ -91,6 +92,7 @@ class FastLoop:
             objective=s.objective,
         )
         runtime.state.set_rate(runtime.rate.executor_rate_eps)
+        checkpoint(step, runtime.state, now, self.ctx.settings)
         # a paused application demands what it is held at: a budget keeps no room for more
         held = decision.capped_from or decision.target
         runtime.wanted = decision.proposed if decision.paused is None else held

@@ -25,6 +25,7 @@ is the scale-down confirmations' job, lowering it the policy's.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 
@@ -74,15 +75,31 @@ class Surge:
         self._peaks: deque[tuple[float, float]] = deque()
         """(time, input) with decreasing inputs: the front is the peak within the memory."""
 
+    @property
+    def peaks(self) -> list[tuple[float, float]]:
+        """(time, input) of the running peak and the lower inputs after it, oldest first:
+        what a restarted operator needs to cap forecasts at the day's highest input."""
+        return list(self._peaks)
+
+    def restore(self, peaks: Iterable[tuple[float, float]]) -> None:
+        """Resume the running peak from stored (time, input) pairs (an operator restart). The
+        last input is not restored: a slope across the restart's gap would be no slope."""
+        self._peaks.clear()
+        for time_s, input_eps in sorted(peaks):
+            self._push(time_s, input_eps)
+
+    def _push(self, time_s: float, input_eps: float) -> None:
+        while self._peaks and self._peaks[-1][1] <= input_eps:
+            self._peaks.pop()
+        self._peaks.append((time_s, input_eps))
+        while self._peaks[0][0] < time_s - self.settings.peak_memory_s:
+            self._peaks.popleft()
+
     def forecast(self, input_eps: float, time_s: float, horizon_s: float) -> float | None:
         """Record the input at ``time_s``; the input forecast ``horizon_s`` ahead when it rose
         by at least ``min_rise`` since the last observation, else None."""
         s = self.settings
-        while self._peaks and self._peaks[-1][1] <= input_eps:
-            self._peaks.pop()
-        self._peaks.append((time_s, input_eps))
-        while self._peaks[0][0] < time_s - s.peak_memory_s:
-            self._peaks.popleft()
+        self._push(time_s, input_eps)
         last, self._last = self._last, (time_s, input_eps)
         if last is None or time_s <= last[0] or input_eps < (1 + s.min_rise) * last[1]:
             return None

@@ -1,0 +1,66 @@
+"""The forecasts' input memory across operator restarts.
+
+The anticipation finds a period in two hours of input (one rate per decision) and the surge
+response caps its forecasts at the day's highest input; both live in the decision step, in
+memory. Without this module a restarted operator (an upgrade, a node drain, a crash) would
+answer periodic load reactively for the next two hours and cap surges at whatever it has seen
+since. :func:`checkpoint` copies both into the application's :class:`.appstate.AppState`
+every ``input_checkpoint_s`` (the state ConfigMap is written when it changes);
+:func:`resume` puts them back into a new decision step.
+"""
+
+from __future__ import annotations
+
+import math
+
+from hrl_autoscaler.config import OperatorSettings
+from hrl_autoscaler.runtime.core.appstate import AppState
+from hrl_autoscaler.runtime.core.decision import DecisionStep
+
+MAX_PEAKS = 32
+"""Peak entries kept in the state: the running peak first, then lower ones after it. A
+steadily falling input would add one per decision for a day; the first ones are the highest."""
+
+
+def _sig(x: float, digits: int = 3) -> float:
+    """``x`` to ``digits`` significant digits: enough for a forecast, a third of the JSON."""
+    if not math.isfinite(x) or x <= 0:
+        return 0.0
+    return round(x, digits - 1 - math.floor(math.log10(x)))
+
+
+def checkpoint(step: DecisionStep, state: AppState, now: float, settings: OperatorSettings) -> bool:
+    """Copy the input history and the running peak into ``state`` when the last copy is
+    ``input_checkpoint_s`` old (or there is none); whether it did. Nothing while both
+    forecasts are off: there is nothing to keep, and a write would be for nothing."""
+    if not (step.anticipation.settings.enabled or step.surge.settings.enabled):
+        return False
+    if state.inputs_at is not None and 0 <= now - state.inputs_at < settings.input_checkpoint_s:
+        return False
+    state.inputs = [_sig(r) for r in step.anticipation.rates]
+    state.input_peaks = [(round(t, 1), _sig(r)) for t, r in step.surge.peaks[:MAX_PEAKS]]
+    state.inputs_at = now
+    return True
+
+
+def resume(step: DecisionStep, state: AppState, now: float, settings: OperatorSettings) -> str:
+    """Put the stored input history and running peak into a new ``step``; what was resumed,
+    for the log (an empty string when nothing was stored)."""
+    if not state.inputs and not state.input_peaks:
+        return ""
+    step.surge.restore(state.input_peaks)
+    peaks = f"the running peak ({len(state.input_peaks)} entries)"
+    if not state.inputs or state.inputs_at is None:
+        return f"resumed {peaks}"
+    gap_s = now - state.inputs_at
+    if not 0 <= gap_s <= settings.input_resume_gap_s:
+        return (
+            f"resumed {peaks}; input history not resumed: stored {gap_s:.0f} s ago, more than "
+            f"input_resume_gap_s ({settings.input_resume_gap_s:g} s)"
+        )
+    missing = max(0, round(gap_s / settings.decision_interval_s) - 1)
+    step.anticipation.restore([*state.inputs, *[state.inputs[-1]] * missing])
+    return (
+        f"resumed {peaks} and {len(state.inputs)} decisions of input history "
+        f"({missing} missing since, filled with the last rate)"
+    )

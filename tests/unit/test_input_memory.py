@@ -1,0 +1,153 @@
+"""The forecasts' input memory across operator restarts: the anticipation's history and the
+surge response's running peak go into the state and come back into a new decision step."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from hrl_autoscaler.config import OperatorSettings, SimParams
+from hrl_autoscaler.research.sim.operator_step import operator_decision_step
+from hrl_autoscaler.runtime.core.anticipation import Anticipation
+from hrl_autoscaler.runtime.core.appstate import AppState
+from hrl_autoscaler.runtime.core.decision import DecisionStep
+from hrl_autoscaler.runtime.core.inputmemory import checkpoint, resume
+from hrl_autoscaler.runtime.core.surge import Surge
+
+SETTINGS = OperatorSettings.built_in()
+T0 = 1_700_000_000.0
+PERIOD = 20
+"""Decisions per cycle of the test's input (10 minutes at 30 s)."""
+
+
+class _Hold:
+    def executors(self, obs: np.ndarray) -> int:
+        return 2
+
+
+def _step() -> DecisionStep:
+    return operator_decision_step(_Hold(), SimParams(), SETTINGS, 2000.0, "slo")
+
+
+def _periodic(n: int) -> list[float]:
+    """A burst of 8,000 events/s for 3 decisions in every ``PERIOD``, 1,000 between."""
+    return [8000.0 if i % PERIOD < 3 else 1000.0 for i in range(n)]
+
+
+def _until_period(anticipation: Anticipation, rates: list[float]) -> int | None:
+    """Observations until the anticipation acts on a period (None: not within ``rates``)."""
+    for n, rate in enumerate(rates, 1):
+        anticipation.observe(rate)
+        if anticipation.acting:
+            return n
+    return None
+
+
+def test_a_restored_history_finds_the_period_within_a_few_estimates() -> None:
+    history, after = _periodic(200), _periodic(220)[200:]
+    fresh = Anticipation(_step().anticipation.settings)
+    assert _until_period(fresh, after) is None, "20 decisions are too few to find it afresh"
+    restored = Anticipation(_step().anticipation.settings)
+    restored.restore(history)
+    found = _until_period(restored, after)
+    s = restored.settings
+    assert found is not None
+    assert found <= s.refresh * s.stable_estimates
+    assert restored.period == PERIOD
+
+
+def test_a_restored_peak_caps_a_surge_at_the_days_high_not_at_todays() -> None:
+    fresh, restored = Surge(), Surge()
+    restored.restore([(T0 - 3600.0, 9000.0), (T0 - 60.0, 1200.0)])
+    for surge in (fresh, restored):
+        surge.forecast(1000.0, T0, 75.0)
+    assert fresh.forecast(2000.0, T0 + 30.0, 75.0) == 2000.0  # capped at what it has seen
+    assert restored.forecast(2000.0, T0 + 30.0, 75.0) == 9000.0
+    assert restored.peaks[0] == (T0 - 3600.0, 9000.0)
+
+
+def test_the_memory_survives_the_state_json_and_fills_a_short_gap() -> None:
+    step = _step()
+    rates = _periodic(120)
+    for i, rate in enumerate(rates):
+        step.anticipation.observe(rate)
+        step.surge.forecast(rate, T0 + 30.0 * i, 75.0)
+    now = T0 + 30.0 * (len(rates) - 1)
+    state = AppState()
+    assert checkpoint(step, state, now, SETTINGS)
+    stored = AppState.from_json(state.to_json())
+    assert stored.inputs == rates
+    assert stored.inputs_at == now
+    assert stored.input_peaks[0][1] == 8000.0
+
+    successor = _step()
+    said = resume(successor, stored, now + 95.0, SETTINGS)  # 3 intervals on: 2 decisions missed
+    assert "120 decisions of input history (2 missing" in said
+    assert list(successor.anticipation.rates) == [*rates, rates[-1], rates[-1]]
+    assert successor.surge.peaks == step.surge.peaks
+
+
+def test_a_long_gap_keeps_the_peak_and_drops_the_history() -> None:
+    step = _step()
+    for i, rate in enumerate(_periodic(60)):
+        step.anticipation.observe(rate)
+        step.surge.forecast(rate, T0 + 30.0 * i, 75.0)
+    state = AppState()
+    checkpoint(step, state, T0 + 1770.0, SETTINGS)
+    successor = _step()
+    late = T0 + 1770.0 + SETTINGS.input_resume_gap_s + 1.0
+    said = resume(successor, state, late, SETTINGS)
+    assert "input history not resumed" in said
+    assert "input_resume_gap_s" in said
+    assert len(successor.anticipation.rates) == 0
+    assert successor.surge.peaks == step.surge.peaks
+    assert resume(_step(), AppState(), late, SETTINGS) == ""  # nothing stored, nothing said
+
+
+def test_checkpoints_come_every_input_checkpoint_s_and_round_to_three_digits() -> None:
+    step, state = _step(), AppState()
+    step.anticipation.observe(1234.5678)
+    assert checkpoint(step, state, T0, SETTINGS)
+    revision = state.revision
+    step.anticipation.observe(2000.0)
+    assert not checkpoint(step, state, T0 + SETTINGS.input_checkpoint_s - 1.0, SETTINGS)
+    assert state.revision == revision, "no write between checkpoints"
+    assert checkpoint(step, state, T0 + SETTINGS.input_checkpoint_s, SETTINGS)
+    assert state.inputs == [1230.0, 2000.0]
+
+
+def test_nothing_is_kept_while_both_forecasts_are_off() -> None:
+    off = SETTINGS.guardrails.model_copy(
+        update={
+            "anticipation": SETTINGS.guardrails.anticipation.model_copy(update={"enabled": False}),
+            "surge": SETTINGS.guardrails.surge.model_copy(update={"enabled": False}),
+        }
+    )
+    settings = SETTINGS.model_copy(update={"guardrails": off})
+    step = operator_decision_step(_Hold(), SimParams(), settings, 2000.0, "slo")
+    state = AppState()
+    assert not checkpoint(step, state, T0, settings)
+    assert state.inputs_at is None
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "says"),
+    [
+        ("inputs", [1000.0, -5.0], "inputs"),
+        ("inputs", "1000", "inputs"),
+        ("inputs", [math.inf], "inputs"),
+        ("input_peaks", [[T0, -1.0]], "input_peaks"),
+        ("input_peaks", [[T0]], "input_peaks"),
+        ("inputs_at", "soon", "soon"),
+    ],
+)
+def test_a_malformed_stored_memory_is_refused_with_the_field(
+    field: str, value: object, says: str
+) -> None:
+    data = json.loads(AppState().to_json())
+    data[field] = value
+    with pytest.raises(ValueError, match=says):
+        AppState.from_json(json.dumps(data))
