@@ -340,6 +340,12 @@ def test_a_restarted_operator_resumes_without_restarting_the_application(
             ),
             timeout_s=10.0,
         )
+        # the forecasts' input memory is checkpointed from the first decision on
+        stored = cluster.configmap(namespace, configmap_name(name))
+        assert stored is not None
+        memory = json.loads(stored["data"]["state.json"])
+        assert memory["inputs"], memory
+        assert memory["inputs_at"] is not None, memory
     finally:
         first.kill()
     running = wait_for(
@@ -372,6 +378,7 @@ def test_a_restarted_operator_resumes_without_restarting_the_application(
             assert app["status"]["submissionAttempts"] == attempts
             time.sleep(0.5)
         assert f"{namespace}/{name}: resuming from stored state" in second.log_text()
+        assert "decisions of input history" in second.log_text(), second.log_text()[-2000:]
         # and once the cooldown is over, it acts again
         wait_for(
             "a scale-down after the cooldown",
