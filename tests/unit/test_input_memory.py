@@ -15,7 +15,9 @@ from hrl_autoscaler.runtime.core.anticipation import Anticipation
 from hrl_autoscaler.runtime.core.appstate import AppState
 from hrl_autoscaler.runtime.core.decision import DecisionStep
 from hrl_autoscaler.runtime.core.inputmemory import checkpoint, resume
+from hrl_autoscaler.runtime.core.metrics import SystemMetrics
 from hrl_autoscaler.runtime.core.surge import Surge
+from hrl_autoscaler.runtime.core.weights import FIXED_BASELINE
 
 SETTINGS = OperatorSettings.built_in()
 T0 = 1_700_000_000.0
@@ -69,13 +71,22 @@ def test_a_restored_peak_caps_a_surge_at_the_days_high_not_at_todays() -> None:
     assert restored.peaks[0] == (T0 - 3600.0, 9000.0)
 
 
-def test_the_memory_survives_the_state_json_and_fills_a_short_gap() -> None:
+def _decide(step: DecisionStep, rate: float, time_s: float) -> None:
+    metrics = SystemMetrics(rate, rate, 0.0, 0.5, 0.3, 800.0, 4, 4, time_s=time_s)
+    step.decide(metrics, FIXED_BASELINE, 2000.0)
+
+
+def _observe_all(step: DecisionStep, rates: list[float]) -> float:
+    """Decide on ``rates`` 30 s apart; the time of the last."""
+    for i, rate in enumerate(rates):
+        _decide(step, rate, T0 + 30.0 * i)
+    return T0 + 30.0 * (len(rates) - 1)
+
+
+def test_the_memory_survives_the_state_json_and_the_gap_is_filled() -> None:
     step = _step()
     rates = _periodic(120)
-    for i, rate in enumerate(rates):
-        step.anticipation.observe(rate)
-        step.surge.forecast(rate, T0 + 30.0 * i, 75.0)
-    now = T0 + 30.0 * (len(rates) - 1)
+    now = _observe_all(step, rates)
     state = AppState()
     assert checkpoint(step, state, now, SETTINGS)
     stored = AppState.from_json(state.to_json())
@@ -84,27 +95,36 @@ def test_the_memory_survives_the_state_json_and_fills_a_short_gap() -> None:
     assert stored.input_peaks[0][1] == 8000.0
 
     successor = _step()
-    said = resume(successor, stored, now + 95.0, SETTINGS)  # 3 intervals on: 2 decisions missed
-    assert "120 decisions of input history (2 missing" in said
-    assert list(successor.anticipation.rates) == [*rates, rates[-1], rates[-1]]
+    said = resume(successor, stored)
+    assert said.startswith("resumed the running peak (")
+    assert said.endswith("entries) and 120 decisions of input history")
     assert successor.surge.peaks == step.surge.peaks
+    _decide(successor, 1000.0, now + 95.0)  # 2 decisions missed
+    assert list(successor.anticipation.rates) == [*rates, rates[-1], rates[-1], 1000.0]
 
 
-def test_a_long_gap_keeps_the_peak_and_drops_the_history() -> None:
+def test_a_gap_above_max_fill_drops_the_history_and_keeps_the_peak() -> None:
     step = _step()
-    for i, rate in enumerate(_periodic(60)):
-        step.anticipation.observe(rate)
-        step.surge.forecast(rate, T0 + 30.0 * i, 75.0)
+    now = _observe_all(step, _periodic(60))
     state = AppState()
-    checkpoint(step, state, T0 + 1770.0, SETTINGS)
+    checkpoint(step, state, now, SETTINGS)
     successor = _step()
-    late = T0 + 1770.0 + SETTINGS.input_resume_gap_s + 1.0
-    said = resume(successor, state, late, SETTINGS)
-    assert "input history not resumed" in said
-    assert "input_resume_gap_s" in said
-    assert len(successor.anticipation.rates) == 0
-    assert successor.surge.peaks == step.surge.peaks
-    assert resume(_step(), AppState(), late, SETTINGS) == ""  # nothing stored, nothing said
+    resume(successor, state)
+    fill = successor.anticipation.settings.max_fill
+    late = now + 30.0 * (fill + 2)  # fill + 1 decisions missed
+    _decide(successor, 1000.0, late)
+    assert list(successor.anticipation.rates) == [1000.0]
+    assert successor.surge.peaks[0] == step.surge.peaks[0]  # the peak from before the restart
+    assert resume(_step(), AppState()) == ""  # nothing stored, nothing said
+
+
+def test_skipped_cycles_are_filled_so_the_phase_holds() -> None:
+    """A decision step that sees no metrics for two cycles fills them: the history stays one
+    entry per decision interval of wall time."""
+    step = _step()
+    for t, rate in [(0.0, 1000.0), (30.0, 2000.0), (120.0, 3000.0), (151.0, 4000.0)]:
+        _decide(step, rate, T0 + t)
+    assert list(step.anticipation.rates) == [1000.0, 2000.0, 2000.0, 2000.0, 3000.0, 4000.0]
 
 
 def test_checkpoints_come_every_input_checkpoint_s_and_round_to_three_digits() -> None:

@@ -233,11 +233,6 @@ class OperatorSettings(BaseSettings):
     by one rate per decision; saving it every 5 minutes (one write per application per 10
     decisions) costs a restarted operator at most 5 minutes of it, against the 2 hours the
     anticipation needs to find a period from nothing."""
-    input_resume_gap_s: float = Field(default=900.0, ge=0)
-    """The longest gap (the checkpoint's age plus the restart) over which a restarted operator
-    resumes the stored input history, s; the missing decisions are filled with the last stored
-    rate. Over a longer gap the filled stretch would mislead the period finder and the
-    forecasts, so the history starts afresh (the running peak is kept: it is timed)."""
     http_host: str = "0.0.0.0"  # noqa: S104 - in a pod, probes and Prometheus come to the pod IP
     """Listen address of the HTTP server: all interfaces, as the kubelet's probes and
     Prometheus reach the pod on its IP (a NetworkPolicy narrows who may); ``127.0.0.1`` locally."""

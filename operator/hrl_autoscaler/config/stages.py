@@ -107,6 +107,7 @@ class AnticipationDefaults(BaseModel):
     min_skill: float = Field(default=0.3, lt=1.0)
     stable_estimates: int = Field(default=3, ge=1)
     refresh: int = Field(default=5, ge=1)
+    max_fill: int = Field(default=30, ge=0)
 
     @model_validator(mode="after")
     def _lengths(self) -> AnticipationDefaults:

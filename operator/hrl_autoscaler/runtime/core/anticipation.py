@@ -93,6 +93,11 @@ class AnticipationSettings:
     refresh: int = 5
     """Decisions between two estimates of the period (>= 1): it changes slowly, and the
     estimate is the stage's only costly step."""
+    max_fill: int = 30
+    """The most missed decisions filled with the last rate (>= 0): cycles the operator skipped
+    (metrics unavailable) or spent restarting. The history is one entry per decision, so an
+    unfilled gap would shift the older history's phase; a gap above 30 decisions (15 minutes)
+    would fill a sixth of the history with one value, so the history starts afresh instead."""
 
     def __post_init__(self) -> None:
         if self.min_period < 2 or self.max_period < self.min_period:
@@ -111,6 +116,8 @@ class AnticipationSettings:
                 raise ValueError(f"{name} must be in (0, 1], got {value}")
         if self.min_skill >= 1.0:
             raise ValueError(f"min_skill must be < 1, got {self.min_skill}")
+        if self.max_fill < 0:
+            raise ValueError(f"max_fill must be >= 0, got {self.max_fill}")
         counts = ("seasons", "refresh", "release_window", "stable_estimates")
         for name in counts:
             if getattr(self, name) < 1:
@@ -201,8 +208,14 @@ class Anticipation:
         self.period, self._candidate, self._agreeing = None, None, 0
         self._since_estimate = self.settings.refresh - 1
 
-    def observe(self, input_rate_eps: float) -> None:
-        """Record one decision's input rate; re-estimate the period every ``refresh`` calls."""
+    def observe(self, input_rate_eps: float, missed: int = 0) -> None:
+        """Record one decision's input rate, after ``missed`` decisions that saw none (filled
+        with the last rate, or the history dropped above ``max_fill``); re-estimate the period
+        every ``refresh`` calls."""
+        if missed > self.settings.max_fill:
+            self.restore(())
+        elif missed > 0 and self.rates:
+            self.rates.extend([self.rates[-1]] * missed)
         self.rates.append(max(0.0, input_rate_eps))
         self._since_estimate += 1
         if self._since_estimate < self.settings.refresh:

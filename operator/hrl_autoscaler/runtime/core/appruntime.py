@@ -340,7 +340,7 @@ class SettingsResolver:
             )
             if runtime.state.last_change_at is not None:
                 runtime.step.guardrails.last_change_s = runtime.state.last_change_at
-            resumed = resume(runtime.step, runtime.state, self.clock.now(), self.settings)
+            resumed = resume(runtime.step, runtime.state)
             if resumed:
                 log.info("%s: %s", runtime.key, resumed)
         refresh_step(runtime, self.settings, self.params)

@@ -74,6 +74,8 @@ class DecisionStep:
         self.fall_release = FallRelease(self.options.fall_release)
         self._last_input_eps: float | None = None
         """The input rate at the last decision (None before the first)."""
+        self._observed_at: float | None = None
+        """When the anticipation last recorded an input (None: never)."""
         self.in_fallback = False
         self.effectiveness = EffectivenessDetector(
             effectiveness or EffectivenessSettings(enabled=False), rate.params.scaling_contention
@@ -120,7 +122,7 @@ class DecisionStep:
         """
         current = metrics.executors
         if self.anticipation.settings.enabled:  # every interval, restarts included: the phase
-            self.anticipation.observe(metrics.input_rate_eps)
+            self.anticipation.observe(metrics.input_rate_eps, self._missed(metrics.time_s))
         if metrics.restarting:
             return Decision(current, current, current, "hold", ("restarting",))
         self.rate.observe(metrics)
@@ -253,6 +255,20 @@ class DecisionStep:
             ineffective=ineffective,
             released=released,
         )
+
+    def resume_inputs(self, rates: Sequence[float], observed_at: float) -> None:
+        """Resume the anticipation's history from a stored copy whose newest rate was seen at
+        ``observed_at`` (an operator restart): the next decision fills the gap since."""
+        self.anticipation.restore(rates)
+        self._observed_at = observed_at
+
+    def _missed(self, time_s: float) -> int:
+        """Decisions since the anticipation's last input that recorded none: skipped cycles
+        (no metrics) or an operator restart."""
+        last, self._observed_at = self._observed_at, time_s
+        if last is None:
+            return 0
+        return max(0, round((time_s - last) / self.ds2.ctx.decision_interval_s) - 1)
 
     def _calm(self, metrics: SystemMetrics, backlogged: bool) -> bool:
         """A breach with no backlog left and the input not rising since the last decision: a

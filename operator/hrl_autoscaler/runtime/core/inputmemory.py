@@ -3,7 +3,7 @@
 The anticipation finds a period in two hours of input (one rate per decision) and the surge
 response caps its forecasts at the day's highest input; both live in the decision step, in
 memory. Without this module a restarted operator (an upgrade, a node drain, a crash) would
-answer periodic load reactively for the next two hours and cap surges at whatever it has seen
+answer periodic load reactively for up to two hours and cap surges at whatever it has seen
 since. :func:`checkpoint` copies both into the application's :class:`.appstate.AppState`
 every ``input_checkpoint_s`` (the state ConfigMap is written when it changes);
 :func:`resume` puts them back into a new decision step.
@@ -43,24 +43,16 @@ def checkpoint(step: DecisionStep, state: AppState, now: float, settings: Operat
     return True
 
 
-def resume(step: DecisionStep, state: AppState, now: float, settings: OperatorSettings) -> str:
+def resume(step: DecisionStep, state: AppState) -> str:
     """Put the stored input history and running peak into a new ``step``; what was resumed,
-    for the log (an empty string when nothing was stored)."""
+    for the log (an empty string when nothing was stored). The decisions missed since the
+    checkpoint are filled at the next decision, as skipped cycles are
+    (:attr:`~.anticipation.AnticipationSettings.max_fill`)."""
     if not state.inputs and not state.input_peaks:
         return ""
     step.surge.restore(state.input_peaks)
-    peaks = f"the running peak ({len(state.input_peaks)} entries)"
-    if not state.inputs or state.inputs_at is None:
-        return f"resumed {peaks}"
-    gap_s = now - state.inputs_at
-    if not 0 <= gap_s <= settings.input_resume_gap_s:
-        return (
-            f"resumed {peaks}; input history not resumed: stored {gap_s:.0f} s ago, more than "
-            f"input_resume_gap_s ({settings.input_resume_gap_s:g} s)"
-        )
-    missing = max(0, round(gap_s / settings.decision_interval_s) - 1)
-    step.anticipation.restore([*state.inputs, *[state.inputs[-1]] * missing])
-    return (
-        f"resumed {peaks} and {len(state.inputs)} decisions of input history "
-        f"({missing} missing since, filled with the last rate)"
-    )
+    said = f"resumed the running peak ({len(state.input_peaks)} entries)"
+    if state.inputs and state.inputs_at is not None:
+        step.resume_inputs(state.inputs, state.inputs_at)
+        said += f" and {len(state.inputs)} decisions of input history"
+    return said
