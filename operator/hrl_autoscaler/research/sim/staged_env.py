@@ -12,7 +12,7 @@ from hrl_autoscaler.config import OperatorSettings, SimParams
 from hrl_autoscaler.research.sim.env import MIX, IoTSparkStreamingEnv
 from hrl_autoscaler.research.sim.operator_step import operator_decision_step
 from hrl_autoscaler.research.sim.workloads import SCENARIOS
-from hrl_autoscaler.runtime.core.decision import Decision, DecisionStep
+from hrl_autoscaler.runtime.core.decision import DecisionStep
 from hrl_autoscaler.runtime.core.objectives import validate_objective
 from hrl_autoscaler.runtime.core.observation import build_observation
 
@@ -94,7 +94,6 @@ class StagedExecutorEnv(gym.Env[np.ndarray, np.int64]):
         self._proposal = _Proposal()
         self.slo_ms = DEFAULT_SLO_MS
         self.step_: DecisionStep = self._fresh_step()
-        self.last_decision: Decision | None = None
 
     def _fresh_step(self) -> DecisionStep:
         return operator_decision_step(
@@ -121,7 +120,6 @@ class StagedExecutorEnv(gym.Env[np.ndarray, np.int64]):
         default_slo = SCENARIOS[name].latency_slo_ms if name in SCENARIOS else DEFAULT_SLO_MS
         self.slo_ms = float(slo_override or default_slo)
         self.step_ = self._fresh_step()
-        self.last_decision = None
         return self._observe(), {**info, "latency_slo_ms": self.slo_ms}
 
     def step(
@@ -134,7 +132,6 @@ class StagedExecutorEnv(gym.Env[np.ndarray, np.int64]):
         decision = self.step_.decide(
             metrics, self.lower.weights, self.slo_ms, objective=self.objective
         )
-        self.last_decision = decision
         _, reward, terminated, truncated, info = self.lower.step(
             decision.target - self.params.min_executors
         )
