@@ -276,6 +276,28 @@ def test_decisions_come_from_the_state_newest_first_with_metrics_and_notes() -> 
     assert (e.app.last_target, e.app.executor_rate_eps) == (4, 1300)
 
 
+def test_the_input_memory_shows_its_size_age_and_peak() -> None:
+    stored = state(
+        inputs=[1000.0, 8000.0, 1200.0],
+        inputs_at=NOW - 240,
+        input_peaks=[(NOW - 270, 8000.0), (NOW - 240, 1200.0)],
+    )
+    e = explained(stored=stored)
+    assert (e.app.input_history, e.app.input_saved_at, e.app.input_peak_eps) == (
+        3,
+        NOW - 240,
+        8000.0,
+    )
+    console = Console(record=True, width=220, force_terminal=False)
+    render(e, console, now=NOW)
+    text = console.export_text()
+    assert "3 decisions of input, saved" in text
+    assert "(4m ago); peak 8,000 events/s" in text
+    bare = Console(record=True, width=220, force_terminal=False)
+    render(explained(stored=state()), bare, now=NOW)
+    assert "input memory" not in bare.export_text()  # nothing saved yet: no row
+
+
 def test_events_split_into_holds_fallbacks_and_newer_decisions() -> None:
     events = [
         k8s_event(
@@ -418,6 +440,9 @@ def test_json_has_a_stable_shape() -> None:
         "last_change_at": None,
         "last_target": None,
         "executor_rate_eps": None,
+        "input_history": 0,
+        "input_saved_at": None,
+        "input_peak_eps": None,
     }
 
 

@@ -97,6 +97,9 @@ def explain(found: Gathered, operator: OperatorDefaults) -> Explanation:
         last_change_at=state.last_change_at if state else None,
         last_target=state.last_target if state else None,
         executor_rate_eps=state.executor_rate_eps if state else None,
+        input_history=len(state.inputs) if state else 0,
+        input_saved_at=state.inputs_at if state else None,
+        input_peak_eps=max((r for _, r in state.input_peaks), default=None) if state else None,
     )
     events = [history.event_row(e) for e in found.events]
     decision_events, holds, fallbacks, others = history.split_events(events)

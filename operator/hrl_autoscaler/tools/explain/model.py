@@ -147,6 +147,12 @@ class AppFacts:
     last_target: int | None = None
     executor_rate_eps: float | None = None
     """Events/s one executor processes, as the operator measured it."""
+    input_history: int = 0
+    """Decisions of input the forecasts' memory holds in the state (checkpointed every
+    ``input_checkpoint_s``; a restarted operator resumes them)."""
+    input_saved_at: float | None = None
+    input_peak_eps: float | None = None
+    """The highest input the surge response remembers (its forecasts' cap)."""
 
 
 @dataclass(frozen=True)

@@ -80,6 +80,11 @@ def _header(e: Explanation, now: float | None) -> Table:
         table.add_row("last change", f"to {a.last_target} at {when(a.last_change_at, now)}")
     if a.executor_rate_eps is not None:
         table.add_row("executor rate", f"{a.executor_rate_eps:g} events/s per executor (estimate)")
+    if a.input_saved_at is not None:
+        memory = f"{a.input_history} decisions of input, saved {when(a.input_saved_at, now)}"
+        if a.input_peak_eps is not None:
+            memory += f"; peak {a.input_peak_eps:,.0f} events/s"
+        table.add_row("input memory", memory)
     table.add_row("operator settings", escape(e.operator_config))
     w = e.weights
     weights = f"alpha {w.alpha:.3f}  beta {w.beta:.3f}  gamma {w.gamma:.3f}"
