@@ -17,8 +17,11 @@ from gymnasium import spaces
 
 from hrl_autoscaler.config import OperatorSettings, SimParams
 from hrl_autoscaler.research.sim.env import MIX, IoTSparkStreamingEnv
-from hrl_autoscaler.research.sim.operator_step import operator_decision_step
-from hrl_autoscaler.research.sim.workloads import SCENARIOS
+from hrl_autoscaler.research.sim.operator_step import (
+    DEFAULT_SLO_MS,
+    episode_slo_ms,
+    operator_decision_step,
+)
 from hrl_autoscaler.runtime.core.appruntime import meta_cadence
 from hrl_autoscaler.runtime.core.decision import ExecutorPolicy
 from hrl_autoscaler.runtime.core.meta import (
@@ -30,8 +33,6 @@ from hrl_autoscaler.runtime.core.meta import (
 )
 from hrl_autoscaler.runtime.core.objectives import validate_objective
 from hrl_autoscaler.runtime.core.weights import FIXED_BASELINE, Weights
-
-DEFAULT_SLO_MS = 2000.0
 
 
 class MetaControllerEnv(gym.Env[np.ndarray, np.ndarray]):
@@ -144,9 +145,7 @@ class MetaControllerEnv(gym.Env[np.ndarray, np.ndarray]):
         if lower_seed is None:
             lower_seed = int(self.np_random.integers(2**31))
         self.lower.reset(seed=int(lower_seed), options=options)
-        name = self.lower.current_scenario
-        default_slo = SCENARIOS[name].latency_slo_ms if name in SCENARIOS else DEFAULT_SLO_MS
-        self.slo_ms = float(slo_override or default_slo)
+        self.slo_ms = episode_slo_ms(self.lower.current_scenario, slo_override)
         self.weights = FIXED_BASELINE
         self._start(self.slo_ms)
         self.k = 0

@@ -8,6 +8,7 @@ operator's settings and an application opted in with the episode's SLO and the s
 from __future__ import annotations
 
 from hrl_autoscaler.config import OperatorSettings, SimParams
+from hrl_autoscaler.research.sim.workloads import SCENARIOS
 from hrl_autoscaler.runtime.core.annotations import AppSettings
 from hrl_autoscaler.runtime.core.appruntime import (
     control_context,
@@ -17,6 +18,15 @@ from hrl_autoscaler.runtime.core.appruntime import (
 )
 from hrl_autoscaler.runtime.core.decision import DecisionStep, ExecutorPolicy
 from hrl_autoscaler.runtime.core.sizing import RateEstimate
+
+DEFAULT_SLO_MS = 2000.0
+"""The SLO of an episode whose load is not a named scenario (a replayed or given load)."""
+
+
+def episode_slo_ms(scenario: str, override: float | None = None) -> float:
+    """The episode's latency SLO: ``override`` when given, else the scenario's own."""
+    default = SCENARIOS[scenario].latency_slo_ms if scenario in SCENARIOS else DEFAULT_SLO_MS
+    return float(override or default)
 
 
 def operator_decision_step(

@@ -10,13 +10,14 @@ import numpy as np
 
 from hrl_autoscaler.config import OperatorSettings, SimParams
 from hrl_autoscaler.research.sim.env import MIX, IoTSparkStreamingEnv
-from hrl_autoscaler.research.sim.operator_step import operator_decision_step
-from hrl_autoscaler.research.sim.workloads import SCENARIOS
+from hrl_autoscaler.research.sim.operator_step import (
+    DEFAULT_SLO_MS,
+    episode_slo_ms,
+    operator_decision_step,
+)
 from hrl_autoscaler.runtime.core.decision import DecisionStep
 from hrl_autoscaler.runtime.core.objectives import validate_objective
 from hrl_autoscaler.runtime.core.observation import build_observation
-
-DEFAULT_SLO_MS = 2000.0
 
 
 class _Proposal:
@@ -116,9 +117,7 @@ class StagedExecutorEnv(gym.Env[np.ndarray, np.int64]):
         options = dict(options or {})
         slo_override = options.pop("latency_slo_ms", None)
         _, info = self.lower.reset(seed=seed, options=options)
-        name = self.lower.current_scenario
-        default_slo = SCENARIOS[name].latency_slo_ms if name in SCENARIOS else DEFAULT_SLO_MS
-        self.slo_ms = float(slo_override or default_slo)
+        self.slo_ms = episode_slo_ms(self.lower.current_scenario, slo_override)
         self.step_ = self._fresh_step()
         return self._observe(), {**info, "latency_slo_ms": self.slo_ms}
 

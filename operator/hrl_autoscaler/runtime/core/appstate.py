@@ -20,7 +20,7 @@ STATE_SCHEMA = 1
 _UNSET = object()
 
 
-def _round_sig(x: float, digits: int = 2) -> float:
+def round_sig(x: float, digits: int = 2) -> float:
     """Round to significant digits, so a slowly drifting estimate does not rewrite the state."""
     if x <= 0 or not math.isfinite(x):
         return x
@@ -87,7 +87,7 @@ class AppState:
         return history
 
     def set_rate(self, rate: float) -> None:
-        self.executor_rate_eps = _round_sig(rate)
+        self.executor_rate_eps = round_sig(rate)
 
     def to_json(self) -> str:
         data = {f.name: getattr(self, f.name) for f in fields(self)}

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 
 from hrl_autoscaler.config import OperatorSettings
-from hrl_autoscaler.runtime.core.appstate import AppState
+from hrl_autoscaler.runtime.core.appstate import AppState, round_sig
 from hrl_autoscaler.runtime.core.decision import DecisionStep
 
 MAX_PEAKS = 32
@@ -22,11 +22,10 @@ MAX_PEAKS = 32
 steadily falling input would add one per decision for a day; the first ones are the highest."""
 
 
-def _sig(x: float, digits: int = 3) -> float:
-    """``x`` to ``digits`` significant digits: enough for a forecast, a third of the JSON."""
-    if not math.isfinite(x) or x <= 0:
-        return 0.0
-    return round(x, digits - 1 - math.floor(math.log10(x)))
+def _sig(x: float) -> float:
+    """``x`` to 3 significant digits (enough for a forecast, a third of the JSON); 0 for
+    anything that is not a positive finite rate."""
+    return round_sig(x, 3) if math.isfinite(x) and x > 0 else 0.0
 
 
 def checkpoint(step: DecisionStep, state: AppState, now: float, settings: OperatorSettings) -> bool:
