@@ -21,6 +21,7 @@ from hrl_autoscaler.config import (
 from hrl_autoscaler.config.stages import (
     AnticipationDefaults,
     BreachFloorDefaults,
+    CalmRuleDefaults,
     FallReleaseDefaults,
     MarginTrimDefaults,
     RaiseCapDefaults,
@@ -28,6 +29,7 @@ from hrl_autoscaler.config.stages import (
 )
 from hrl_autoscaler.runtime.core.anticipation import AnticipationSettings
 from hrl_autoscaler.runtime.core.breachfloor import BreachFloorSettings
+from hrl_autoscaler.runtime.core.calmrule import CalmRuleSettings
 from hrl_autoscaler.runtime.core.fallrelease import FallReleaseSettings
 from hrl_autoscaler.runtime.core.guardrails import GuardrailSettings
 from hrl_autoscaler.runtime.core.margintrim import MarginTrimSettings
@@ -89,6 +91,7 @@ def test_the_operators_slo_guard_defaults_to_the_evaluations() -> None:
         (SurgeDefaults, SurgeSettings),
         (FallReleaseDefaults, FallReleaseSettings),
         (AnticipationDefaults, AnticipationSettings),
+        (CalmRuleDefaults, CalmRuleSettings),
     ],
 )
 def test_the_optional_stages_settings_are_the_runtimes(operator: type, runtime: type) -> None:

@@ -141,6 +141,7 @@ The settings the chart derives from its values, as YAML (keys = OperatorSettings
     "slo_guard_target_utilisation" $v.guardrails.sloGuardTargetUtilisation
     "slo_guard_catch_up_s" $v.guardrails.sloGuardCatchUpSeconds
     "slo_guard_calm_target_utilisation" $v.guardrails.sloGuardCalmTargetUtilisation
+    "calm_rule" (dict "enabled" $v.guardrails.calmRule)
     "margin_trim" (dict "enabled" $v.guardrails.marginTrim)
     "raise_cap" (dict "enabled" $v.guardrails.raiseCap)
     "breach_floor" (dict "enabled" $v.guardrails.breachFloor)

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from hrl_autoscaler.config.stages import (
     AnticipationDefaults,
     BreachFloorDefaults,
+    CalmRuleDefaults,
     FallReleaseDefaults,
     MarginTrimDefaults,
     RaiseCapDefaults,
@@ -71,6 +72,9 @@ class GuardrailDefaults(BaseModel):
     input not rising); None = ``slo_guard_target_utilisation`` (docs/breach-floor.md)."""
     slo_guard_calm_input_rise: float = Field(default=0.05, ge=0.0)
     """The input's rise over one decision (a share) below which a breach counts as calm."""
+    calm_rule: CalmRuleDefaults = CalmRuleDefaults()
+    """On load without bursts for hours the rate rule decides instead of the policy, in place
+    (:mod:`hrl_autoscaler.runtime.core.calmrule`); docs/calm-rule.md."""
     raise_cap: RaiseCapDefaults = RaiseCapDefaults()
     """Cap a raise no load, backlog or latency calls for (:mod:`...core.raisecap`)."""
     breach_floor: BreachFloorDefaults = BreachFloorDefaults()

@@ -48,6 +48,18 @@ class RaiseCapDefaults(BaseModel):
     margin: int = Field(default=0, ge=0)
 
 
+class CalmRuleDefaults(BaseModel):
+    """``runtime.core.calmrule.CalmRuleSettings``; on by default (in-place actuation only),
+    docs/calm-rule.md."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: bool = True
+    window_s: float = Field(default=14400.0, gt=0)
+    min_jump: float = Field(default=0.2, gt=0)
+    restart_actuation: bool = False
+
+
 class BreachFloorDefaults(BaseModel):
     """``runtime.core.breachfloor.BreachFloorSettings``; docs/breach-floor.md."""
 

@@ -23,6 +23,7 @@ from hrl_autoscaler.config import OperatorSettings, SimParams
 from hrl_autoscaler.config.stages import (
     AnticipationDefaults,
     BreachFloorDefaults,
+    CalmRuleDefaults,
     FallReleaseDefaults,
     MarginTrimDefaults,
     RaiseCapDefaults,
@@ -41,6 +42,7 @@ from hrl_autoscaler.runtime.core.annotations import PREFIX, AppSettings
 from hrl_autoscaler.runtime.core.anticipation import AnticipationSettings
 from hrl_autoscaler.runtime.core.application import AppKey
 from hrl_autoscaler.runtime.core.breachfloor import BreachFloorSettings
+from hrl_autoscaler.runtime.core.calmrule import CalmRuleSettings
 from hrl_autoscaler.runtime.core.controller import ControlContext
 from hrl_autoscaler.runtime.core.fallrelease import FallReleaseSettings
 from hrl_autoscaler.runtime.core.margintrim import MarginTrimSettings
@@ -101,9 +103,13 @@ UNSTAGED_GUARD = {
 (3 decisions above 3 x SLO, never standing down, rescuing to DS2's own sizing;
 docs/stages-default.md, docs/raise-cap.md)."""
 
+UNRULED = CalmRuleSettings(enabled=False)
+"""The calm rule off: every era before session 21 (docs/calm-rule.md)."""
+
 ERAS: dict[str, dict[str, Any]] = {
-    "reactive": {"anticipation": REACTIVE, "surge": UNSURGED},
+    "reactive": {"anticipation": REACTIVE, "surge": UNSURGED, "calm_rule": UNRULED},
     "unstaged": {
+        "calm_rule": UNRULED,
         "trim": UNTRIMMED,
         "slo_guard": UNSTAGED_GUARD,
         "raise_cap": UNCAPPED,
@@ -111,26 +117,29 @@ ERAS: dict[str, dict[str, Any]] = {
         "surge": UNSURGED,
     },
     "uncapped": {
+        "calm_rule": UNRULED,
         "slo_guard": UNCAPPED_GUARD,
         "raise_cap": UNCAPPED,
         "breach_floor": UNFLOORED,
         "surge": UNSURGED,
     },
     "unfloored": {
+        "calm_rule": UNRULED,
         "slo_guard": UNFLOORED_GUARD,
         "raise_cap": UNFLOORED_CAP,
         "breach_floor": UNFLOORED,
         "surge": UNSURGED,
     },
-    "unsurged": {"surge": UNSURGED},
+    "unsurged": {"surge": UNSURGED, "calm_rule": UNRULED},
+    "unruled": {"calm_rule": UNRULED},
     "released": {"fall_release": RELEASED},
 }
 """Earlier defaults of the decision step, kept measurable as ``hrl-<era>``/``ppo-<era>``:
 ``reactive`` both forecasts (the anticipation and the surge response) off; ``unstaged`` session
 13's (no trim, cap or floor, the old guard); ``uncapped`` session 14's; ``unfloored`` session
 15's (no breach floor or calm rescue, the cap at 0.85); ``unsurged`` session 16's (no surge
-response). And one opt-in stage measured and left off: ``released``, the fall release on. Each
-maps to :func:`with_stages` arguments."""
+response); ``unruled`` session 20's (no calm rule). And one opt-in stage measured and left
+off: ``released``, the fall release on. Each maps to :func:`with_stages` arguments."""
 
 
 @dataclass(frozen=True)
@@ -275,9 +284,11 @@ def with_stages(
     breach_floor: BreachFloorSettings | None = None,
     surge: SurgeSettings | None = None,
     fall_release: FallReleaseSettings | None = None,
+    calm_rule: CalmRuleSettings | None = None,
 ) -> OperatorSettings:
     """``settings`` (the operator's defaults) with the margin trim, the anticipation, the raise
-    cap, the breach floor, the surge response, the fall release and the SLO guard's settings
+    cap, the breach floor, the surge response, the fall release, the calm rule and the SLO
+    guard's settings
     (``guardrails`` field names, e.g. ``slo_guard_latency_factor``) set to the values given
     (None: left as they are)."""
     s = settings or OperatorSettings.built_in()
@@ -294,4 +305,6 @@ def with_stages(
         update["fall_release"] = FallReleaseDefaults(**asdict(fall_release))
     if anticipation is not None:
         update["anticipation"] = AnticipationDefaults(**asdict(anticipation))
+    if calm_rule is not None:
+        update["calm_rule"] = CalmRuleDefaults(**asdict(calm_rule))
     return s.model_copy(update={"guardrails": s.guardrails.model_copy(update=update)})

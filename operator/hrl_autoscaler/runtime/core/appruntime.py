@@ -25,6 +25,7 @@ from hrl_autoscaler.runtime.core.application import AppKey, AppSnapshot
 from hrl_autoscaler.runtime.core.appstate import AppState
 from hrl_autoscaler.runtime.core.breachfloor import BreachFloorSettings
 from hrl_autoscaler.runtime.core.budget.forecast import LoadHistory
+from hrl_autoscaler.runtime.core.calmrule import CalmRuleSettings
 from hrl_autoscaler.runtime.core.controller import ControlContext
 from hrl_autoscaler.runtime.core.decision import DecisionOptions, DecisionStep, ExecutorPolicy
 from hrl_autoscaler.runtime.core.effectiveness import EffectivenessSettings
@@ -72,6 +73,7 @@ def decision_options(settings: OperatorSettings) -> DecisionOptions:
             g.slo_guard_calm_target_utilisation,
             g.slo_guard_calm_input_rise,
         ),
+        calm_rule=CalmRuleSettings(**g.calm_rule.model_dump()),
         breach_floor=BreachFloorSettings(**g.breach_floor.model_dump()),
         surge=SurgeSettings(**g.surge.model_dump()),
         fall_release=FallReleaseSettings(**g.fall_release.model_dump()),

@@ -1,6 +1,6 @@
-"""The one decision step: policy -> DS2 fallback -> SLO guard -> margin trim (in place) ->
-raise cap -> anticipation -> surge response -> fall release (opt-in) -> breach floor ->
-ineffective-scaling hold -> guardrails -> budget cap -> an intent.
+"""The one decision step: policy -> DS2 fallback -> calm rule (in place) -> SLO guard -> margin
+trim (in place) -> raise cap -> anticipation -> surge response -> fall release (opt-in) ->
+breach floor -> ineffective-scaling hold -> guardrails -> budget cap -> an intent.
 
 The operator's fast loop, the ``hrl``/``ppo-fixed`` evaluation (which runs the operator's own
 pipeline on the simulated cluster) and the meta-controller's training environment all call
@@ -19,6 +19,7 @@ from hrl_autoscaler.runtime.core.anticipation import (
     horizon_decisions,
 )
 from hrl_autoscaler.runtime.core.breachfloor import BreachFloor
+from hrl_autoscaler.runtime.core.calmrule import CalmRule
 from hrl_autoscaler.runtime.core.controller import ControlContext
 from hrl_autoscaler.runtime.core.decisiontypes import Decision, DecisionOptions, ExecutorPolicy
 from hrl_autoscaler.runtime.core.effectiveness import (
@@ -72,6 +73,7 @@ class DecisionStep:
         self.breach_floor = BreachFloor(self.options.breach_floor)
         self.surge = Surge(self.options.surge)
         self.fall_release = FallRelease(self.options.fall_release)
+        self.calm_rule = CalmRule(ctx, self.options.calm_rule)
         self._last_input_eps: float | None = None
         """The input rate at the last decision (None before the first)."""
         self._observed_at: float | None = None
@@ -94,6 +96,7 @@ class DecisionStep:
         rebuilt.carry_over(self.guardrails)
         self.guardrails = rebuilt
         self.ds2 = DS2Sizer(ctx, self.rate, self.options.ds2)
+        self.calm_rule.reconfigure(ctx)
         if effectiveness is not None:
             self.effectiveness.reconfigure(effectiveness)
 
@@ -109,9 +112,10 @@ class DecisionStep:
     ) -> Decision:
         """Decide for ``metrics`` (the interval that just ended) under ``weights``.
 
-        ``objective`` is the application's (``slo`` or ``r_meta``): the margin trim and the
-        raise cap act under ``slo`` only. They give back executors that buy latency below the
-        SLO, which the SLO score does not reward and R_meta does (docs/raise-cap.md).
+        ``objective`` is the application's (``slo`` or ``r_meta``): the calm rule, the margin
+        trim and the raise cap act under ``slo`` only. They give back executors that buy
+        latency below the SLO, which the SLO score does not reward and R_meta does
+        (docs/raise-cap.md).
 
         ``commit=False`` (recommend mode) leaves the cooldown's origin where it was: a
         recommendation changes nothing in the cluster. ``cap`` is the application's share of an
@@ -137,6 +141,12 @@ class DecisionStep:
         else:
             controller = "ppo"
             proposed = self.policy.executors(build_observation(metrics, weights, scale))
+        slo_only = objective == "slo"
+        ruled_from, rule_down = None, False
+        rule = self.calm_rule.propose(metrics, latency_slo_ms) if slo_only else None
+        if rule is not None and not outside:
+            ruled_from, controller, proposed = proposed, "rule", rule
+            rule_down = rule < current
         unguarded = proposed
         was_guarding = self.slo_guard.active
         required: int | None = None
@@ -158,7 +168,6 @@ class DecisionStep:
                 required = rescue.executors
                 controller, proposed = f"{controller}+slo-guard", rescue.executors
         trimmed_from: int | None = None
-        slo_only = objective == "slo"
         if slo_only and self._trims():  # after the guard: a rescue is never trimmed
             self.margin_trim.observe(metrics.latency_ms, latency_slo_ms)
             trim = self.margin_trim.apply(
@@ -208,6 +217,8 @@ class DecisionStep:
         if ceiling is not None and proposed > max(current, ceiling):
             held_from, proposed = proposed, max(current, ceiling)
         cooldown_origin = self.guardrails.last_change_s
+        # the rule's own scale-down comes after its own confirmations: not counted again
+        confirmed = confirmed or (rule_down and unguarded <= proposed < current)
         guarded = self.guardrails.apply(proposed, current, metrics.time_s, confirmed=confirmed)
         target, reasons, capped_from = guarded.target, guarded.reasons, None
         if held_from is not None:
@@ -236,6 +247,7 @@ class DecisionStep:
             reasons=reasons,
             outside=tuple(outside),
             unguarded=unguarded,
+            ruled_from=ruled_from,
             required=required,
             trimmed_from=trimmed_from,
             raise_capped_from=raise_capped_from,
@@ -260,6 +272,7 @@ class DecisionStep:
         """Resume the anticipation's history from a stored copy whose newest rate was seen at
         ``observed_at`` (an operator restart): the next decision fills the gap since."""
         self.anticipation.restore(rates)
+        self.calm_rule.resume(rates, observed_at)
         self._observed_at = observed_at
 
     def _missed(self, time_s: float) -> int:

@@ -15,6 +15,7 @@ import numpy as np
 
 from hrl_autoscaler.runtime.core.anticipation import AnticipationSettings
 from hrl_autoscaler.runtime.core.breachfloor import BreachFloorSettings
+from hrl_autoscaler.runtime.core.calmrule import CalmRuleSettings
 from hrl_autoscaler.runtime.core.effectiveness import IneffectiveScaling
 from hrl_autoscaler.runtime.core.fallrelease import FallReleaseSettings
 from hrl_autoscaler.runtime.core.margintrim import MarginTrimSettings
@@ -41,6 +42,9 @@ class DecisionOptions:
     fallback_tolerance: float = 0.05
     """How far outside its bounds a checked feature may go before DS2 takes over."""
     slo_guard: SloGuardSettings = field(default_factory=SloGuardSettings)
+    calm_rule: CalmRuleSettings = field(default_factory=CalmRuleSettings)
+    """The rate rule decides instead of the policy on load without bursts for hours (in-place
+    actuation unless asked for; docs/calm-rule.md)."""
     margin_trim: MarginTrimSettings = field(default_factory=MarginTrimSettings)
     """Lower a proposal far above DS2's sizing while latency stays well below the SLO (in-place
     actuation unless asked for; docs/margin-trim.md)."""
@@ -70,15 +74,18 @@ class Decision:
     anticipation, the surge response, the fall release, the breach floor and an
     ineffective-scaling hold, before the guardrails."""
     controller: str
-    """``ppo``, ``ds2`` (fallback), either with ``+slo-guard`` or ``+trim``, ``+capped``,
-    ``+ahead``, ``+surge``, ``+fall`` and ``+floor``, or ``hold`` (restarting)."""
+    """``ppo``, ``ds2`` (fallback) or ``rule`` (the calm rule), any of them with
+    ``+slo-guard`` or ``+trim``, ``+capped``, ``+ahead``, ``+surge``, ``+fall`` and ``+floor``,
+    or ``hold`` (restarting)."""
     reasons: tuple[str, ...] = ()
     """Why the surge response and the anticipation (first, when they changed the proposal)
     and the guardrails (held, clamped, step-limited, cooldown) changed it."""
     outside: tuple[str, ...] = ()
     """Observation fields outside the training range (the fallback's reason)."""
     unguarded: int | None = None
-    """The policy's (or DS2's) proposal before the SLO guard."""
+    """The policy's (or DS2's, or the calm rule's) proposal before the SLO guard."""
+    ruled_from: int | None = None
+    """The policy's proposal the calm rule replaced (None when the load was not calm)."""
     required: int | None = None
     """The rate-based size the SLO guard raised the proposal to (None when it did not)."""
     trimmed_from: int | None = None
