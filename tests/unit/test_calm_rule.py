@@ -137,7 +137,8 @@ def test_a_jump_hands_the_decision_back_to_the_policy_for_a_window() -> None:
     for t in range(11):
         _decide(step, t)
     jump = _decide(step, 11, input_eps=1300.0)
-    assert jump.ruled_from is None and jump.controller.startswith("ppo")
+    assert jump.ruled_from is None
+    assert jump.controller.startswith("ppo")
     after = [_decide(step, t, input_eps=1300.0) for t in range(12, 22)]
     assert [d.ruled_from is not None for d in after] == [False] * 9 + [True]
 

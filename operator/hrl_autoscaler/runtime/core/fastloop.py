@@ -249,15 +249,16 @@ class FastLoop:
         slo_ms = runtime.active_settings.latency_slo_ms
         guard = runtime.decision_step.slo_guard
         factor, breaches = guard.settings.latency_factor, guard.breaches
+        who = "the calm rule" if decision.ruled_from is not None else "the policy"
         self._fallback(
             runtime,
             f"latency {metrics.latency_ms:.0f} ms above {factor:g}x the {slo_ms:.0f} ms SLO for "
-            f"{breaches} decisions and the policy proposed {decision.unguarded} executors; "
+            f"{breaches} decisions and {who} proposed {decision.unguarded} executors; "
             f"the SLO guard raises it to DS2's {decision.proposed}",
             "slo-guard",
             "latency_ms",
             f"latency {metrics.latency_ms:.0f} ms > {factor:g}x SLO {slo_ms:.0f} ms for "
-            f"{breaches} decisions; policy proposed {decision.unguarded}, "
+            f"{breaches} decisions; {who.removeprefix('the ')} proposed {decision.unguarded}, "
             f"DS2 sizes {decision.proposed}",
         )
 
