@@ -162,3 +162,18 @@ def test_the_policy_keeps_the_decision(
 def test_under_restart_actuation_when_asked_for() -> None:
     step = _step(CalmRuleSettings(window_s=10 * DT, restart_actuation=True), "restart")
     assert any(_decide(step, t).ruled_from == 8 for t in range(30))
+
+
+def test_latency_the_executors_do_not_buy_does_not_make_the_rule_add_them() -> None:
+    # latency 1.5 x SLO at any count (the calibrated simulator's 2 s trigger under a 2 s SLO):
+    # the guard's raise to 4 buys nothing and it stands down; the calm rule, which adds an
+    # executor whenever latency is near the SLO, must not climb to the maximum after it
+    step = _step(policy=1)
+    decisions = []
+    for t in range(30):
+        metrics = SystemMetrics(1000.0, 1000.0, 0.0, 0.5, 0.3, 3000.0, 4, 4, time_s=t * DT)
+        decisions.append(step.decide(metrics, FIXED_BASELINE, SLO))
+    assert step.slo_guard.stood_down
+    ruled = [d for d in decisions if d.ruled_from is not None]
+    assert ruled
+    assert all(d.unguarded is not None and d.unguarded <= 4 for d in ruled), ruled

@@ -108,12 +108,18 @@ class CalmRule:
         restart = ctx is not None and ctx.actuation == "restart"
         return self.settings.enabled and (self.settings.restart_actuation or not restart)
 
-    def propose(self, metrics: SystemMetrics, latency_slo_ms: float) -> int | None:
+    def propose(
+        self, metrics: SystemMetrics, latency_slo_ms: float, latency_buys: bool = True
+    ) -> int | None:
         """The rule's count while the load is calm, else None. Call it every decision it may
-        act on: the rule measures the rate and counts its confirmations on each."""
+        act on: the rule measures the rate and counts its confirmations on each.
+        ``latency_buys=False`` (the SLO guard stood down: more executors did not lower
+        latency) keeps latency near the SLO from adding executors; on the calibrated
+        simulator, where the micro-batch's own floor is above a 2 s SLO at any count, the
+        rule otherwise climbed to the maximum."""
         if not self.acts():
             return None
-        target = self.rule.target(metrics, latency_slo_ms)
+        target = self.rule.target(metrics, latency_slo_ms, latency_buys)
         return target if self.load.observe(metrics.input_rate_eps, metrics.time_s) else None
 
     def resume(self, rates: Sequence[float], newest_at: float) -> None:

@@ -105,18 +105,26 @@ class RateRule:
         needed = demand / s.target_utilisation + metrics.backlog_events / s.catch_up_s
         return self.ctx.clamp(math.ceil(needed / self._rate_eps - 1e-9))
 
-    def pressure(self, metrics: SystemMetrics, latency_slo_ms: float) -> bool:
-        """Busy, slow, or behind by more than one interval of input."""
+    def pressure(
+        self, metrics: SystemMetrics, latency_slo_ms: float, latency_counts: bool = True
+    ) -> bool:
+        """Busy, slow (when ``latency_counts``), or behind by more than one interval of
+        input."""
         assert self.ctx is not None, "reset() first"
         s = self.settings
+        slow = latency_counts and metrics.latency_ms > s.up_latency_slo_fraction * latency_slo_ms
         return (
             metrics.cpu_utilisation > s.up_utilisation
-            or metrics.latency_ms > s.up_latency_slo_fraction * latency_slo_ms
+            or slow
             or metrics.backlog_events > metrics.input_rate_eps * self.ctx.decision_interval_s
         )
 
-    def target(self, metrics: SystemMetrics, latency_slo_ms: float) -> int:
-        """The count the rule asks for after the interval ``metrics`` describe."""
+    def target(
+        self, metrics: SystemMetrics, latency_slo_ms: float, latency_counts: bool = True
+    ) -> int:
+        """The count the rule asks for after the interval ``metrics`` describe.
+        ``latency_counts=False``: latency near the SLO is no reason to add executors (the SLO
+        guard found that they do not buy latency here: the decision step passes that on)."""
         assert self.ctx is not None, "reset() first"
         current = metrics.executors
         if metrics.restarting or metrics.running_executors == 0:
@@ -124,7 +132,7 @@ class RateRule:
         proposal = self.proposal(metrics)
         if proposal is None:
             return current
-        if self.pressure(metrics, latency_slo_ms):
+        if self.pressure(metrics, latency_slo_ms, latency_counts):
             self._down.clear()
             if proposal > current:
                 return self._changed(metrics.time_s, proposal)
