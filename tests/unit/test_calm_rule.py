@@ -177,3 +177,12 @@ def test_latency_the_executors_do_not_buy_does_not_make_the_rule_add_them() -> N
     ruled = [d for d in decisions if d.ruled_from is not None]
     assert ruled
     assert all(d.unguarded is not None and d.unguarded <= 4 for d in ruled), ruled
+
+
+def test_a_restarted_operator_resumes_the_calm_stretch_from_the_input_memory() -> None:
+    step = _step()
+    # what the state ConfigMap kept: 12 decisions of flat input, the newest at t = 20 * DT
+    step.resume_inputs([1000.0] * 12, 20 * DT)
+    assert _decide(step, 21).ruled_from == 8
+    fresh = _step()
+    assert _decide(fresh, 21).ruled_from is None

@@ -276,6 +276,21 @@ def test_decisions_come_from_the_state_newest_first_with_metrics_and_notes() -> 
     assert (e.app.last_target, e.app.executor_rate_eps) == (4, 1300)
 
 
+def test_a_decision_of_the_calm_rule_says_so_instead_of_the_weights() -> None:
+    stored = AppState(app_uid=UID)
+    event = decision_event(
+        Reason.SCALING_DECISION, 5, 4, 4, "rule+floor", "auto", "in-place",
+        PRESETS["balanced"], METRICS, (),
+    )  # fmt: skip
+    row = {"at": NOW - 30, "reason": event.reason.value, **dict(event.fields)}
+    stored.remember("decisions", row, 20)
+    console = Console(record=True, width=220, force_terminal=False)
+    render(explained(stored=stored), console, now=NOW)
+    text = console.export_text()
+    assert "the calm rule decided" in text
+    assert "rule+floor decided; weights" not in text
+
+
 def test_the_input_memory_shows_its_size_age_and_peak() -> None:
     stored = state(
         inputs=[1000.0, 8000.0, 1200.0],

@@ -78,7 +78,8 @@ class DecisionRow:
     direction: str
     proposed: str
     controller: str
-    """``ppo``, ``ds2`` (the fallback) or another controller's name."""
+    """``ppo``, ``ds2`` (the fallback), ``rule`` (the calm rule) or another controller's name,
+    with the stages that changed its count (``+slo-guard``, ``+trim``, ...)."""
     mode: str
     actuation: str
     weights: str

@@ -132,13 +132,20 @@ def _metrics(row: DecisionRow) -> str:
     return " ".join(p for p in parts if p)
 
 
+def _who(row: DecisionRow) -> str:
+    """Who decided: the calm rule's count does not depend on the weights."""
+    if row.controller.split("+")[0] == "rule":
+        return "the calm rule decided: the input has not jumped for its window (docs/calm-rule.md)"
+    return f"{row.controller} decided; weights {row.weights}"
+
+
 def _decisions(rows: Sequence[DecisionRow], now: float | None) -> Table:
     table = Table(title="Last decisions (newest first)", title_justify="left")
     for column in ("time", "reason", "executors", "by", "metrics", "why"):
         table.add_column(column, overflow="fold")
     for row in rows[:DECISIONS_SHOWN]:
         by = row.controller + (f" (proposed {row.proposed})" if row.proposed else "")
-        why = row.notes or f"{row.controller} decided; weights {row.weights}"
+        why = row.notes or _who(row)
         table.add_row(when(row.at, now), row.reason, row.executors, by, _metrics(row), escape(why))
     return table
 
