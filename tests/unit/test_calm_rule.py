@@ -164,19 +164,29 @@ def test_under_restart_actuation_when_asked_for() -> None:
     assert any(_decide(step, t).ruled_from == 8 for t in range(30))
 
 
-def test_latency_the_executors_do_not_buy_does_not_make_the_rule_add_them() -> None:
+def _ruled(step: DecisionStep, latency_ms: float, decisions: int = 30) -> list[Decision]:
+    out = []
+    for t in range(decisions):
+        metrics = SystemMetrics(1000.0, 1000.0, 0.0, 0.5, 0.3, latency_ms, 4, 4, time_s=t * DT)
+        out.append(step.decide(metrics, FIXED_BASELINE, SLO))
+    return [d for d in out if d.ruled_from is not None]
+
+
+def test_near_the_slo_the_rule_adds_an_executor_ahead_of_a_breach() -> None:
+    ruled = _ruled(_step(), 0.95 * SLO)
+    assert ruled
+    assert all(d.unguarded == 5 for d in ruled), ruled  # 4 running, latency pressure: +1
+
+
+def test_above_the_slo_the_latency_is_the_guards_not_the_rules() -> None:
     # latency 1.5 x SLO at any count (the calibrated simulator's 2 s trigger under a 2 s SLO):
-    # the guard's raise to 4 buys nothing and it stands down; the calm rule, which adds an
-    # executor whenever latency is near the SLO, must not climb to the maximum after it
+    # the rule, which adds an executor whenever latency is near the SLO, climbed to the maximum
+    # there; above the SLO it sizes by the rate and leaves latency to the SLO guard
     step = _step(policy=1)
-    decisions = []
-    for t in range(30):
-        metrics = SystemMetrics(1000.0, 1000.0, 0.0, 0.5, 0.3, 3000.0, 4, 4, time_s=t * DT)
-        decisions.append(step.decide(metrics, FIXED_BASELINE, SLO))
-    assert step.slo_guard.stood_down
-    ruled = [d for d in decisions if d.ruled_from is not None]
+    ruled = _ruled(step, 1.5 * SLO)
     assert ruled
     assert all(d.unguarded is not None and d.unguarded <= 4 for d in ruled), ruled
+    assert step.slo_guard.stood_down  # its raise to 4 bought nothing
 
 
 def test_a_restarted_operator_resumes_the_calm_stretch_from_the_input_memory() -> None:

@@ -108,18 +108,19 @@ class CalmRule:
         restart = ctx is not None and ctx.actuation == "restart"
         return self.settings.enabled and (self.settings.restart_actuation or not restart)
 
-    def propose(
-        self, metrics: SystemMetrics, latency_slo_ms: float, latency_buys: bool = True
-    ) -> int | None:
+    def propose(self, metrics: SystemMetrics, latency_slo_ms: float) -> int | None:
         """The rule's count while the load is calm, else None. Call it every decision it may
         act on: the rule measures the rate and counts its confirmations on each.
-        ``latency_buys=False`` (the SLO guard stood down: more executors did not lower
-        latency) keeps latency near the SLO from adding executors; on the calibrated
-        simulator, where the micro-batch's own floor is above a 2 s SLO at any count, the
-        rule otherwise climbed to the maximum."""
+
+        Latency near the SLO makes the rule add an executor ahead of a breach; above the SLO
+        the latency is the SLO guard's, which sizes by the rate and stands down when
+        executors buy nothing. On the calibrated simulator, where a 2 s trigger keeps every
+        count above a 2 s SLO, the rule adding one at every decision climbed to the maximum
+        (steady $1.96/h -> $8.47/h; docs/calm-rule.md)."""
         if not self.acts():
             return None
-        target = self.rule.target(metrics, latency_slo_ms, latency_buys)
+        below_slo = metrics.latency_ms <= latency_slo_ms
+        target = self.rule.target(metrics, latency_slo_ms, latency_counts=below_slo)
         return target if self.load.observe(metrics.input_rate_eps, metrics.time_s) else None
 
     def resume(self, rates: Sequence[float], newest_at: float) -> None:

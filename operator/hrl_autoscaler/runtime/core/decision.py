@@ -143,8 +143,7 @@ class DecisionStep:
             proposed = self.policy.executors(build_observation(metrics, weights, scale))
         slo_only = objective == "slo"
         ruled_from, rule_down = None, False
-        buys = not self.slo_guard.stood_down  # executors bought no latency (see calmrule)
-        rule = self.calm_rule.propose(metrics, latency_slo_ms, buys) if slo_only else None
+        rule = self.calm_rule.propose(metrics, latency_slo_ms) if slo_only else None
         if rule is not None and not outside:
             ruled_from, controller, proposed = proposed, "rule", rule
             rule_down = rule < current

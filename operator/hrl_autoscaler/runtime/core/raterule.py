@@ -123,8 +123,8 @@ class RateRule:
         self, metrics: SystemMetrics, latency_slo_ms: float, latency_counts: bool = True
     ) -> int:
         """The count the rule asks for after the interval ``metrics`` describe.
-        ``latency_counts=False``: latency near the SLO is no reason to add executors (the SLO
-        guard found that they do not buy latency here: the decision step passes that on)."""
+        ``latency_counts=False``: latency is no reason to add executors (the calm rule leaves
+        latency above the SLO to the SLO guard)."""
         assert self.ctx is not None, "reset() first"
         current = metrics.executors
         if metrics.restarting or metrics.running_executors == 0:
