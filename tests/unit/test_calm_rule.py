@@ -51,6 +51,12 @@ def test_a_jump_starts_the_window_again_a_smaller_rise_or_a_fall_does_not() -> N
     assert [calm.observe(600.0, t * DT) for t in range(14, 24)] == [False] * 9 + [True]
 
 
+def test_no_input_after_no_input_is_calm_and_input_after_none_is_a_jump() -> None:
+    calm = CalmLoad(WINDOW)
+    assert [calm.observe(0.0, t * DT) for t in range(11)][-1]  # an idle stream is calm
+    assert not calm.observe(50.0, 11 * DT)  # load arriving after none is a burst
+
+
 def test_a_resumed_history_keeps_the_calm_stretch_it_shows() -> None:
     calm = CalmLoad(WINDOW)
     # 12 decisions of history, a jump 4 decisions before the newest (seen at t = 1000 s)

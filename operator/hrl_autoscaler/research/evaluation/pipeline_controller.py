@@ -288,9 +288,8 @@ def with_stages(
 ) -> OperatorSettings:
     """``settings`` (the operator's defaults) with the margin trim, the anticipation, the raise
     cap, the breach floor, the surge response, the fall release, the calm rule and the SLO
-    guard's settings
-    (``guardrails`` field names, e.g. ``slo_guard_latency_factor``) set to the values given
-    (None: left as they are)."""
+    guard's settings (``guardrails`` field names, e.g. ``slo_guard_latency_factor``) set to the
+    values given (None: left as they are)."""
     s = settings or OperatorSettings.built_in()
     update: dict[str, object] = dict(slo_guard or {})
     if trim is not None:

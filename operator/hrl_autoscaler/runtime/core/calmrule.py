@@ -12,12 +12,14 @@ bursty load the policy, with the forecasts, is far ahead of it (smart-metering 0
 0.13). So the step tells the two regimes apart by the input alone: the load is *calm* once
 no decision interval in the last ``window_s`` saw the input rise by ``min_jump`` or more over
 the interval before; while it is calm the rule's count replaces the policy's proposal, and
-every later stage (the SLO guard, the forecasts, the floors, the guardrails) still applies.
-One jump hands the decision back to the policy for another window.
+every later stage (the SLO guard, the forecasts, the floors, the guardrails) still applies,
+and latency above the SLO is left to the SLO guard (see :meth:`CalmRule.propose`). One jump
+hands the decision back to the policy for another window.
 
 Like the margin trim it acts under the ``slo`` objective (the rule sizes for the SLO; R_meta
-rewards latency below it) and in place unless asked for: tuned in place, and each of its
-one-executor scale-downs would be a restart under restart actuation.
+rewards latency below it) and in place unless asked for: the rule was tuned under in-place
+actuation, and each of its one-executor scale-downs would be a restart under restart
+actuation.
 """
 
 from __future__ import annotations
@@ -74,7 +76,8 @@ class CalmLoad:
         return time_s - self.since_s >= self.settings.window_s
 
     def _jump(self, before_eps: float, after_eps: float) -> bool:
-        return after_eps >= (1.0 + self.settings.min_jump) * before_eps
+        """A rise by ``min_jump`` or more; from no input to some is one, none to none is not."""
+        return after_eps > 0.0 and after_eps >= (1.0 + self.settings.min_jump) * before_eps
 
     def resume(self, rates: Sequence[float], newest_at: float, interval_s: float) -> None:
         """Start from a stored input history (oldest first; the newest seen at ``newest_at``,

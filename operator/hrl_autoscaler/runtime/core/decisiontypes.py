@@ -70,8 +70,8 @@ class Decision:
     current: int
     target: int
     proposed: int
-    """The proposal after the fallback, the SLO guard, the margin trim, the raise cap, the
-    anticipation, the surge response, the fall release, the breach floor and an
+    """The proposal after the fallback, the calm rule, the SLO guard, the margin trim, the raise
+    cap, the anticipation, the surge response, the fall release, the breach floor and an
     ineffective-scaling hold, before the guardrails."""
     controller: str
     """``ppo``, ``ds2`` (fallback) or ``rule`` (the calm rule), any of them with
