@@ -9,12 +9,14 @@ accepted by the API server.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from hrl_autoscaler.runtime.core.reporting import parse_message
+from hrl_autoscaler.runtime.k8s.statestore import configmap_name
 from hrl_autoscaler.tools.devenv.sparkapps import (
     Cluster,
     current_executors,
@@ -79,6 +81,12 @@ def test_on_calm_load_the_rule_decides_and_a_jump_hands_back_to_the_policy(
     assert int(ruled["executors"].split("->")[1]) < 10, ruled
     low = current_executors(cluster.get(NAMESPACE, NAME))
     assert low < 10
+    # the calm stretch is in the state ConfigMap (checkpointed from the first decision on), so
+    # a restarted operator would not give the decision back to the policy for a whole window
+    stored = cluster.configmap(NAMESPACE, configmap_name(NAME))
+    assert stored is not None
+    state = json.loads(stored["data"]["state.json"])
+    assert isinstance(state["calm_since"], float), state
 
     cluster.set_rate(NAMESPACE, NAME, 9000.0)
     up = wait_for(

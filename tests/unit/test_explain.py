@@ -291,11 +291,12 @@ def test_a_decision_of_the_calm_rule_says_so_instead_of_the_weights() -> None:
     assert "rule+floor decided; weights" not in text
 
 
-def test_the_input_memory_shows_its_size_age_and_peak() -> None:
+def test_the_input_memory_shows_its_size_age_peak_and_calm_stretch() -> None:
     stored = state(
         inputs=[1000.0, 8000.0, 1200.0],
         inputs_at=NOW - 240,
         input_peaks=[(NOW - 270, 8000.0), (NOW - 240, 1200.0)],
+        calm_since=NOW - 5 * 3600,
     )
     e = explained(stored=stored)
     assert (e.app.input_history, e.app.input_saved_at, e.app.input_peak_eps) == (
@@ -303,11 +304,13 @@ def test_the_input_memory_shows_its_size_age_and_peak() -> None:
         NOW - 240,
         8000.0,
     )
+    assert e.app.calm_since == NOW - 5 * 3600
     console = Console(record=True, width=220, force_terminal=False)
     render(e, console, now=NOW)
     text = console.export_text()
     assert "3 decisions of input, saved" in text
-    assert "(4m ago); peak 8,000 events/s" in text
+    assert "(4m ago); peak 8,000 events/s; input calm (no jump) since" in text
+    assert "(5h ago)" in text
     bare = Console(record=True, width=220, force_terminal=False)
     render(explained(stored=state()), bare, now=NOW)
     assert "input memory" not in bare.export_text()  # nothing saved yet: no row
@@ -458,6 +461,7 @@ def test_json_has_a_stable_shape() -> None:
         "input_history": 0,
         "input_saved_at": None,
         "input_peak_eps": None,
+        "calm_since": None,
     }
 
 

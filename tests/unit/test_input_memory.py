@@ -13,7 +13,7 @@ from hrl_autoscaler.config import OperatorSettings, SimParams
 from hrl_autoscaler.research.sim.operator_step import operator_decision_step
 from hrl_autoscaler.runtime.core.anticipation import Anticipation
 from hrl_autoscaler.runtime.core.appstate import AppState
-from hrl_autoscaler.runtime.core.decision import DecisionStep
+from hrl_autoscaler.runtime.core.decision import Decision, DecisionStep
 from hrl_autoscaler.runtime.core.inputmemory import checkpoint, resume
 from hrl_autoscaler.runtime.core.metrics import SystemMetrics
 from hrl_autoscaler.runtime.core.surge import Surge
@@ -71,9 +71,9 @@ def test_a_restored_peak_caps_a_surge_at_the_days_high_not_at_todays() -> None:
     assert restored.peaks[0] == (T0 - 3600.0, 9000.0)
 
 
-def _decide(step: DecisionStep, rate: float, time_s: float) -> None:
+def _decide(step: DecisionStep, rate: float, time_s: float) -> Decision:
     metrics = SystemMetrics(rate, rate, 0.0, 0.5, 0.3, 800.0, 4, 4, time_s=time_s)
-    step.decide(metrics, FIXED_BASELINE, 2000.0)
+    return step.decide(metrics, FIXED_BASELINE, 2000.0)
 
 
 def _observe_all(step: DecisionStep, rates: list[float]) -> float:
@@ -97,10 +97,34 @@ def test_the_memory_survives_the_state_json_and_the_gap_is_filled() -> None:
     successor = _step()
     said = resume(successor, stored)
     assert said.startswith("resumed the running peak (")
-    assert said.endswith("entries) and 120 decisions of input history")
+    assert "entries) and 120 decisions of input history; the input calm for 0." in said
     assert successor.surge.peaks == step.surge.peaks
     _decide(successor, 1000.0, now + 95.0)  # 2 decisions missed
     assert list(successor.anticipation.rates) == [*rates, rates[-1], rates[-1], 1000.0]
+
+
+def test_a_restarted_operator_keeps_a_calm_stretch_longer_than_the_history() -> None:
+    window = SETTINGS.guardrails.calm_rule.window_s
+    step = _step()
+    steady = [1000.0 + 10.0 * (i % 3) for i in range(int(window / 30.0) + 40)]
+    now = _observe_all(step, steady)
+    assert _decide(step, 1000.0, now + 30.0).ruled_from is not None  # calm: the rule decides
+    now += 30.0
+    state = AppState()
+    assert checkpoint(step, state, now, SETTINGS)
+    stored = AppState.from_json(state.to_json())
+    assert stored.calm_since == step.calm_rule.load.since_s
+    assert len(stored.inputs) * 30.0 < window  # the history alone is shorter than the window
+
+    successor = _step()
+    said = resume(successor, stored)
+    assert "the input calm for 4.3 h at the checkpoint" in said
+    assert _decide(successor, 1000.0, now + 30.0).ruled_from is not None
+    forgetful = AppState.from_json(state.to_json())
+    forgetful.calm_since = None
+    without = _step()
+    resume(without, forgetful)
+    assert _decide(without, 1000.0, now + 30.0).ruled_from is None
 
 
 def test_a_gap_above_max_fill_drops_the_history_and_keeps_the_peak() -> None:
@@ -139,11 +163,12 @@ def test_checkpoints_come_every_input_checkpoint_s_and_round_to_three_digits() -
     assert state.inputs == [1230.0, 2000.0]
 
 
-def test_nothing_is_kept_while_both_forecasts_are_off() -> None:
+def test_nothing_is_kept_while_both_forecasts_and_the_calm_rule_are_off() -> None:
     off = SETTINGS.guardrails.model_copy(
         update={
             "anticipation": SETTINGS.guardrails.anticipation.model_copy(update={"enabled": False}),
             "surge": SETTINGS.guardrails.surge.model_copy(update={"enabled": False}),
+            "calm_rule": SETTINGS.guardrails.calm_rule.model_copy(update={"enabled": False}),
         }
     )
     settings = SETTINGS.model_copy(update={"guardrails": off})
@@ -162,6 +187,7 @@ def test_nothing_is_kept_while_both_forecasts_are_off() -> None:
         ("input_peaks", [[T0, -1.0]], "input_peaks"),
         ("input_peaks", [[T0]], "input_peaks"),
         ("inputs_at", "soon", "soon"),
+        ("calm_since", math.nan, "not a finite number"),
     ],
 )
 def test_a_malformed_stored_memory_is_refused_with_the_field(

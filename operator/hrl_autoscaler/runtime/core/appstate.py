@@ -58,6 +58,9 @@ class AppState:
     """Unix time of the newest entry of ``inputs``."""
     input_peaks: list[tuple[float, float]] = field(default_factory=list)
     """The surge response's running peak: (unix time, events/s), oldest first."""
+    calm_since: float | None = None
+    """Unix time the calm rule counts the input calm from (its last jump, see
+    :mod:`.calmrule`); checkpointed with the input history."""
 
     def __setattr__(self, name: str, value: Any) -> None:
         if getattr(self, name, _UNSET) != value:
@@ -122,6 +125,7 @@ class AppState:
                 inputs=_rates(data.get("inputs")),
                 inputs_at=_opt_float(data.get("inputs_at")),
                 input_peaks=_peaks(data.get("input_peaks")),
+                calm_since=_opt_float(data.get("calm_since")),
             )
         except (TypeError, ValueError, IndexError, OverflowError) as exc:
             raise ValueError(f"state has a malformed field: {exc}") from None

@@ -100,6 +100,7 @@ def explain(found: Gathered, operator: OperatorDefaults) -> Explanation:
         input_history=len(state.inputs) if state else 0,
         input_saved_at=state.inputs_at if state else None,
         input_peak_eps=max((r for _, r in state.input_peaks), default=None) if state else None,
+        calm_since=state.calm_since if state else None,
     )
     events = [history.event_row(e) for e in found.events]
     decision_events, holds, fallbacks, others = history.split_events(events)

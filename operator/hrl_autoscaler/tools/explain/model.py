@@ -154,6 +154,9 @@ class AppFacts:
     input_saved_at: float | None = None
     input_peak_eps: float | None = None
     """The highest input the surge response remembers (its forecasts' cap)."""
+    calm_since: float | None = None
+    """Since when the calm rule counts the input calm (its last jump); the rate rule decides
+    once that is ``guardrails.calm_rule.window_s`` ago (docs/calm-rule.md)."""
 
 
 @dataclass(frozen=True)

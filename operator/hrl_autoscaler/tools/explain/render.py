@@ -84,6 +84,8 @@ def _header(e: Explanation, now: float | None) -> Table:
         memory = f"{a.input_history} decisions of input, saved {when(a.input_saved_at, now)}"
         if a.input_peak_eps is not None:
             memory += f"; peak {a.input_peak_eps:,.0f} events/s"
+        if a.calm_since is not None:
+            memory += f"; input calm (no jump) since {when(a.calm_since, now)}"
         table.add_row("input memory", memory)
     table.add_row("operator settings", escape(e.operator_config))
     w = e.weights
