@@ -30,10 +30,10 @@ def _sig(x: float) -> float:
 
 
 def checkpoint(step: DecisionStep, state: AppState, now: float, settings: OperatorSettings) -> bool:
-    """Copy the input history and the running peak into ``state`` when the last copy is
-    ``input_checkpoint_s`` old (or there is none); whether it did. Nothing while both
-    forecasts and the calm rule are off: there is nothing to keep, and a write would be for
-    nothing."""
+    """Copy the input history, the running peak and the calm stretch's start into ``state``
+    when the last copy is ``input_checkpoint_s`` old (or there is none); whether it did.
+    Nothing while both forecasts and the calm rule are off: there is nothing to keep, and a
+    write would be for nothing."""
     calm = step.calm_rule.settings.enabled
     if not (step.anticipation.settings.enabled or step.surge.settings.enabled or calm):
         return False
