@@ -3,7 +3,6 @@ application's count to the rate rule (and back)."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 from pydantic import ValidationError
 
@@ -17,6 +16,8 @@ from hrl_autoscaler.runtime.core.margintrim import MarginTrimSettings
 from hrl_autoscaler.runtime.core.metrics import SystemMetrics
 from hrl_autoscaler.runtime.core.sizing import RateEstimate
 from hrl_autoscaler.runtime.core.weights import FIXED_BASELINE
+
+from .test_raise_cap import FixedPolicy  # a policy that always proposes one count
 
 SLO = 2000.0
 DT = 30.0
@@ -88,14 +89,6 @@ def test_bad_settings_name_the_field(kwargs: dict[str, float], message: str) -> 
 
 
 # -- the decision step ------------------------------------------------------------------------
-
-
-class FixedPolicy:
-    def __init__(self, executors: int) -> None:
-        self.count = executors
-
-    def executors(self, obs: np.ndarray) -> int:
-        return self.count
 
 
 def _step(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 from pydantic import ValidationError
 
@@ -15,6 +14,8 @@ from hrl_autoscaler.runtime.core.margintrim import MarginTrim, MarginTrimSetting
 from hrl_autoscaler.runtime.core.metrics import SystemMetrics
 from hrl_autoscaler.runtime.core.sizing import RateEstimate
 from hrl_autoscaler.runtime.core.weights import FIXED_BASELINE
+
+from .test_raise_cap import FixedPolicy  # a policy that always proposes one count
 
 SLO = 2000.0
 
@@ -111,14 +112,6 @@ def test_bad_settings_name_the_field(kwargs: dict[str, float], message: str) -> 
 
 
 # -- the decision step: where the trim sits ---------------------------------------------------
-
-
-class FixedPolicy:
-    def __init__(self, executors: int) -> None:
-        self.count = executors
-
-    def executors(self, obs: np.ndarray) -> int:
-        return self.count
 
 
 def _step(
