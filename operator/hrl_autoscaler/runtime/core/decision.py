@@ -142,11 +142,10 @@ class DecisionStep:
             controller = "ppo"
             proposed = self.policy.executors(build_observation(metrics, weights, scale))
         slo_only = objective == "slo"
-        ruled_from, rule_down = None, False
+        ruled_from: int | None = None
         rule = self.calm_rule.propose(metrics, latency_slo_ms) if slo_only else None
         if rule is not None and not outside:
             ruled_from, controller, proposed = proposed, "rule", rule
-            rule_down = rule < current
         unguarded = proposed
         was_guarding = self.slo_guard.active
         required: int | None = None
@@ -217,8 +216,9 @@ class DecisionStep:
         if ceiling is not None and proposed > max(current, ceiling):
             held_from, proposed = proposed, max(current, ceiling)
         cooldown_origin = self.guardrails.last_change_s
-        # the rule's own scale-down comes after its own confirmations: not counted again
-        confirmed = confirmed or (rule_down and unguarded <= proposed < current)
+        # the rule's own scale-down (``unguarded`` is its count) comes after its own
+        # confirmations: not counted again
+        confirmed = confirmed or (ruled_from is not None and unguarded <= proposed < current)
         guarded = self.guardrails.apply(proposed, current, metrics.time_s, confirmed=confirmed)
         target, reasons, capped_from = guarded.target, guarded.reasons, None
         if held_from is not None:
