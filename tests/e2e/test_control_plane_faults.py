@@ -86,8 +86,11 @@ def _assert_healthy(stack: LocalStack) -> None:
 
 
 def _assert_each_change_made_once(cluster: Cluster, name: str) -> None:
-    """Every ScalingDecision moves from where the previous one left the application."""
-    steps = [parse_message(e.message)["executors"].split("->") for e in _decisions(cluster, name)]
+    """Every ScalingDecision moves from where the previous one left the application (in the
+    order of their eventTime: two decisions may fall within one second)."""
+    # every caller scaled at least once; the event follows the patch from a background thread
+    posted = wait_for("a ScalingDecision event", lambda: _decisions(cluster, name) or None, 30.0)
+    steps = [parse_message(e.message)["executors"].split("->") for e in posted]
     for (_, after), (before, _) in itertools.pairwise(steps):
         assert before == after, steps
 

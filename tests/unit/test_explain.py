@@ -33,6 +33,7 @@ from hrl_autoscaler.tools.explain import gather as gather_module
 from hrl_autoscaler.tools.explain import opconfig
 from hrl_autoscaler.tools.explain.assemble import explain
 from hrl_autoscaler.tools.explain.gather import ExplainError, Gathered, read_app
+from hrl_autoscaler.tools.explain.history import event_row
 from hrl_autoscaler.tools.explain.model import Explanation
 from hrl_autoscaler.tools.explain.render import render, to_json
 
@@ -363,6 +364,25 @@ def test_events_split_into_holds_fallbacks_and_newer_decisions() -> None:
     assert len(e.decisions) == 4
     failed = e.decisions[-1]
     assert (failed.reason, failed.notes) == ("ScalingFailed", "error: 409 Conflict")
+
+
+def test_events_in_one_second_keep_their_order_by_event_time() -> None:
+    """Whole-second lastTimestamps tie; the operator's eventTime orders them, and an
+    aggregated event's later lastTimestamp still counts as its time."""
+
+    def at(event: dict[str, Any]) -> float:
+        found = event_row(event).at
+        assert found is not None
+        return found
+
+    def stamped(last: str, event_time: str) -> dict[str, Any]:
+        return {**k8s_event(Reason.SCALING_DECISION, last), "eventTime": event_time}
+
+    up = stamped("2027-01-15T08:02:00Z", "2027-01-15T08:02:00.100000Z")
+    down = stamped("2027-01-15T08:02:00Z", "2027-01-15T08:02:00.700000Z")
+    assert at(down) - at(up) == pytest.approx(0.6)
+    aggregated = stamped("2027-01-15T09:00:00Z", "2027-01-15T08:02:00.100000Z")
+    assert at(aggregated) == at(k8s_event(Reason.FALLBACK, "2027-01-15T09:00:00Z"))
 
 
 def test_no_state_is_a_note_and_a_namesakes_state_is_ignored() -> None:

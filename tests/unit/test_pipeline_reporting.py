@@ -130,6 +130,23 @@ def test_event_body_names_the_application_and_the_reporter() -> None:
     assert len(body["message"]) == 1024
 
 
+def test_event_body_orders_events_within_one_second() -> None:
+    """Whole-second timestamps tie; eventTime keeps microseconds, and with it the API server
+    requires an action and a reporting instance of at most 128 characters."""
+    event = simple_event(Reason.FALLBACK, detail="x")
+    first, second = (
+        event_body(APP, event, "r" * 300, datetime(2026, 1, 2, 3, 4, 5, us, tzinfo=UTC))
+        for us in (900_000, 900_001)
+    )
+    assert first["lastTimestamp"] == second["lastTimestamp"]
+    assert (first["eventTime"], second["eventTime"]) == (
+        "2026-01-02T03:04:05.900000Z",
+        "2026-01-02T03:04:05.900001Z",
+    )
+    assert first["action"] == "Fallback"
+    assert len(first["reportingInstance"]) == 128
+
+
 def test_state_configmap_is_owned_by_the_application() -> None:
     body = configmap_body(APP, AppState())
     assert body["metadata"]["name"] == "hrl-autoscaler-state-hospital"

@@ -28,6 +28,8 @@ log = logging.getLogger("hrl_autoscaler.runtime.k8s.events")
 
 COMPONENT = "hrl-autoscaler"
 MAX_MESSAGE = 1024
+#: The API server's limit on ``reportingInstance`` and ``action`` once ``eventTime`` is set.
+MAX_REPORTING_FIELD = 128
 QUEUE_SIZE = 10_000
 
 
@@ -55,7 +57,13 @@ class InvolvedObject:
 def object_event_body(
     obj: InvolvedObject, event: AppEvent, instance: str, now: datetime
 ) -> dict[str, Any]:
-    """A core/v1 Event about ``obj``."""
+    """A core/v1 Event about ``obj``.
+
+    ``firstTimestamp``/``lastTimestamp`` have whole seconds, and two decisions a second apart
+    (a scale-up and its correction on fast load) would tie; ``eventTime`` (microseconds) keeps
+    their order for ``kubectl get events --sort-by=.eventTime``, ``explain`` and the tests. The
+    API server then also requires ``action`` and ``reportingInstance`` (at most 128 characters).
+    """
     stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
     message = event.message
     if len(message) > MAX_MESSAGE:
@@ -79,7 +87,9 @@ def object_event_body(
         "type": event.type,
         "source": {"component": COMPONENT},
         "reportingComponent": COMPONENT,
-        "reportingInstance": instance,
+        "reportingInstance": instance[:MAX_REPORTING_FIELD],
+        "action": event.reason.value[:MAX_REPORTING_FIELD],
+        "eventTime": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
         "firstTimestamp": stamp,
         "lastTimestamp": stamp,
         "count": 1,

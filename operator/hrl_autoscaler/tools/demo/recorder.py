@@ -162,7 +162,7 @@ class Recorder:
             )
         for event in self.cluster.events(self.namespace):
             owner = self.records.get(event.name)
-            key = (event.created, event.reason, event.message)
+            key = (event.at, event.reason, event.message)
             if owner is None or key in owner.seen_events:
                 continue
             owner.seen_events.add(key)

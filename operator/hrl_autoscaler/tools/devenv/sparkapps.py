@@ -75,7 +75,9 @@ class SeenEvent:
     message: str
     instance: str
     name: str
-    created: str
+    #: ``eventTime`` (microseconds) where the poster set it, else ``creationTimestamp``
+    #: (whole seconds, so events within one second would tie).
+    at: str
 
 
 class Cluster:
@@ -203,8 +205,8 @@ def list_events(
             message=str(e.get("message", "")),
             instance=str(e.get("reportingInstance", "")),
             name=str(e["involvedObject"].get("name", "")),
-            created=str(e["metadata"].get("creationTimestamp", "")),
+            at=str(e.get("eventTime") or e["metadata"].get("creationTimestamp", "")),
         )
         for e in json.loads(response.data)["items"]
     ]
-    return sorted(events, key=lambda e: e.created)
+    return sorted(events, key=lambda e: e.at)

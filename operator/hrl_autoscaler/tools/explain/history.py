@@ -96,11 +96,11 @@ def meta_updates(entries: Sequence[Mapping[str, Any]]) -> list[WeightsUpdate]:
 def event_row(event: Mapping[str, Any]) -> EventRow:
     """One core/v1 Event as read from the API server (a dict)."""
     meta = event.get("metadata") or {}
-    at = (
-        parse_time(event.get("lastTimestamp"))
-        or parse_time(event.get("eventTime"))
-        or parse_time(event.get("firstTimestamp"))
-        or parse_time(meta.get("creationTimestamp"))
+    # lastTimestamp has whole seconds (later than eventTime on an aggregated event),
+    # eventTime microseconds: the later of the two keeps events within one second in order.
+    stamps = [parse_time(event.get(k)) for k in ("lastTimestamp", "eventTime")]
+    at = max((s for s in stamps if s is not None), default=None) or (
+        parse_time(event.get("firstTimestamp")) or parse_time(meta.get("creationTimestamp"))
     )
     message = str(event.get("message") or "")
     return EventRow(
