@@ -128,10 +128,15 @@ def test_the_floor_sizes_the_forecast_and_the_ceiling_the_current_load() -> None
     assert bounds.ceiling == 9  # the forecast's size is above the current load's (1)
 
 
-def test_the_ceiling_is_the_largest_recent_size_of_the_load() -> None:
-    a = _fed(bursts(30 * 4 + 10, 30))  # mid-trickle: the forecast needs 1
+@pytest.mark.parametrize(("window", "ceilings"), [(1, [4, 1, 1, 1, 1]), (4, [4, 4, 4, 4, 1])])
+def test_the_ceiling_is_the_largest_size_of_the_load_over_the_release_window(
+    window: int, ceilings: list[int]
+) -> None:
+    """The default (1) follows a burst's decay at once; a longer window holds its size."""
+    settings = AnticipationSettings(enabled=True, release_window=window)
+    a = _fed(bursts(30 * 4 + 10, 30), settings)  # mid-trickle: the forecast needs 1
     sizes = [a.bounds(3, r, _per_thousand) for r in (3500.0, 500.0, 500.0, 500.0, 500.0)]
-    assert [b.ceiling for b in sizes if b is not None] == [4, 4, 4, 4, 1]
+    assert [b.ceiling for b in sizes if b is not None] == ceilings
     assert all(b is not None and b.floor == 1 for b in sizes)
 
 
@@ -189,9 +194,10 @@ def test_bad_settings_name_the_field(kwargs: dict[str, float], message: str) -> 
         AnticipationSettings(**kwargs)  # type: ignore[arg-type]
 
 
-def test_enabled_by_default() -> None:
+def test_enabled_by_default_releasing_with_the_load() -> None:
     assert AnticipationSettings().enabled
     assert DecisionOptions().anticipation.enabled
+    assert AnticipationSettings().release_window == 1
 
 
 # -- the decision step --------------------------------------------------------------------------

@@ -115,7 +115,7 @@ class AnticipationDefaults(BaseModel):
     target_utilisation: float = Field(default=0.85, gt=0, le=1.0)
     release: bool = True
     release_latency_factor: float = Field(default=0.8, gt=0, le=1.0)
-    release_window: int = Field(default=4, ge=1)
+    release_window: int = Field(default=1, ge=1)
     min_skill: float = Field(default=0.3, lt=1.0)
     stable_estimates: int = Field(default=3, ge=1)
     refresh: int = Field(default=5, ge=1)

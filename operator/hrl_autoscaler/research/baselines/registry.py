@@ -32,7 +32,16 @@ _FIXED: dict[str, Factory] = {
     "ppo-fixed": lambda o, s: _pipeline().pipeline_controller("ppo-fixed", o, s),
     "hrl": lambda o, s: _pipeline().pipeline_controller("hrl", o, s),
 }
-ERAS = ("reactive", "unstaged", "uncapped", "unfloored", "unsurged", "unruled", "released")
+ERAS = (
+    "reactive",
+    "unstaged",
+    "uncapped",
+    "unfloored",
+    "unsurged",
+    "unruled",
+    "lagged",
+    "released",
+)
 """The decision step's earlier defaults (and one opt-in stage), each as ``ppo-<era>`` and
 ``hrl-<era>`` (``pipeline_controller.ERAS`` says what each is)."""
 _EXTRA: dict[str, Factory] = {}

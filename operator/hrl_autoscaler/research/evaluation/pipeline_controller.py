@@ -106,9 +106,14 @@ docs/stages-default.md, docs/raise-cap.md)."""
 UNRULED = CalmRuleSettings(enabled=False)
 """The calm rule off: every era before session 21 (docs/calm-rule.md)."""
 
+LAGGED = AnticipationSettings(release_window=4)
+"""The anticipation's release sized for the largest load of the last 4 decisions: every era
+before session 22 (docs/anticipation.md)."""
+
 ERAS: dict[str, dict[str, Any]] = {
     "reactive": {"anticipation": REACTIVE, "surge": UNSURGED, "calm_rule": UNRULED},
     "unstaged": {
+        "anticipation": LAGGED,
         "calm_rule": UNRULED,
         "trim": UNTRIMMED,
         "slo_guard": UNSTAGED_GUARD,
@@ -117,6 +122,7 @@ ERAS: dict[str, dict[str, Any]] = {
         "surge": UNSURGED,
     },
     "uncapped": {
+        "anticipation": LAGGED,
         "calm_rule": UNRULED,
         "slo_guard": UNCAPPED_GUARD,
         "raise_cap": UNCAPPED,
@@ -124,21 +130,24 @@ ERAS: dict[str, dict[str, Any]] = {
         "surge": UNSURGED,
     },
     "unfloored": {
+        "anticipation": LAGGED,
         "calm_rule": UNRULED,
         "slo_guard": UNFLOORED_GUARD,
         "raise_cap": UNFLOORED_CAP,
         "breach_floor": UNFLOORED,
         "surge": UNSURGED,
     },
-    "unsurged": {"surge": UNSURGED, "calm_rule": UNRULED},
-    "unruled": {"calm_rule": UNRULED},
+    "unsurged": {"surge": UNSURGED, "calm_rule": UNRULED, "anticipation": LAGGED},
+    "unruled": {"calm_rule": UNRULED, "anticipation": LAGGED},
+    "lagged": {"anticipation": LAGGED},
     "released": {"fall_release": RELEASED},
 }
 """Earlier defaults of the decision step, kept measurable as ``hrl-<era>``/``ppo-<era>``:
 ``reactive`` both forecasts (the anticipation and the surge response) off; ``unstaged`` session
 13's (no trim, cap or floor, the old guard); ``uncapped`` session 14's; ``unfloored`` session
 15's (no breach floor or calm rescue, the cap at 0.85); ``unsurged`` session 16's (no surge
-response); ``unruled`` session 20's (no calm rule). And one opt-in stage measured and left
+response); ``unruled`` session 20's (no calm rule); ``lagged`` session 21's (the
+anticipation's release sized over 4 decisions). And one opt-in stage measured and left
 off: ``released``, the fall release on. Each maps to :func:`with_stages` arguments."""
 
 
