@@ -481,7 +481,7 @@ def test_optional_values_reach_the_objects(tools: Tools, tmp_path: Path) -> None
         "--set", "guardrails.anticipation=true", "--set", "guardrails.marginTrim=false",
         "--set", "guardrails.raiseCap=false", "--set", "guardrails.sloGuardCatchUpSeconds=120",
         "--set", "guardrails.breachFloor=false", "--set", "guardrails.surge=false",
-        "--set", "guardrails.fallRelease=true", "--set", "guardrails.calmRule=false",
+        "--set", "guardrails.fallRelease=false", "--set", "guardrails.calmRule=false",
         "--set", "guardrails.sloGuardCalmTargetUtilisation=null",
     )  # fmt: skip
     assert not of_kind(docs, "ServiceAccount")
@@ -509,7 +509,7 @@ def test_optional_values_reach_the_objects(tools: Tools, tmp_path: Path) -> None
     assert guardrails.slo_guard_catch_up_s == 120.0
     assert not guardrails.breach_floor.enabled
     assert not guardrails.surge.enabled
-    assert guardrails.fall_release.enabled
+    assert not guardrails.fall_release.enabled
     assert not guardrails.calm_rule.enabled
     assert guardrails.slo_guard_calm_target_utilisation is None
 

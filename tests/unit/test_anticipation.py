@@ -18,6 +18,7 @@ from hrl_autoscaler.runtime.core.anticipation import (
 )
 from hrl_autoscaler.runtime.core.controller import ControlContext
 from hrl_autoscaler.runtime.core.decision import Decision, DecisionOptions, DecisionStep
+from hrl_autoscaler.runtime.core.fallrelease import FallReleaseSettings
 from hrl_autoscaler.runtime.core.guardrails import GuardrailSettings
 from hrl_autoscaler.runtime.core.metrics import SystemMetrics
 from hrl_autoscaler.runtime.core.sizing import RateEstimate
@@ -212,6 +213,10 @@ NO_SURGE = SurgeSettings(enabled=False)
 """The surge response off: its bursts would also trigger it (tests/unit/test_surge.py)."""
 
 
+NO_FALL = FallReleaseSettings(enabled=False)
+"""The fall release off: these tests watch the anticipation's own releases."""
+
+
 def _step(
     anticipation: AnticipationSettings, actuation: str = "in-place", confirmations: int = 1
 ) -> DecisionStep:
@@ -221,7 +226,9 @@ def _step(
         GuardrailSettings(scale_down_confirmations=confirmations),
         ctx,
         RateEstimate(1000.0, 0.2, SimParams()),
-        DecisionOptions(fallback=False, anticipation=anticipation, surge=NO_SURGE),
+        DecisionOptions(
+            fallback=False, anticipation=anticipation, surge=NO_SURGE, fall_release=NO_FALL
+        ),
     )
 
 

@@ -8,18 +8,21 @@ from pydantic import ValidationError
 from hrl_autoscaler.config import SimParams
 from hrl_autoscaler.config.stages import FallReleaseDefaults
 from hrl_autoscaler.runtime.core.anticipation import AnticipationSettings
+from hrl_autoscaler.runtime.core.controller import ControlContext
 from hrl_autoscaler.runtime.core.decision import Decision, DecisionOptions, DecisionStep
 from hrl_autoscaler.runtime.core.fallrelease import (
     FallRelease,
     FallReleaseSettings,
     release_size,
 )
+from hrl_autoscaler.runtime.core.guardrails import GuardrailSettings
 from hrl_autoscaler.runtime.core.latency import mean_wait_s, micro_batch_latency_s
 from hrl_autoscaler.runtime.core.metrics import SystemMetrics
+from hrl_autoscaler.runtime.core.sizing import RateEstimate
 from hrl_autoscaler.runtime.core.surge import SurgeSettings
 from hrl_autoscaler.runtime.core.weights import FIXED_BASELINE
 
-from .test_raise_cap import NO_TRIM, _step  # a fixed policy, one confirmation, in place
+from .test_raise_cap import NO_TRIM, FixedPolicy, _step  # _step: one confirmation, in place
 
 SLO = 2000.0
 ON = FallReleaseSettings(enabled=True)
@@ -28,13 +31,17 @@ ON = FallReleaseSettings(enabled=True)
 # -- the module -------------------------------------------------------------------------------
 
 
-def test_off_by_default_at_the_validated_setting() -> None:
-    """Off: it lost on held-out load (docs/fall-release.md); the rest is what was chosen."""
+def test_on_by_default_at_the_validated_setting() -> None:
+    """On since session 22 with the recurrence guard (docs/fall-release.md), in place only."""
     default = DecisionOptions().fall_release
-    assert not default.enabled
-    assert (default.min_fall, default.window) == (0.2, 20)
+    assert default.enabled
+    assert (default.min_fall, default.window, default.recur_window) == (0.2, 20, 60)
     assert (default.target_utilisation, default.latency_factor) == (0.85, 0.8)
     assert default.skip_confirmations
+    assert not default.restart_actuation
+    assert FallReleaseDefaults().model_dump() == {
+        k: getattr(default, k) for k in FallReleaseDefaults.model_fields
+    }
 
 
 def test_a_fall_below_the_recent_peak_sizes_for_the_last_two_inputs() -> None:
@@ -50,6 +57,34 @@ def test_the_peak_leaves_the_window() -> None:
     for rate in (9000.0, 5000.0, 5000.0):
         release.observe(rate)
     assert release.observe(5000.0) is None  # 9,000 is four inputs back
+
+
+def _burst(release: FallRelease, peak: float, base: float, quiet: int) -> list[float | None]:
+    """One burst at ``peak`` after ``quiet`` decisions at ``base``; the release's answers
+    over its decay."""
+    for _ in range(quiet):
+        release.observe(base)
+    release.observe(peak)
+    return [release.observe(r) for r in (0.6 * peak, 0.3 * peak, base)]
+
+
+@pytest.mark.parametrize(("quiet", "released"), [(25, False), (60, True)])
+def test_a_burst_that_recurs_within_the_recur_window_is_not_released(
+    quiet: int, released: bool
+) -> None:
+    """Bursts 30 decisions apart (uploads whose period the anticipation has not confirmed)
+    need the executors a release gives back; one long after the last is released."""
+    release = FallRelease(FallReleaseSettings(enabled=True, recur_window=40))
+    first = _burst(release, 9000.0, 1000.0, 25)
+    assert first == [9000.0, 5400.0, 2700.0]  # the first fall: nothing before it
+    again = _burst(release, 9000.0, 1000.0, quiet)
+    assert (again == first) is released
+    assert released or again == [None, None, None]
+
+
+def test_without_a_recur_window_every_fall_is_released() -> None:
+    release = FallRelease(FallReleaseSettings(enabled=True, recur_window=0))
+    assert _burst(release, 9000.0, 1000.0, 25) == _burst(release, 9000.0, 1000.0, 10)
 
 
 def test_the_release_size_keeps_latency_within_the_limit() -> None:
@@ -71,6 +106,7 @@ def test_the_release_size_keeps_latency_within_the_limit() -> None:
         ({"window": 1}, "window must be >= 2"),
         ({"target_utilisation": 0.0}, r"target_utilisation must be in \(0, 1\]"),
         ({"latency_factor": 1.5}, r"latency_factor must be in \(0, 1\]"),
+        ({"recur_window": -1}, "recur_window must be >= 0"),
     ],
 )
 def test_bad_settings_name_the_field(kwargs: dict[str, float], message: str) -> None:
@@ -129,6 +165,24 @@ def test_decide_does_not_release_near_the_slo_nor_with_the_release_off() -> None
     off = _step(18, _options(FallReleaseSettings(enabled=False)))
     _decide(off, 8000.0, 0.0)
     assert _decide(off, 5000.0, 30.0).target == 18
+
+
+@pytest.mark.parametrize(("restart_actuation", "released"), [(False, False), (True, True)])
+def test_under_restart_actuation_the_release_acts_only_when_asked(
+    restart_actuation: bool, released: bool
+) -> None:
+    """Each release would be a restart there: off unless ``restart_actuation``."""
+    settings = FallReleaseSettings(enabled=True, restart_actuation=restart_actuation)
+    step = DecisionStep(
+        FixedPolicy(18),
+        GuardrailSettings(scale_down_confirmations=1),
+        ControlContext(1, 20, 30.0, "restart"),
+        RateEstimate(600.0, 0.2, SimParams()),
+        _options(settings),
+    )
+    for rate, t in ((8000.0, 0.0), (6000.0, 30.0)):
+        _decide(step, rate, t)
+    assert (_decide(step, 5000.0, 60.0).released_from is not None) is released
 
 
 def test_under_the_r_meta_objective_the_release_does_not_act() -> None:

@@ -9,6 +9,7 @@ from hrl_autoscaler.config import SimParams
 from hrl_autoscaler.config.stages import SurgeDefaults
 from hrl_autoscaler.runtime.core.anticipation import AnticipationSettings, executors_for
 from hrl_autoscaler.runtime.core.decision import Decision, DecisionOptions, DecisionStep
+from hrl_autoscaler.runtime.core.fallrelease import FallReleaseSettings
 from hrl_autoscaler.runtime.core.metrics import SystemMetrics
 from hrl_autoscaler.runtime.core.surge import Surge, SurgeSettings
 from hrl_autoscaler.runtime.core.weights import FIXED_BASELINE
@@ -94,7 +95,11 @@ def _options(
     surge: SurgeSettings, anticipation: AnticipationSettings = NO_PERIOD
 ) -> DecisionOptions:
     return DecisionOptions(
-        fallback=False, margin_trim=NO_TRIM, anticipation=anticipation, surge=surge
+        fallback=False,
+        margin_trim=NO_TRIM,
+        anticipation=anticipation,
+        surge=surge,
+        fall_release=FallReleaseSettings(enabled=False),  # it would lower the flat load's 4
     )
 
 

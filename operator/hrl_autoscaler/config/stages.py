@@ -86,15 +86,18 @@ class SurgeDefaults(BaseModel):
 
 
 class FallReleaseDefaults(BaseModel):
-    """``runtime.core.fallrelease.FallReleaseSettings``; off by default, docs/fall-release.md."""
+    """``runtime.core.fallrelease.FallReleaseSettings``; on by default since session 22,
+    docs/fall-release.md."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    enabled: bool = False
+    enabled: bool = True
     min_fall: float = Field(default=0.2, gt=0, lt=1.0)
     window: int = Field(default=20, ge=2)
     target_utilisation: float = Field(default=0.85, gt=0, le=1.0)
     latency_factor: float = Field(default=0.8, gt=0, le=1.0)
+    recur_window: int = Field(default=60, ge=0)
+    restart_actuation: bool = False
     skip_confirmations: bool = True
 
 

@@ -40,9 +40,9 @@ ERAS = (
     "unsurged",
     "unruled",
     "lagged",
-    "released",
+    "unreleased",
 )
-"""The decision step's earlier defaults (and one opt-in stage), each as ``ppo-<era>`` and
+"""The decision step's earlier defaults (and today's with one stage off), each as ``ppo-<era>`` and
 ``hrl-<era>`` (``pipeline_controller.ERAS`` says what each is)."""
 _EXTRA: dict[str, Factory] = {}
 

@@ -85,9 +85,8 @@ until session 15 (docs/raise-cap.md)."""
 UNSURGED = SurgeSettings(enabled=False)
 """The surge response off: every era before session 17 (docs/surge.md)."""
 
-RELEASED = FallReleaseSettings(enabled=True)
-"""``hrl-released``/``ppo-released``: the fall release on, which is off by default
-(docs/fall-release.md)."""
+UNRELEASED = FallReleaseSettings(enabled=False)
+"""The fall release off: every era before session 22 (docs/fall-release.md)."""
 
 REACTIVE = AnticipationSettings(enabled=False)
 """``hrl-reactive``/``ppo-reactive``: the anticipation off, the policy reacting alone (what
@@ -114,6 +113,7 @@ ERAS: dict[str, dict[str, Any]] = {
     "reactive": {"anticipation": REACTIVE, "surge": UNSURGED, "calm_rule": UNRULED},
     "unstaged": {
         "anticipation": LAGGED,
+        "fall_release": UNRELEASED,
         "calm_rule": UNRULED,
         "trim": UNTRIMMED,
         "slo_guard": UNSTAGED_GUARD,
@@ -123,6 +123,7 @@ ERAS: dict[str, dict[str, Any]] = {
     },
     "uncapped": {
         "anticipation": LAGGED,
+        "fall_release": UNRELEASED,
         "calm_rule": UNRULED,
         "slo_guard": UNCAPPED_GUARD,
         "raise_cap": UNCAPPED,
@@ -131,24 +132,30 @@ ERAS: dict[str, dict[str, Any]] = {
     },
     "unfloored": {
         "anticipation": LAGGED,
+        "fall_release": UNRELEASED,
         "calm_rule": UNRULED,
         "slo_guard": UNFLOORED_GUARD,
         "raise_cap": UNFLOORED_CAP,
         "breach_floor": UNFLOORED,
         "surge": UNSURGED,
     },
-    "unsurged": {"surge": UNSURGED, "calm_rule": UNRULED, "anticipation": LAGGED},
-    "unruled": {"calm_rule": UNRULED, "anticipation": LAGGED},
-    "lagged": {"anticipation": LAGGED},
-    "released": {"fall_release": RELEASED},
+    "unsurged": {
+        "surge": UNSURGED,
+        "calm_rule": UNRULED,
+        "anticipation": LAGGED,
+        "fall_release": UNRELEASED,
+    },
+    "unruled": {"calm_rule": UNRULED, "anticipation": LAGGED, "fall_release": UNRELEASED},
+    "lagged": {"anticipation": LAGGED, "fall_release": UNRELEASED},
+    "unreleased": {"fall_release": UNRELEASED},
 }
 """Earlier defaults of the decision step, kept measurable as ``hrl-<era>``/``ppo-<era>``:
 ``reactive`` both forecasts (the anticipation and the surge response) off; ``unstaged`` session
 13's (no trim, cap or floor, the old guard); ``uncapped`` session 14's; ``unfloored`` session
 15's (no breach floor or calm rescue, the cap at 0.85); ``unsurged`` session 16's (no surge
 response); ``unruled`` session 20's (no calm rule); ``lagged`` session 21's (the
-anticipation's release sized over 4 decisions). And one opt-in stage measured and left
-off: ``released``, the fall release on. Each maps to :func:`with_stages` arguments."""
+anticipation's release sized over 4 decisions, no fall release); ``unreleased`` today's with
+the fall release off. Each maps to :func:`with_stages` arguments."""
 
 
 @dataclass(frozen=True)

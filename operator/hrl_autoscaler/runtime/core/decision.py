@@ -1,5 +1,5 @@
 """The one decision step: policy -> DS2 fallback -> calm rule (in place) -> SLO guard -> margin
-trim (in place) -> raise cap -> anticipation -> surge response -> fall release (opt-in) ->
+trim (in place) -> raise cap -> anticipation -> surge response -> fall release (in place) ->
 breach floor -> ineffective-scaling hold -> guardrails -> budget cap -> an intent.
 
 The operator's fast loop, the ``hrl``/``ppo-fixed`` evaluation (which runs the operator's own
@@ -338,7 +338,7 @@ class DecisionStep:
         """The fall release's size, None when it does not act (not falling, latency near the
         SLO, a backlog, nothing measured, or a period the anticipation releases on)."""
         s = self.options.fall_release
-        if not s.enabled:
+        if not s.enabled or (self.ds2.ctx.actuation == "restart" and not s.restart_actuation):
             return None
         rate = self.fall_release.observe(metrics.input_rate_eps)
         quiet = metrics.latency_ms < s.latency_factor * latency_slo_ms and not backlogged
