@@ -167,7 +167,9 @@ class DecisionStep:
                 required = rescue.executors
                 controller, proposed = f"{controller}+slo-guard", rescue.executors
         trimmed_from: int | None = None
-        if slo_only and self._trims():  # after the guard: a rescue is never trimmed
+        margin = self.margin_trim.settings
+        # after the guard: a rescue is never trimmed
+        if slo_only and self._lowers_here(margin.enabled, margin.restart_actuation):
             self.margin_trim.observe(metrics.latency_ms, latency_slo_ms)
             trim = self.margin_trim.apply(
                 proposed, self._rate_size(metrics, self.options.margin_trim.target_utilisation)
@@ -290,11 +292,11 @@ class DecisionStep:
         rise = self.slo_guard.settings.calm_input_rise
         return not backlogged and last is not None and metrics.input_rate_eps <= (1 + rise) * last
 
-    def _trims(self) -> bool:
-        """Whether the margin trim acts: enabled, and in place unless asked for under restart
-        actuation too (each trimmed executor would cost a restart there)."""
-        trim = self.margin_trim.settings
-        return trim.enabled and (trim.restart_actuation or self.ds2.ctx.actuation != "restart")
+    def _lowers_here(self, enabled: bool, restart_actuation: bool) -> bool:
+        """Whether a stage that gives executors back (the margin trim, the fall release) acts:
+        enabled, and in place unless asked for under restart actuation too (each executor it
+        gives back would cost a restart there)."""
+        return enabled and (restart_actuation or self.ds2.ctx.actuation != "restart")
 
     def _rate_size(
         self, metrics: SystemMetrics, utilisation: float | None, catch_up_s: float | None = None
@@ -338,7 +340,7 @@ class DecisionStep:
         """The fall release's size, None when it does not act (not falling, latency near the
         SLO, a backlog, nothing measured, or a period the anticipation releases on)."""
         s = self.options.fall_release
-        if not s.enabled or (self.ds2.ctx.actuation == "restart" and not s.restart_actuation):
+        if not self._lowers_here(s.enabled, s.restart_actuation):
             return None
         rate = self.fall_release.observe(metrics.input_rate_eps)
         quiet = metrics.latency_ms < s.latency_factor * latency_slo_ms and not backlogged
