@@ -8,21 +8,18 @@ from pydantic import ValidationError
 from hrl_autoscaler.config import SimParams
 from hrl_autoscaler.config.stages import FallReleaseDefaults
 from hrl_autoscaler.runtime.core.anticipation import AnticipationSettings
-from hrl_autoscaler.runtime.core.controller import ControlContext
 from hrl_autoscaler.runtime.core.decision import Decision, DecisionOptions, DecisionStep
 from hrl_autoscaler.runtime.core.fallrelease import (
     FallRelease,
     FallReleaseSettings,
     release_size,
 )
-from hrl_autoscaler.runtime.core.guardrails import GuardrailSettings
 from hrl_autoscaler.runtime.core.latency import mean_wait_s, micro_batch_latency_s
 from hrl_autoscaler.runtime.core.metrics import SystemMetrics
-from hrl_autoscaler.runtime.core.sizing import RateEstimate
 from hrl_autoscaler.runtime.core.surge import SurgeSettings
 from hrl_autoscaler.runtime.core.weights import FIXED_BASELINE
 
-from .test_raise_cap import NO_TRIM, FixedPolicy, _step  # _step: one confirmation, in place
+from .test_raise_cap import NO_TRIM, _step  # a fixed policy, one confirmation, in place
 
 SLO = 2000.0
 ON = FallReleaseSettings(enabled=True)
@@ -173,13 +170,7 @@ def test_under_restart_actuation_the_release_acts_only_when_asked(
 ) -> None:
     """Each release would be a restart there: off unless ``restart_actuation``."""
     settings = FallReleaseSettings(enabled=True, restart_actuation=restart_actuation)
-    step = DecisionStep(
-        FixedPolicy(18),
-        GuardrailSettings(scale_down_confirmations=1),
-        ControlContext(1, 20, 30.0, "restart"),
-        RateEstimate(600.0, 0.2, SimParams()),
-        _options(settings),
-    )
+    step = _step(18, _options(settings), actuation="restart")
     for rate, t in ((8000.0, 0.0), (6000.0, 30.0)):
         _decide(step, rate, t)
     assert (_decide(step, 5000.0, 60.0).released_from is not None) is released

@@ -95,11 +95,11 @@ class FixedPolicy:
         return self.count
 
 
-def _step(policy: int, options: DecisionOptions) -> DecisionStep:
+def _step(policy: int, options: DecisionOptions, actuation: str = "in-place") -> DecisionStep:
     return DecisionStep(
         FixedPolicy(policy),
         GuardrailSettings(scale_down_confirmations=1),
-        ControlContext(1, 20, 30.0, "in-place"),
+        ControlContext(1, 20, 30.0, actuation),  # type: ignore[arg-type]
         RateEstimate(600.0, 0.2, SimParams()),
         options,
     )
