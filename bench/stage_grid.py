@@ -6,8 +6,8 @@ settings (``breach_floor.hold_s``, ``raise_cap.target_utilisation``,
 ``slo_guard_target_utilisation``); a value is JSON (``true``, ``null``, ``0.7``). ``--grid``
 adds the cartesian product of comma-separated values instead. Validation: seeds 200-204, the
 five scenarios at 0.7x, 1x and 1.3x their default peaks and at 0.7x and 1.4x their default
-speed (``bench/validation.py``); objective slo, in-place actuation, one-day episodes; one
-JSON row per (controller, case).
+speed (``bench/validation.py``); objective slo, in-place actuation unless ``--actuation
+restart``, one-day episodes; one JSON row per (controller, case).
 
     nice -n 19 .venv/bin/python bench/stage_grid.py --variant "breach_floor.enabled=false" \\
         --grid "breach_floor.hold_s=1800,7200;breach_floor.input_tolerance=0.05,0.15" \\
@@ -104,6 +104,12 @@ def main() -> None:
     parser.add_argument("--baselines", default="", help="e.g. tuned (comma-separated)")
     parser.add_argument("--seeds", type=int, default=len(validation.VALIDATION_SEEDS))
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument(
+        "--actuation",
+        default="in-place",
+        choices=("in-place", "restart"),
+        help="how the simulated application is scaled (default in-place)",
+    )
     parser.add_argument("--json", type=Path, required=True)
     args = parser.parse_args()
     base = parse_overrides(args.base)
@@ -118,7 +124,7 @@ def main() -> None:
         name = variant_name(args.kind, overrides)
         names.append(validation.register_variant(args.kind, name, settings))
     suite = validation.validation_suite(args.seeds, VALIDATION_SPEEDS)
-    validation.run(names, suite, args.workers, args.json)
+    validation.run(names, suite, args.workers, args.json, args.actuation)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import json
 import time
 from pathlib import Path
 
-from hrl_autoscaler.config import OperatorSettings
+from hrl_autoscaler.config import OperatorSettings, SimParams
 from hrl_autoscaler.research.baselines.registry import register_controller
 from hrl_autoscaler.research.evaluation.heldout import (
     HeldoutConfig,
@@ -42,9 +42,11 @@ def register_variant(kind: str, name: str, settings: OperatorSettings) -> str:
     return name
 
 
-def run(names: list[str], suite: Suite, workers: int, out: Path) -> None:
-    """Every controller of ``names`` on ``suite``, with progress; one JSON row per
-    (controller, case) into ``out``."""
+def run(
+    names: list[str], suite: Suite, workers: int, out: Path, actuation: str = "in-place"
+) -> None:
+    """Every controller of ``names`` on ``suite`` under ``actuation``, with progress; one JSON
+    row per (controller, case) into ``out``."""
     started, done = time.perf_counter(), [0]
 
     def progress(_suite: str, case: str, total: int) -> None:
@@ -53,7 +55,7 @@ def run(names: list[str], suite: Suite, workers: int, out: Path) -> None:
             elapsed = time.perf_counter() - started
             print(f"{done[0]}/{total} episodes, {elapsed:.0f} s ({case})", flush=True)
 
-    config = HeldoutConfig(tuple(names))
+    config = HeldoutConfig(tuple(names), params=SimParams(actuation=actuation))
     results = evaluate_suites(config, [suite], workers=workers, on_episode=progress)
     rows = [r.to_dict() for result in results for r in result.rows]
     out.parent.mkdir(parents=True, exist_ok=True)

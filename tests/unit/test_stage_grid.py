@@ -31,13 +31,14 @@ def grid_module() -> ModuleType:
 def test_overrides_reach_the_nested_stage_settings(grid_module: ModuleType) -> None:
     overrides = grid_module.parse_overrides(
         "breach_floor.enabled=false; slo_guard_calm_target_utilisation=null;"
-        "raise_cap.target_utilisation=0.85"
+        "raise_cap.target_utilisation=0.85; restart_hold.min_drop=0.35"
     )
     settings = grid_module.apply_overrides(OperatorSettings.built_in(), overrides)
     g = settings.guardrails
     assert not g.breach_floor.enabled
     assert g.slo_guard_calm_target_utilisation is None
     assert g.raise_cap.target_utilisation == 0.85
+    assert g.restart_hold.min_drop == 0.35
     assert g.margin_trim == OperatorSettings.built_in().guardrails.margin_trim
     name = grid_module.variant_name("hrl", overrides)
     assert name.startswith("hrl(breach_floor.enabled=false,")
