@@ -138,9 +138,10 @@ def test_ppo_fixed_never_touches_the_weights() -> None:
 
 def test_restart_actuation_holds_while_the_application_restarts() -> None:
     """The Spark Operator reports the resubmitted application as not running; the pipeline
-    holds (no second restart during the first), as the operator does on a cluster."""
+    holds (no second restart during the first), as the operator does on a cluster. The quiet
+    tail outlasts the restart hold's window (120 decisions), so the step down comes too."""
     params = PARAMS.with_overrides(actuation="restart")
-    load = np.r_[np.full(40, 2000.0), np.full(80, 12000.0), np.full(120, 1500.0)]
+    load = np.r_[np.full(40, 2000.0), np.full(80, 12000.0), np.full(160, 1500.0)]
     controller = pipeline_controller("ppo-fixed", "slo", 2000.0)
     trace = rollout(controller, load, params, FIXED_BASELINE, 4, 4)
     restart_steps = int(np.ceil(params.restart_downtime_s / params.decision_interval_s))

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from hrl_autoscaler.config import OperatorSettings, load_operator_settings
-from hrl_autoscaler.config.stages import RaiseCapDefaults
+from hrl_autoscaler.config.stages import RaiseCapDefaults, RestartHoldDefaults
 from hrl_autoscaler.research.sim.adapters import merge_patch
 from hrl_autoscaler.runtime.core.annotations import PREFIX, TARGET_ANNOTATION, AppSettings
 from hrl_autoscaler.runtime.core.application import (
@@ -299,15 +299,21 @@ def make(
     wanted: int = 6,
     meta_weights: Weights = PRESETS["cost-first"],
     raise_cap: bool = False,
+    restart_hold: bool = False,
 ) -> Harness:
     """One application (``instances`` executors, 3,000 eps at 75% busy by default) under a
-    policy that asks for ``wanted``. The raise cap is off unless ``raise_cap``: the default
-    sample's load does not call for 6 executors, and what these tests follow is the scripted
-    count through the loop, not the decision (tests/unit/test_raise_cap.py has that)."""
+    policy that asks for ``wanted``. The raise cap and the restart hold are off unless asked
+    for: the default sample's load does not call for 6 executors, and what these tests follow
+    is the scripted count through the loop (under restart actuation, the harness's default),
+    not the decision (tests/unit/test_raise_cap.py and test_restart_hold.py have that)."""
     settings = settings or load_operator_settings()
+    off: dict[str, object] = {}
     if not raise_cap:
-        off = RaiseCapDefaults(enabled=False)
-        guardrails = settings.guardrails.model_copy(update={"raise_cap": off})
+        off["raise_cap"] = RaiseCapDefaults(enabled=False)
+    if not restart_hold:
+        off["restart_hold"] = RestartHoldDefaults(enabled=False)
+    if off:
+        guardrails = settings.guardrails.model_copy(update=off)
         settings = settings.model_copy(update={"guardrails": guardrails})
     clock = clock or FakeClock()
     source, cluster = ScriptedSource(), FakeCluster()

@@ -25,6 +25,7 @@ from hrl_autoscaler.config.stages import (
     FallReleaseDefaults,
     MarginTrimDefaults,
     RaiseCapDefaults,
+    RestartHoldDefaults,
     SurgeDefaults,
 )
 from hrl_autoscaler.runtime.core.anticipation import AnticipationSettings
@@ -34,6 +35,7 @@ from hrl_autoscaler.runtime.core.fallrelease import FallReleaseSettings
 from hrl_autoscaler.runtime.core.guardrails import GuardrailSettings
 from hrl_autoscaler.runtime.core.margintrim import MarginTrimSettings
 from hrl_autoscaler.runtime.core.raisecap import RaiseCapSettings
+from hrl_autoscaler.runtime.core.restarthold import RestartHoldSettings
 from hrl_autoscaler.runtime.core.sloguard import SloGuardSettings
 from hrl_autoscaler.runtime.core.surge import SurgeSettings
 from hrl_autoscaler.runtime.core.weights import PRESETS
@@ -92,6 +94,7 @@ def test_the_operators_slo_guard_defaults_to_the_evaluations() -> None:
         (FallReleaseDefaults, FallReleaseSettings),
         (AnticipationDefaults, AnticipationSettings),
         (CalmRuleDefaults, CalmRuleSettings),
+        (RestartHoldDefaults, RestartHoldSettings),
     ],
 )
 def test_the_optional_stages_settings_are_the_runtimes(operator: type, runtime: type) -> None:

@@ -16,6 +16,7 @@ from hrl_autoscaler.config.stages import (
     FallReleaseDefaults,
     MarginTrimDefaults,
     RaiseCapDefaults,
+    RestartHoldDefaults,
     SurgeDefaults,
 )
 
@@ -86,6 +87,9 @@ class GuardrailDefaults(BaseModel):
     fall_release: FallReleaseDefaults = FallReleaseDefaults()
     """Give back a burst's executors as the input falls from it
     (:mod:`hrl_autoscaler.runtime.core.fallrelease`); docs/fall-release.md."""
+    restart_hold: RestartHoldDefaults = RestartHoldDefaults()
+    """Under restart actuation, change the count rarely and by enough to last
+    (:mod:`hrl_autoscaler.runtime.core.restarthold`); docs/restart-hold.md."""
     margin_trim: MarginTrimDefaults = MarginTrimDefaults()
     """Lower a proposal to DS2's sizing while latency stays well below the SLO, in place
     (:mod:`hrl_autoscaler.runtime.core.margintrim`)."""

@@ -1,6 +1,7 @@
 """The decision step's optional stages, as operator settings (``guardrails.margin_trim``,
 ``guardrails.raise_cap``, ``guardrails.breach_floor``, ``guardrails.anticipation``,
-``guardrails.surge``).
+``guardrails.surge``, ``guardrails.fall_release``, ``guardrails.calm_rule``,
+``guardrails.restart_hold``).
 
 Each model has exactly the fields of its stage's settings in ``runtime/core`` (the units and
 the reasons for the defaults are written there, once), so the runtime builds the stage from
@@ -99,6 +100,18 @@ class FallReleaseDefaults(BaseModel):
     recur_window: int = Field(default=60, ge=0)
     restart_actuation: bool = False
     skip_confirmations: bool = True
+
+
+class RestartHoldDefaults(BaseModel):
+    """``runtime.core.restarthold.RestartHoldSettings``; on by default (restart actuation
+    only), docs/restart-hold.md."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: bool = True
+    window: int = Field(default=120, ge=1)
+    latency_factor: float = Field(default=0.6, gt=0, le=1.0)
+    min_drop: float = Field(default=0.25, gt=0, lt=1.0)
 
 
 class AnticipationDefaults(BaseModel):

@@ -41,6 +41,7 @@ ERAS = (
     "unruled",
     "lagged",
     "unreleased",
+    "unheld",
 )
 """The decision step's earlier defaults (and today's with one stage off), each as ``ppo-<era>`` and
 ``hrl-<era>`` (``pipeline_controller.ERAS`` says what each is)."""

@@ -27,6 +27,7 @@ from hrl_autoscaler.config.stages import (
     FallReleaseDefaults,
     MarginTrimDefaults,
     RaiseCapDefaults,
+    RestartHoldDefaults,
     SurgeDefaults,
 )
 from hrl_autoscaler.research.sim.adapters import (
@@ -50,6 +51,7 @@ from hrl_autoscaler.runtime.core.metrics import SystemMetrics
 from hrl_autoscaler.runtime.core.pipeline import Autoscaler
 from hrl_autoscaler.runtime.core.ports import MetaActor
 from hrl_autoscaler.runtime.core.raisecap import RaiseCapSettings
+from hrl_autoscaler.runtime.core.restarthold import RestartHoldSettings
 from hrl_autoscaler.runtime.core.surge import SurgeSettings
 from hrl_autoscaler.runtime.core.weights import Weights
 from hrl_autoscaler.runtime.policies.artifacts import PPO_DIR, default_policies_dir, meta_dir
@@ -88,6 +90,9 @@ UNSURGED = SurgeSettings(enabled=False)
 UNRELEASED = FallReleaseSettings(enabled=False)
 """The fall release off: every era before session 22 (docs/fall-release.md)."""
 
+UNHELD = RestartHoldSettings(enabled=False)
+"""The restart hold off: every era before session 23 (docs/restart-hold.md)."""
+
 REACTIVE = AnticipationSettings(enabled=False)
 """``hrl-reactive``/``ppo-reactive``: the anticipation off, the policy reacting alone (what
 ``hrl`` and ``ppo-fixed`` were before it; docs/anticipation.md)."""
@@ -110,10 +115,16 @@ LAGGED = AnticipationSettings(release_window=4)
 before session 22 (docs/anticipation.md)."""
 
 ERAS: dict[str, dict[str, Any]] = {
-    "reactive": {"anticipation": REACTIVE, "surge": UNSURGED, "calm_rule": UNRULED},
+    "reactive": {
+        "anticipation": REACTIVE,
+        "surge": UNSURGED,
+        "calm_rule": UNRULED,
+        "restart_hold": UNHELD,
+    },
     "unstaged": {
         "anticipation": LAGGED,
         "fall_release": UNRELEASED,
+        "restart_hold": UNHELD,
         "calm_rule": UNRULED,
         "trim": UNTRIMMED,
         "slo_guard": UNSTAGED_GUARD,
@@ -124,6 +135,7 @@ ERAS: dict[str, dict[str, Any]] = {
     "uncapped": {
         "anticipation": LAGGED,
         "fall_release": UNRELEASED,
+        "restart_hold": UNHELD,
         "calm_rule": UNRULED,
         "slo_guard": UNCAPPED_GUARD,
         "raise_cap": UNCAPPED,
@@ -133,6 +145,7 @@ ERAS: dict[str, dict[str, Any]] = {
     "unfloored": {
         "anticipation": LAGGED,
         "fall_release": UNRELEASED,
+        "restart_hold": UNHELD,
         "calm_rule": UNRULED,
         "slo_guard": UNFLOORED_GUARD,
         "raise_cap": UNFLOORED_CAP,
@@ -144,10 +157,17 @@ ERAS: dict[str, dict[str, Any]] = {
         "calm_rule": UNRULED,
         "anticipation": LAGGED,
         "fall_release": UNRELEASED,
+        "restart_hold": UNHELD,
     },
-    "unruled": {"calm_rule": UNRULED, "anticipation": LAGGED, "fall_release": UNRELEASED},
-    "lagged": {"anticipation": LAGGED, "fall_release": UNRELEASED},
-    "unreleased": {"fall_release": UNRELEASED},
+    "unruled": {
+        "calm_rule": UNRULED,
+        "anticipation": LAGGED,
+        "fall_release": UNRELEASED,
+        "restart_hold": UNHELD,
+    },
+    "lagged": {"anticipation": LAGGED, "fall_release": UNRELEASED, "restart_hold": UNHELD},
+    "unreleased": {"fall_release": UNRELEASED, "restart_hold": UNHELD},
+    "unheld": {"restart_hold": UNHELD},
 }
 """Earlier defaults of the decision step, kept measurable as ``hrl-<era>``/``ppo-<era>``:
 ``reactive`` both forecasts (the anticipation and the surge response) off; ``unstaged`` session
@@ -155,7 +175,8 @@ ERAS: dict[str, dict[str, Any]] = {
 15's (no breach floor or calm rescue, the cap at 0.85); ``unsurged`` session 16's (no surge
 response); ``unruled`` session 20's (no calm rule); ``lagged`` session 21's (the
 anticipation's release sized over 4 decisions, no fall release); ``unreleased`` today's with
-the fall release off. Each maps to :func:`with_stages` arguments."""
+the fall release off (session 22's); ``unheld`` today's with the restart hold off. Each maps
+to :func:`with_stages` arguments."""
 
 
 @dataclass(frozen=True)
@@ -301,6 +322,7 @@ def with_stages(
     surge: SurgeSettings | None = None,
     fall_release: FallReleaseSettings | None = None,
     calm_rule: CalmRuleSettings | None = None,
+    restart_hold: RestartHoldSettings | None = None,
 ) -> OperatorSettings:
     """``settings`` (the operator's defaults) with the margin trim, the anticipation, the raise
     cap, the breach floor, the surge response, the fall release, the calm rule and the SLO
@@ -322,4 +344,6 @@ def with_stages(
         update["anticipation"] = AnticipationDefaults(**asdict(anticipation))
     if calm_rule is not None:
         update["calm_rule"] = CalmRuleDefaults(**asdict(calm_rule))
+    if restart_hold is not None:
+        update["restart_hold"] = RestartHoldDefaults(**asdict(restart_hold))
     return s.model_copy(update={"guardrails": s.guardrails.model_copy(update=update)})

@@ -39,6 +39,7 @@ from hrl_autoscaler.runtime.core.ports import Clock, EventSink, Precondition, Sy
 from hrl_autoscaler.runtime.core.raisecap import RaiseCapSettings
 from hrl_autoscaler.runtime.core.recovery import adopt_records, clock_text
 from hrl_autoscaler.runtime.core.reporting import Reason, simple_event
+from hrl_autoscaler.runtime.core.restarthold import RestartHoldSettings
 from hrl_autoscaler.runtime.core.restarttime import (
     RestartTimer,
     RestartTimeSettings,
@@ -77,6 +78,7 @@ def decision_options(settings: OperatorSettings) -> DecisionOptions:
         breach_floor=BreachFloorSettings(**g.breach_floor.model_dump()),
         surge=SurgeSettings(**g.surge.model_dump()),
         fall_release=FallReleaseSettings(**g.fall_release.model_dump()),
+        restart_hold=RestartHoldSettings(**g.restart_hold.model_dump()),
         margin_trim=MarginTrimSettings(**g.margin_trim.model_dump()),
         raise_cap=RaiseCapSettings(**g.raise_cap.model_dump()),
         anticipation=AnticipationSettings(**g.anticipation.model_dump()),

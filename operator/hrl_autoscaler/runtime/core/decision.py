@@ -1,6 +1,7 @@
 """The one decision step: policy -> DS2 fallback -> calm rule (in place) -> SLO guard -> margin
 trim (in place) -> raise cap -> anticipation -> surge response -> fall release (in place) ->
-breach floor -> ineffective-scaling hold -> guardrails -> budget cap -> an intent.
+breach floor -> restart hold (restart actuation) -> ineffective-scaling hold -> guardrails ->
+budget cap -> an intent.
 
 The operator's fast loop, the ``hrl``/``ppo-fixed`` evaluation (which runs the operator's own
 pipeline on the simulated cluster) and the meta-controller's training environment all call
@@ -11,23 +12,19 @@ the same code. Where they must differ it is a named field of :class:`DecisionOpt
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 
-from hrl_autoscaler.runtime.core.anticipation import (
-    Anticipation,
-    executors_for,
-    horizon_decisions,
-)
+from hrl_autoscaler.runtime.core.anticipation import Anticipation
 from hrl_autoscaler.runtime.core.breachfloor import BreachFloor
 from hrl_autoscaler.runtime.core.calmrule import CalmRule
 from hrl_autoscaler.runtime.core.controller import ControlContext
+from hrl_autoscaler.runtime.core.decisionstages import StageCalls
 from hrl_autoscaler.runtime.core.decisiontypes import Decision, DecisionOptions, ExecutorPolicy
 from hrl_autoscaler.runtime.core.effectiveness import (
     BACKLOG_NEEDED_S,
     EffectivenessDetector,
     EffectivenessSettings,
 )
-from hrl_autoscaler.runtime.core.fallrelease import FallRelease, release_size
+from hrl_autoscaler.runtime.core.fallrelease import FallRelease
 from hrl_autoscaler.runtime.core.guardrails import Guardrails, GuardrailSettings
 from hrl_autoscaler.runtime.core.margintrim import MarginTrim
 from hrl_autoscaler.runtime.core.metrics import SystemMetrics
@@ -36,11 +33,8 @@ from hrl_autoscaler.runtime.core.observation import (
     out_of_range_fields,
 )
 from hrl_autoscaler.runtime.core.raisecap import cap_raise
-from hrl_autoscaler.runtime.core.sizing import (
-    DS2Sizer,
-    RateEstimate,
-    required_executors,
-)
+from hrl_autoscaler.runtime.core.restarthold import RestartHold
+from hrl_autoscaler.runtime.core.sizing import DS2Sizer, RateEstimate
 from hrl_autoscaler.runtime.core.sloguard import SloGuard
 from hrl_autoscaler.runtime.core.surge import Surge
 from hrl_autoscaler.runtime.core.weights import Weights
@@ -48,7 +42,7 @@ from hrl_autoscaler.runtime.core.weights import Weights
 __all__ = ["Decision", "DecisionOptions", "DecisionStep", "ExecutorPolicy"]
 
 
-class DecisionStep:
+class DecisionStep(StageCalls):
     """One application's fast decision and the memory it needs between decisions: the
     guardrails (cooldown, scale-down confirmations), the SLO guard's breach count, DS2's
     stabilisation and the capacity estimate."""
@@ -74,6 +68,7 @@ class DecisionStep:
         self.surge = Surge(self.options.surge)
         self.fall_release = FallRelease(self.options.fall_release)
         self.calm_rule = CalmRule(ctx, self.options.calm_rule)
+        self.restart_hold = RestartHold(self.options.restart_hold)
         self._last_input_eps: float | None = None
         """The input rate at the last decision (None before the first)."""
         self._observed_at: float | None = None
@@ -127,6 +122,7 @@ class DecisionStep:
         current = metrics.executors
         if self.anticipation.settings.enabled:  # every interval, restarts included: the phase
             self.anticipation.observe(metrics.input_rate_eps, self._missed(metrics.time_s))
+        self.restart_hold.observe(metrics.input_rate_eps)
         if metrics.restarting:
             return Decision(current, current, current, "hold", ("restarting",))
         self.rate.observe(metrics)
@@ -214,6 +210,12 @@ class DecisionStep:
         if held != proposed:
             floored_from = proposed
             controller, proposed = f"{controller}+floor", held
+        restart_held_from = None
+        forecast = surged_from is not None
+        held, why_held = self._restart_hold(metrics, proposed, current, latency_slo_ms, forecast)
+        if why_held:
+            restart_held_from, controller, proposed = proposed, f"{controller}+restart-hold", held
+            confirmed = confirmed or held < current
         held_from, ceiling = None, self.effectiveness.ceiling()
         if ceiling is not None and proposed > max(current, ceiling):
             held_from, proposed = proposed, max(current, ceiling)
@@ -225,6 +227,8 @@ class DecisionStep:
         target, reasons, capped_from = guarded.target, guarded.reasons, None
         if held_from is not None:
             reasons = (f"scale-up held above {ceiling}: ineffective scaling", *reasons)
+        if restart_held_from is not None:
+            reasons = (why_held, *reasons)
         if anticipated_from is not None:
             reasons = (why, *reasons)
         if surged_from is not None and surge is not None:
@@ -254,6 +258,7 @@ class DecisionStep:
             trimmed_from=trimmed_from,
             raise_capped_from=raise_capped_from,
             floored_from=floored_from,
+            restart_held_from=restart_held_from,
             surged_from=surged_from,
             released_from=released_from,
             anticipated_from=anticipated_from,
@@ -274,6 +279,7 @@ class DecisionStep:
         """Resume the anticipation's history from a stored copy whose newest rate was seen at
         ``observed_at`` (an operator restart): the next decision fills the gap since."""
         self.anticipation.restore(rates)
+        self.restart_hold.restore(rates)
         self.calm_rule.resume(rates, observed_at)
         self._observed_at = observed_at
 
@@ -284,111 +290,6 @@ class DecisionStep:
         if last is None:
             return 0
         return max(0, round((time_s - last) / self.ds2.ctx.decision_interval_s) - 1)
-
-    def _calm(self, metrics: SystemMetrics, backlogged: bool) -> bool:
-        """A breach with no backlog left and the input not rising since the last decision: a
-        slow batch, not load the count cannot carry."""
-        last = self._last_input_eps
-        rise = self.slo_guard.settings.calm_input_rise
-        return not backlogged and last is not None and metrics.input_rate_eps <= (1 + rise) * last
-
-    def _lowers_here(self, enabled: bool, restart_actuation: bool) -> bool:
-        """Whether a stage that gives executors back (the margin trim, the fall release) acts:
-        enabled, and in place unless asked for under restart actuation too (each executor it
-        gives back would cost a restart there)."""
-        return enabled and (restart_actuation or self.ds2.ctx.actuation != "restart")
-
-    def _rate_size(
-        self, metrics: SystemMetrics, utilisation: float | None, catch_up_s: float | None = None
-    ) -> int | None:
-        """DS2's rate-based size (no band, no stabilisation) at ``utilisation`` and
-        ``catch_up_s`` (None: DS2's own); None before a rate is measured."""
-        rate = self.rate.true_rate_eps
-        if rate is None:
-            return None
-        settings = self.ds2.settings
-        if utilisation is not None:
-            settings = replace(settings, target_utilisation=utilisation)
-        if catch_up_s is not None:
-            settings = replace(settings, catch_up_s=catch_up_s)
-        return required_executors(metrics, rate, self.ds2.ctx, settings)
-
-    def _delay_s(self) -> float:
-        """How long a change takes to work: a restart's downtime, or an executor's start-up."""
-        ctx = self.ds2.ctx
-        restart = ctx.actuation == "restart"
-        return ctx.restart_downtime_s if restart else self.rate.params.startup_delay_s
-
-    def _surge(self, metrics: SystemMetrics) -> tuple[int, str] | None:
-        """The size for the surge response's forecast and why (for the event), None when there
-        is no forecast."""
-        if not self.options.surge.enabled or self.rate.true_rate_eps is None:
-            return None
-        ctx = self.ds2.ctx
-        horizon_s = self._delay_s() + ctx.decision_interval_s
-        rate = self.surge.forecast(metrics.input_rate_eps, metrics.time_s, horizon_s)
-        if rate is None or (self.anticipation.acting and self.options.surge.defer_to_period):
-            return None
-        size = self._sizing(self.options.surge.target_utilisation)(rate)
-        why = (
-            f"input rising steeply ({metrics.input_rate_eps:.0f} events/s): sized for "
-            f"{rate:.0f} events/s once new executors work"
-        )
-        return size, why
-
-    def _fall(self, metrics: SystemMetrics, latency_slo_ms: float, backlogged: bool) -> int | None:
-        """The fall release's size, None when it does not act (not falling, latency near the
-        SLO, a backlog, nothing measured, or a period the anticipation releases on)."""
-        s = self.options.fall_release
-        if not self._lowers_here(s.enabled, s.restart_actuation):
-            return None
-        rate = self.fall_release.observe(metrics.input_rate_eps)
-        quiet = metrics.latency_ms < s.latency_factor * latency_slo_ms and not backlogged
-        if rate is None or self.anticipation.acting or not quiet or self.rate.true_rate_eps is None:
-            return None
-        limit_ms = s.latency_factor * latency_slo_ms
-        single, u = self.rate.executor_rate_eps, s.target_utilisation
-        return release_size(rate, single, self.rate.params, u, limit_ms, self.ds2.ctx.bounds)
-
-    def _sizing(self, utilisation: float) -> Callable[[float], int]:
-        """Executors for a rate at ``utilisation`` with the measured executor rate, within the
-        application's bounds: the anticipation's and the surge response's sizing."""
-        single, contention = self.rate.executor_rate_eps, self.rate.params.scaling_contention
-        bounds = self.ds2.ctx.bounds
-        return lambda rate: executors_for(rate, single, contention, utilisation, bounds)
-
-    def _anticipate(
-        self, metrics: SystemMetrics, proposed: int, latency_slo_ms: float, releasable: bool
-    ) -> tuple[int, bool, str]:
-        """``proposed`` raised to the anticipation's floor and, while latency is quiet and
-        ``releasable`` (the SLO guard did not rescue), lowered to its release ceiling; whether
-        that lowering may skip the scale-down confirmations; and why (for the event)."""
-        if not self.anticipation.settings.enabled:
-            return proposed, False, ""
-        ctx = self.ds2.ctx
-        if self.rate.true_rate_eps is None:  # nothing measured yet: no capacity to size with
-            return proposed, False, ""
-        restart = ctx.actuation == "restart"
-        delay = self._delay_s()
-        demand = metrics.input_rate_eps + metrics.backlog_events / self.ds2.settings.catch_up_s
-        horizon = horizon_decisions(delay, ctx.decision_interval_s)
-        sizing = self._sizing(self.anticipation.settings.target_utilisation)
-        bounds = self.anticipation.bounds(horizon, demand, sizing)
-        if bounds is None:
-            return proposed, False, ""
-        period = f"input period {self.anticipation.period} decisions"
-        if proposed < bounds.floor:
-            return bounds.floor, False, f"{period}: the next {horizon} need {bounds.floor}"
-        quiet = metrics.latency_ms < (
-            self.anticipation.settings.release_latency_factor * latency_slo_ms
-        )
-        # A release under restart actuation would cost two restarts a period (down, then up
-        # again before the next burst), each a downtime: only the floor acts there.
-        releasable = releasable and quiet and not restart
-        if bounds.ceiling is not None and releasable and proposed > bounds.ceiling:
-            why = f"{period}: released, the next {horizon} need {bounds.ceiling}"
-            return bounds.ceiling, True, why
-        return proposed, False, ""
 
     def not_applied(self, decision: Decision) -> None:
         """The change was not written (skipped or failed): nothing changed, so no cooldown."""

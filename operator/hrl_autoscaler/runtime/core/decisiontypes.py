@@ -21,6 +21,7 @@ from hrl_autoscaler.runtime.core.fallrelease import FallReleaseSettings
 from hrl_autoscaler.runtime.core.margintrim import MarginTrimSettings
 from hrl_autoscaler.runtime.core.observation import ObservationScale
 from hrl_autoscaler.runtime.core.raisecap import RaiseCapSettings
+from hrl_autoscaler.runtime.core.restarthold import RestartHoldSettings
 from hrl_autoscaler.runtime.core.sizing import DS2Settings
 from hrl_autoscaler.runtime.core.sloguard import SloGuardSettings
 from hrl_autoscaler.runtime.core.surge import SurgeSettings
@@ -60,6 +61,9 @@ class DecisionOptions:
     anticipation: AnticipationSettings = field(default_factory=AnticipationSettings)
     """Raise a proposal ahead of load that repeats on a period the input shows, and release
     between its bursts (docs/anticipation.md)."""
+    restart_hold: RestartHoldSettings = field(default_factory=RestartHoldSettings)
+    """Under restart actuation, change the count rarely and by enough to last
+    (docs/restart-hold.md)."""
     ds2: DS2Settings = field(default_factory=DS2Settings)
 
 
@@ -94,6 +98,8 @@ class Decision:
     """The raise the raise cap lowered (None when it did not bind)."""
     floored_from: int | None = None
     """The proposal the breach floor raised (None when it did not bind)."""
+    restart_held_from: int | None = None
+    """The proposal the restart hold kept or widened (None when it did neither)."""
     released_from: int | None = None
     """The proposal the fall release lowered (None when it did not)."""
     surged_from: int | None = None
