@@ -303,7 +303,10 @@ def test_sigkill_at_random_points_loses_no_cooldown_and_repeats_no_action(
         timeout_s=20.0,
     )
     config = stack.operator_config(
-        namespaces=[namespace], guardrails={"scale_down_confirmations": 1}
+        namespaces=[namespace],
+        # the restart hold off: it holds the swings' changes as not worth a restart (on, with a
+        # 1- or 4-decision window: one action in 55 kills), and this test needs many restarts
+        guardrails={"scale_down_confirmations": 1, "restart_hold": {"enabled": False}},
     )
     decision_interval_s = float(config["decision_interval_s"])
     watcher = Watcher(devenv.api_client, namespace, NAME)

@@ -120,7 +120,12 @@ def stack(
         emulator_tick_s=0.2,
         operator_overrides={
             "meta_interval_s": META_INTERVAL_S,
-            "guardrails": {"restart_cooldown_s": COOLDOWN_S, "scale_down_confirmations": 3},
+            # a 4-decision restart hold: the restart test's scale-down comes within its wait
+            "guardrails": {
+                "restart_cooldown_s": COOLDOWN_S,
+                "scale_down_confirmations": 3,
+                "restart_hold": {"window": 4},
+            },
         },
     )
     with LocalStack(options) as local:  # exit fails unless the operator exits 0 on SIGTERM

@@ -306,7 +306,11 @@ def test_a_restarted_operator_resumes_without_restarting_the_application(
 ) -> None:
     cooldown = 15.0
     overrides: dict[str, Any] = {
-        "guardrails": {"restart_cooldown_s": cooldown, "scale_down_confirmations": 2}
+        "guardrails": {
+            "restart_cooldown_s": cooldown,
+            "scale_down_confirmations": 2,
+            "restart_hold": {"window": 4},  # its window, resumed from the stored inputs
+        }
     }
     first = _operator(stack, tmp_path, namespace, "first", **overrides)
     name = "resume-app"

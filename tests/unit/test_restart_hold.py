@@ -59,6 +59,10 @@ def test_a_short_burst_whose_backlog_drains_within_the_limit_needs_fewer_than_it
     assert short < steady_peak
     longer = np.array([1000.0] * 20 + [9000.0] * 20 + [1000.0] * 20)
     assert short < replay_size(longer, 1000.0, P, 30_000.0, BOUNDS) <= steady_peak
+    # the same twenty decisions 3 s apart (an operator deciding every 3 s) are a short burst
+    assert replay_size(longer, 1000.0, P, 30_000.0, BOUNDS, interval_s=3.0) < replay_size(
+        longer, 1000.0, P, 30_000.0, BOUNDS
+    )
 
 
 def _full(settings: RestartHoldSettings, rate: float = 1000.0) -> RestartHold:

@@ -104,6 +104,7 @@ class StageCalls:
             ctx.bounds,
             slo_ms,
             ctx.restart_downtime_s,
+            ctx.decision_interval_s,
         )
         return self.restart_hold.hold(proposed, current, now, forecast)
 

@@ -85,6 +85,8 @@ class HoldContext:
     slo_ms: float
     downtime_s: float
     """A restart's downtime (assumed, or learned from this application's restarts)."""
+    interval_s: float
+    """The time between two decisions (the inputs in the window are that far apart)."""
 
     def capacity_eps(self, executors: int) -> float:
         return self.params.with_overrides(executor_rate_eps=self.single_rate_eps).capacity_eps(
@@ -173,9 +175,8 @@ class RestartHold:
 
     def _need(self, now: HoldContext) -> int:
         limit_ms = self.settings.latency_factor * now.slo_ms
-        return replay_size(
-            self.window_inputs(), now.single_rate_eps, now.params, limit_ms, now.bounds
-        )
+        inputs, single, interval = self.window_inputs(), now.single_rate_eps, now.interval_s
+        return replay_size(inputs, single, now.params, limit_ms, now.bounds, interval)
 
 
 def replay_size(
@@ -184,15 +185,17 @@ def replay_size(
     params: SimParams,
     latency_limit_ms: float,
     bounds: tuple[int, int],
+    interval_s: float | None = None,
 ) -> int:
     """The fewest executors within ``bounds`` under which every interval of ``inputs`` (events/s,
-    one per decision, oldest first) would have had a latency within ``latency_limit_ms``: the
+    one per decision ``interval_s`` apart, by default the model's, oldest first) would have
+    had a latency within ``latency_limit_ms``: the
     micro-batch latency of the cluster model's law plus the drain time of the backlog the
     intervals above capacity leave (a fluid queue, empty at the start), with the measured
     single-executor rate; the bound's top when none would. Latency falls as executors are
     added, so the count is found by bisection."""
     measured = params.with_overrides(executor_rate_eps=single_rate_eps)
-    dt, limit_s = params.decision_interval_s, latency_limit_ms / 1000.0
+    dt, limit_s = interval_s or params.decision_interval_s, latency_limit_ms / 1000.0
 
     def meets(n: int) -> bool:
         capacity = measured.capacity_eps(n)

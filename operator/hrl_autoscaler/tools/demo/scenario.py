@@ -3,7 +3,8 @@
 - ``smart-hospital``: alarm bursts (seed 7 puts one ~20 simulated minutes in), latency-first
   weights, in-place scaling: the latency SLO (1.5 s) is what matters.
 - ``smart-metering``: synchronised uploads every 15 minutes, balanced weights, restart
-  actuation: every change restarts the application, so the 5-minute cooldown shows. (Under the
+  actuation: every change restarts the application, so the restart hold shows (one restart to
+  what the first upload needs, then held: no scale-down before an hour was seen). (Under the
   ``cost-first`` preset the trained policy holds 1 executor whatever the backlog - optimal for
   a reward that is 90% cost - which makes a poor demonstration of scaling.)
 - ``traffic-sensors``: a working day (morning rush, day, evening rush) compressed into the demo,
