@@ -75,15 +75,15 @@ class Decision:
     target: int
     proposed: int
     """The proposal after the fallback, the calm rule, the SLO guard, the margin trim, the raise
-    cap, the anticipation, the surge response, the fall release, the breach floor and an
-    ineffective-scaling hold, before the guardrails."""
+    cap, the anticipation, the surge response, the fall release, the breach floor, the restart
+    hold and an ineffective-scaling hold, before the guardrails."""
     controller: str
     """``ppo``, ``ds2`` (fallback) or ``rule`` (the calm rule), any of them with
-    ``+slo-guard`` or ``+trim``, ``+capped``, ``+ahead``, ``+surge``, ``+fall`` and ``+floor``,
-    or ``hold`` (restarting)."""
+    ``+slo-guard`` or ``+trim``, ``+capped``, ``+ahead``, ``+surge``, ``+fall``, ``+floor`` and
+    ``+restart-hold``, or ``hold`` (restarting)."""
     reasons: tuple[str, ...] = ()
-    """Why the surge response and the anticipation (first, when they changed the proposal)
-    and the guardrails (held, clamped, step-limited, cooldown) changed it."""
+    """Why the surge response, the anticipation and the restart hold (first, when they changed
+    the proposal) and the guardrails (held, clamped, step-limited, cooldown) changed it."""
     outside: tuple[str, ...] = ()
     """Observation fields outside the training range (the fallback's reason)."""
     unguarded: int | None = None
