@@ -174,9 +174,9 @@ ERAS: dict[str, dict[str, Any]] = {
 13's (no trim, cap or floor, the old guard); ``uncapped`` session 14's; ``unfloored`` session
 15's (no breach floor or calm rescue, the cap at 0.85); ``unsurged`` session 16's (no surge
 response); ``unruled`` session 20's (no calm rule); ``lagged`` session 21's (the
-anticipation's release sized over 4 decisions, no fall release); ``unreleased`` today's with
-the fall release off (session 22's); ``unheld`` today's with the restart hold off. Each maps
-to :func:`with_stages` arguments."""
+anticipation's release sized over 4 decisions, no fall release); ``unreleased`` session 22's
+with the fall release off; ``unheld`` today's with the restart hold off. Each maps to
+:func:`with_stages` arguments."""
 
 
 @dataclass(frozen=True)
@@ -325,9 +325,9 @@ def with_stages(
     restart_hold: RestartHoldSettings | None = None,
 ) -> OperatorSettings:
     """``settings`` (the operator's defaults) with the margin trim, the anticipation, the raise
-    cap, the breach floor, the surge response, the fall release, the calm rule and the SLO
-    guard's settings (``guardrails`` field names, e.g. ``slo_guard_latency_factor``) set to the
-    values given (None: left as they are)."""
+    cap, the breach floor, the surge response, the fall release, the calm rule, the restart
+    hold and the SLO guard's settings (``guardrails`` field names, e.g.
+    ``slo_guard_latency_factor``) set to the values given (None: left as they are)."""
     s = settings or OperatorSettings.built_in()
     update: dict[str, object] = dict(slo_guard or {})
     if trim is not None:
