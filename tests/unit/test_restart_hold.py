@@ -72,8 +72,14 @@ def _full(settings: RestartHoldSettings, rate: float = 1000.0) -> RestartHold:
     return hold
 
 
-def _apply(hold: RestartHold, proposed: int, current: int, need: int, carries: bool = True,
-           forecast: bool = False) -> int:  # fmt: skip
+def _apply(
+    hold: RestartHold,
+    proposed: int,
+    current: int,
+    need: int,
+    carries: bool = True,
+    forecast: bool = False,
+) -> int:
     return hold.apply(proposed, current, lambda: need, lambda: carries, forecast)[0]
 
 
