@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
 
 import pytest
+from kubernetes import client as k8s_client
+from kubernetes.client.exceptions import ApiException
 
 from hrl_autoscaler.runtime.core.application import AppKey, AppSnapshot, snapshot_from_body
 from hrl_autoscaler.runtime.core.appstate import AppState
@@ -18,7 +25,7 @@ from hrl_autoscaler.runtime.core.reporting import (
     simple_event,
 )
 from hrl_autoscaler.runtime.core.weights import PRESETS
-from hrl_autoscaler.runtime.k8s.events import event_body
+from hrl_autoscaler.runtime.k8s.events import event_body, post_event
 from hrl_autoscaler.runtime.k8s.statestore import configmap_body, configmap_name
 
 APP = AppSnapshot(AppKey("iot", "hospital"), "uid-1", "42")
@@ -145,6 +152,62 @@ def test_event_body_orders_events_within_one_second() -> None:
     )
     assert first["action"] == "Fallback"
     assert len(first["reportingInstance"]) == 128
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    """Records each POST's path and JSON body; answers with the server's ``status``."""
+
+    posted: ClassVar[list[tuple[str, dict[str, object]]]] = []
+    status: ClassVar[int] = 201
+
+    def do_POST(self) -> None:
+        length = int(self.headers["Content-Length"])
+        self.posted.append((self.path, json.loads(self.rfile.read(length))))
+        reply = json.dumps({"kind": "Status", "message": "refused"} if self.status >= 400 else {})
+        self.send_response(self.status)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(reply.encode())
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def recorder() -> Iterator[tuple[type[_Recorder], k8s_client.ApiClient]]:
+    handler = type("Handler", (_Recorder,), {"posted": [], "status": 201})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    config = k8s_client.Configuration(host=f"http://127.0.0.1:{server.server_port}")
+    api = k8s_client.ApiClient(config)
+    yield handler, api
+    api.close()
+    server.shutdown()
+
+
+def test_an_event_at_a_whole_second_keeps_its_six_digit_event_time(
+    recorder: tuple[type[_Recorder], k8s_client.ApiClient],
+) -> None:
+    """The client's own create call re-parses the body and writes ``eventTime`` back without
+    the fraction at zero microseconds, which the API server refuses (CI saw it once)."""
+    handler, api = recorder
+    event = simple_event(Reason.FALLBACK, detail="x")
+    body = event_body(APP, event, "replica-1", datetime(2026, 1, 2, 3, 4, 5, 0, tzinfo=UTC))
+    post_event(api, "iot", body, timeout_s=5.0)
+    assert handler.posted == [("/api/v1/namespaces/iot/events", body)]
+    assert handler.posted[0][1]["eventTime"] == "2026-01-02T03:04:05.000000Z"
+
+
+def test_a_refused_event_raises_the_servers_status(
+    recorder: tuple[type[_Recorder], k8s_client.ApiClient],
+) -> None:
+    handler, api = recorder
+    handler.status = 400
+    body = event_body(APP, simple_event(Reason.FALLBACK, detail="x"), "r", datetime.now(UTC))
+    with pytest.raises(ApiException) as raised:
+        post_event(api, "iot", body, timeout_s=5.0)
+    assert (raised.value.status, json.loads(raised.value.body)["message"]) == (400, "refused")
 
 
 def test_state_configmap_is_owned_by_the_application() -> None:

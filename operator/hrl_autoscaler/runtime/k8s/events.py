@@ -96,6 +96,32 @@ def object_event_body(
     }
 
 
+def post_event(
+    api: k8s_client.ApiClient, namespace: str, body: dict[str, Any], timeout_s: float
+) -> None:
+    """POST ``body`` to the namespace's core/v1 events as it is.
+
+    ``CoreV1Api.create_namespaced_event`` first parses the body into its ``CoreV1Event`` model
+    and writes ``eventTime`` back with ``datetime.isoformat``, which drops the fraction when the
+    microseconds are zero; the API server then refuses the Event (a MicroTime needs six digits),
+    about once a million events. The body here is plain JSON already, so it goes out unparsed.
+    Raises :class:`ApiException` on any status outside 2xx.
+    """
+    method, url, headers, payload, post_params = api.param_serialize(
+        method="POST",
+        resource_path="/api/v1/namespaces/{namespace}/events",
+        path_params={"namespace": namespace},
+        header_params={"Accept": "application/json", "Content-Type": "application/json"},
+        body=body,
+        auth_settings=["BearerToken"],
+    )
+    response = api.call_api(method, url, headers, payload, post_params, timeout_s)
+    data = response.read()
+    if not 200 <= response.status <= 299:
+        text = data.decode("utf-8", "replace") if data else None
+        raise ApiException.from_response(http_resp=response, body=text, data=None)
+
+
 def event_body(app: AppSnapshot, event: AppEvent, instance: str, now: datetime) -> dict[str, Any]:
     """A core/v1 Event about ``app`` (what ``kubectl describe sparkapp`` shows)."""
     return object_event_body(InvolvedObject.of_app(app), event, instance, now)
@@ -112,7 +138,7 @@ class KubernetesEventSink:
         on_drop: Callable[[], None] | None = None,
         timeout_s: float = 10.0,
     ) -> None:
-        self.core = k8s_client.CoreV1Api(api)
+        self.api = api
         self.instance = instance
         self.on_drop = on_drop
         self.timeout_s = timeout_s
@@ -142,11 +168,9 @@ class KubernetesEventSink:
                 self._queue.task_done()
 
     def _post(self, obj: InvolvedObject, event: AppEvent) -> None:
-        body: Any = object_event_body(obj, event, self.instance, datetime.now(UTC))
+        body = object_event_body(obj, event, self.instance, datetime.now(UTC))
         try:
-            self.core.create_namespaced_event(
-                obj.namespace, body, _preload_content=False, _request_timeout=self.timeout_s
-            )
+            post_event(self.api, obj.namespace, body, self.timeout_s)
         except ApiException as exc:
             log.warning("event %s on %s not posted: %s", event.reason.value, obj, api_error(exc))
         except Exception as exc:  # network errors: the decision stands, the event is lost
