@@ -23,6 +23,7 @@ from hrl_autoscaler.config.stages import (
     BreachFloorDefaults,
     CalmRuleDefaults,
     FallReleaseDefaults,
+    HeadroomDefaults,
     MarginTrimDefaults,
     RaiseCapDefaults,
     RestartHoldDefaults,
@@ -33,6 +34,7 @@ from hrl_autoscaler.runtime.core.breachfloor import BreachFloorSettings
 from hrl_autoscaler.runtime.core.calmrule import CalmRuleSettings
 from hrl_autoscaler.runtime.core.fallrelease import FallReleaseSettings
 from hrl_autoscaler.runtime.core.guardrails import GuardrailSettings
+from hrl_autoscaler.runtime.core.headroom import HeadroomSettings
 from hrl_autoscaler.runtime.core.margintrim import MarginTrimSettings
 from hrl_autoscaler.runtime.core.raisecap import RaiseCapSettings
 from hrl_autoscaler.runtime.core.restarthold import RestartHoldSettings
@@ -95,6 +97,7 @@ def test_the_operators_slo_guard_defaults_to_the_evaluations() -> None:
         (AnticipationDefaults, AnticipationSettings),
         (CalmRuleDefaults, CalmRuleSettings),
         (RestartHoldDefaults, RestartHoldSettings),
+        (HeadroomDefaults, HeadroomSettings),
     ],
 )
 def test_the_optional_stages_settings_are_the_runtimes(operator: type, runtime: type) -> None:

@@ -14,6 +14,7 @@ from hrl_autoscaler.config.stages import (
     BreachFloorDefaults,
     CalmRuleDefaults,
     FallReleaseDefaults,
+    HeadroomDefaults,
     MarginTrimDefaults,
     RaiseCapDefaults,
     RestartHoldDefaults,
@@ -90,6 +91,10 @@ class GuardrailDefaults(BaseModel):
     restart_hold: RestartHoldDefaults = RestartHoldDefaults()
     """Under restart actuation, change the count rarely and by enough to last
     (:mod:`hrl_autoscaler.runtime.core.restarthold`); docs/restart-hold.md."""
+    headroom: HeadroomDefaults = HeadroomDefaults()
+    """In place, keep the executors a reactive count would miss bursts without, when the
+    last hours' load replayed says they pay for themselves
+    (:mod:`hrl_autoscaler.runtime.core.headroom`); docs/headroom.md."""
     margin_trim: MarginTrimDefaults = MarginTrimDefaults()
     """Lower a proposal to DS2's sizing while latency stays well below the SLO, in place
     (:mod:`hrl_autoscaler.runtime.core.margintrim`)."""

@@ -1,7 +1,7 @@
 """The decision step's optional stages, as operator settings (``guardrails.margin_trim``,
 ``guardrails.raise_cap``, ``guardrails.breach_floor``, ``guardrails.anticipation``,
 ``guardrails.surge``, ``guardrails.fall_release``, ``guardrails.calm_rule``,
-``guardrails.restart_hold``).
+``guardrails.restart_hold``, ``guardrails.headroom``).
 
 Each model has exactly the fields of its stage's settings in ``runtime/core`` (the units and
 the reasons for the defaults are written there, once), so the runtime builds the stage from
@@ -112,6 +112,20 @@ class RestartHoldDefaults(BaseModel):
     window: int = Field(default=120, ge=1)
     latency_factor: float = Field(default=0.6, gt=0, le=1.0)
     min_drop: float = Field(default=0.25, gt=0, lt=1.0)
+
+
+class HeadroomDefaults(BaseModel):
+    """``runtime.core.headroom.HeadroomSettings``; on by default (in place, ``slo`` objective
+    only), docs/headroom.md."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: bool = True
+    window: int = Field(default=480, ge=2)
+    every: int = Field(default=60, ge=1)
+    anchored: bool = True
+    max_model_error: float = Field(default=0.05, ge=0.0, le=1.0)
+    parts: int = Field(default=2, ge=1)
 
 
 class AnticipationDefaults(BaseModel):

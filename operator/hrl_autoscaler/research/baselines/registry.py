@@ -42,6 +42,7 @@ ERAS = (
     "lagged",
     "unreleased",
     "unheld",
+    "unpadded",
 )
 """The decision step's earlier defaults (and today's with one stage off), each as ``ppo-<era>`` and
 ``hrl-<era>`` (``pipeline_controller.ERAS`` says what each is)."""

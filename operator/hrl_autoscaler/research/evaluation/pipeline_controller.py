@@ -25,6 +25,7 @@ from hrl_autoscaler.config.stages import (
     BreachFloorDefaults,
     CalmRuleDefaults,
     FallReleaseDefaults,
+    HeadroomDefaults,
     MarginTrimDefaults,
     RaiseCapDefaults,
     RestartHoldDefaults,
@@ -46,6 +47,7 @@ from hrl_autoscaler.runtime.core.breachfloor import BreachFloorSettings
 from hrl_autoscaler.runtime.core.calmrule import CalmRuleSettings
 from hrl_autoscaler.runtime.core.controller import ControlContext
 from hrl_autoscaler.runtime.core.fallrelease import FallReleaseSettings
+from hrl_autoscaler.runtime.core.headroom import HeadroomSettings
 from hrl_autoscaler.runtime.core.margintrim import MarginTrimSettings
 from hrl_autoscaler.runtime.core.metrics import SystemMetrics
 from hrl_autoscaler.runtime.core.pipeline import Autoscaler
@@ -93,6 +95,9 @@ UNRELEASED = FallReleaseSettings(enabled=False)
 UNHELD = RestartHoldSettings(enabled=False)
 """The restart hold off: every era before session 23 (docs/restart-hold.md)."""
 
+UNPADDED = HeadroomSettings(enabled=False)
+"""The headroom floor off: every era before session 24 (docs/headroom.md)."""
+
 REACTIVE = AnticipationSettings(enabled=False)
 """``hrl-reactive``/``ppo-reactive``: the anticipation off, the policy reacting alone (what
 ``hrl`` and ``ppo-fixed`` were before it; docs/anticipation.md)."""
@@ -120,11 +125,13 @@ ERAS: dict[str, dict[str, Any]] = {
         "surge": UNSURGED,
         "calm_rule": UNRULED,
         "restart_hold": UNHELD,
+        "headroom": UNPADDED,
     },
     "unstaged": {
         "anticipation": LAGGED,
         "fall_release": UNRELEASED,
         "restart_hold": UNHELD,
+        "headroom": UNPADDED,
         "calm_rule": UNRULED,
         "trim": UNTRIMMED,
         "slo_guard": UNSTAGED_GUARD,
@@ -136,6 +143,7 @@ ERAS: dict[str, dict[str, Any]] = {
         "anticipation": LAGGED,
         "fall_release": UNRELEASED,
         "restart_hold": UNHELD,
+        "headroom": UNPADDED,
         "calm_rule": UNRULED,
         "slo_guard": UNCAPPED_GUARD,
         "raise_cap": UNCAPPED,
@@ -146,6 +154,7 @@ ERAS: dict[str, dict[str, Any]] = {
         "anticipation": LAGGED,
         "fall_release": UNRELEASED,
         "restart_hold": UNHELD,
+        "headroom": UNPADDED,
         "calm_rule": UNRULED,
         "slo_guard": UNFLOORED_GUARD,
         "raise_cap": UNFLOORED_CAP,
@@ -158,16 +167,24 @@ ERAS: dict[str, dict[str, Any]] = {
         "anticipation": LAGGED,
         "fall_release": UNRELEASED,
         "restart_hold": UNHELD,
+        "headroom": UNPADDED,
     },
     "unruled": {
         "calm_rule": UNRULED,
         "anticipation": LAGGED,
         "fall_release": UNRELEASED,
         "restart_hold": UNHELD,
+        "headroom": UNPADDED,
     },
-    "lagged": {"anticipation": LAGGED, "fall_release": UNRELEASED, "restart_hold": UNHELD},
-    "unreleased": {"fall_release": UNRELEASED, "restart_hold": UNHELD},
-    "unheld": {"restart_hold": UNHELD},
+    "lagged": {
+        "anticipation": LAGGED,
+        "fall_release": UNRELEASED,
+        "restart_hold": UNHELD,
+        "headroom": UNPADDED,
+    },
+    "unreleased": {"fall_release": UNRELEASED, "restart_hold": UNHELD, "headroom": UNPADDED},
+    "unheld": {"restart_hold": UNHELD, "headroom": UNPADDED},
+    "unpadded": {"headroom": UNPADDED},
 }
 """Earlier defaults of the decision step, kept measurable as ``hrl-<era>``/``ppo-<era>``:
 ``reactive`` both forecasts (the anticipation and the surge response) off; ``unstaged`` session
@@ -175,8 +192,9 @@ ERAS: dict[str, dict[str, Any]] = {
 15's (no breach floor or calm rescue, the cap at 0.85); ``unsurged`` session 16's (no surge
 response); ``unruled`` session 20's (no calm rule); ``lagged`` session 21's (the
 anticipation's release sized over 4 decisions, no fall release); ``unreleased`` session 22's
-with the fall release off; ``unheld`` today's with the restart hold off. Each maps to
-:func:`with_stages` arguments."""
+with the fall release off; ``unheld`` session 23's with the restart hold off; ``unpadded``
+today's with the headroom floor off (session 23's defaults). Each maps to :func:`with_stages`
+arguments."""
 
 
 @dataclass(frozen=True)
@@ -323,10 +341,11 @@ def with_stages(
     fall_release: FallReleaseSettings | None = None,
     calm_rule: CalmRuleSettings | None = None,
     restart_hold: RestartHoldSettings | None = None,
+    headroom: HeadroomSettings | None = None,
 ) -> OperatorSettings:
     """``settings`` (the operator's defaults) with the margin trim, the anticipation, the raise
     cap, the breach floor, the surge response, the fall release, the calm rule, the restart
-    hold and the SLO guard's settings (``guardrails`` field names, e.g.
+    hold, the headroom floor and the SLO guard's settings (``guardrails`` field names, e.g.
     ``slo_guard_latency_factor``) set to the values given (None: left as they are)."""
     s = settings or OperatorSettings.built_in()
     update: dict[str, object] = dict(slo_guard or {})
@@ -346,4 +365,6 @@ def with_stages(
         update["calm_rule"] = CalmRuleDefaults(**asdict(calm_rule))
     if restart_hold is not None:
         update["restart_hold"] = RestartHoldDefaults(**asdict(restart_hold))
+    if headroom is not None:
+        update["headroom"] = HeadroomDefaults(**asdict(headroom))
     return s.model_copy(update={"guardrails": s.guardrails.model_copy(update=update)})

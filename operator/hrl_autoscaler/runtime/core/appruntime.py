@@ -31,6 +31,7 @@ from hrl_autoscaler.runtime.core.decision import DecisionOptions, DecisionStep, 
 from hrl_autoscaler.runtime.core.effectiveness import EffectivenessSettings
 from hrl_autoscaler.runtime.core.fallrelease import FallReleaseSettings
 from hrl_autoscaler.runtime.core.guardrails import GuardrailSettings
+from hrl_autoscaler.runtime.core.headroom import HeadroomSettings
 from hrl_autoscaler.runtime.core.inputmemory import resume
 from hrl_autoscaler.runtime.core.margintrim import MarginTrimSettings
 from hrl_autoscaler.runtime.core.meta import MetaCadence, MetaStep
@@ -79,6 +80,7 @@ def decision_options(settings: OperatorSettings) -> DecisionOptions:
         surge=SurgeSettings(**g.surge.model_dump()),
         fall_release=FallReleaseSettings(**g.fall_release.model_dump()),
         restart_hold=RestartHoldSettings(**g.restart_hold.model_dump()),
+        headroom=HeadroomSettings(**g.headroom.model_dump()),
         margin_trim=MarginTrimSettings(**g.margin_trim.model_dump()),
         raise_cap=RaiseCapSettings(**g.raise_cap.model_dump()),
         anticipation=AnticipationSettings(**g.anticipation.model_dump()),

@@ -1,7 +1,7 @@
 """The one decision step: policy -> DS2 fallback -> calm rule (in place) -> SLO guard -> margin
 trim (in place) -> raise cap -> anticipation -> surge response -> fall release (in place) ->
 breach floor -> restart hold (restart actuation) -> ineffective-scaling hold -> guardrails ->
-budget cap -> an intent.
+headroom floor (in place) -> pause -> budget cap -> an intent.
 
 The operator's fast loop, the ``hrl``/``ppo-fixed`` evaluation (which runs the operator's own
 pipeline on the simulated cluster) and the meta-controller's training environment all call
@@ -26,6 +26,7 @@ from hrl_autoscaler.runtime.core.effectiveness import (
 )
 from hrl_autoscaler.runtime.core.fallrelease import FallRelease
 from hrl_autoscaler.runtime.core.guardrails import Guardrails, GuardrailSettings
+from hrl_autoscaler.runtime.core.headroom import Headroom
 from hrl_autoscaler.runtime.core.margintrim import MarginTrim
 from hrl_autoscaler.runtime.core.metrics import SystemMetrics
 from hrl_autoscaler.runtime.core.observation import (
@@ -69,6 +70,7 @@ class DecisionStep(StageCalls):
         self.fall_release = FallRelease(self.options.fall_release)
         self.calm_rule = CalmRule(ctx, self.options.calm_rule)
         self.restart_hold = RestartHold(self.options.restart_hold)
+        self.headroom = Headroom(self.options.headroom)
         self._last_input_eps: float | None = None
         """The input rate at the last decision (None before the first)."""
         self._observed_at: float | None = None
@@ -233,6 +235,14 @@ class DecisionStep(StageCalls):
             reasons = (why, *reasons)
         if surged_from is not None and surge is not None:
             reasons = (surge[1], *reasons)
+        headroom_from = None
+        if slo_only:  # after the guardrails: it records what the step decided without it
+            lifted, why_lifted = self._headroom(metrics, target, latency_slo_ms)
+            if ceiling is not None:  # never above what an ineffective scale-up was held at
+                lifted = min(lifted, max(current, ceiling, target))
+            if lifted > target:
+                headroom_from, target = target, lifted
+                controller, reasons = f"{controller}+headroom", (why_lifted, *reasons)
         paused = None
         if pause is not None:
             target, paused = pause(target, current)
@@ -259,6 +269,7 @@ class DecisionStep(StageCalls):
             raise_capped_from=raise_capped_from,
             floored_from=floored_from,
             restart_held_from=restart_held_from,
+            headroom_from=headroom_from,
             surged_from=surged_from,
             released_from=released_from,
             anticipated_from=anticipated_from,

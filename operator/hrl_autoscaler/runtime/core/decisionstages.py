@@ -16,6 +16,7 @@ from hrl_autoscaler.runtime.core.anticipation import (
 )
 from hrl_autoscaler.runtime.core.decisiontypes import DecisionOptions
 from hrl_autoscaler.runtime.core.fallrelease import FallRelease, release_size
+from hrl_autoscaler.runtime.core.headroom import Headroom, ReplayModel
 from hrl_autoscaler.runtime.core.metrics import SystemMetrics
 from hrl_autoscaler.runtime.core.restarthold import HoldContext, RestartHold
 from hrl_autoscaler.runtime.core.sizing import DS2Sizer, RateEstimate, required_executors
@@ -34,6 +35,7 @@ class StageCalls:
     surge: Surge
     fall_release: FallRelease
     restart_hold: RestartHold
+    headroom: Headroom
     _last_input_eps: float | None
 
     def _calm(self, metrics: SystemMetrics, backlogged: bool) -> bool:
@@ -107,6 +109,22 @@ class StageCalls:
             ctx.decision_interval_s,
         )
         return self.restart_hold.hold(proposed, current, now, forecast)
+
+    def _headroom(self, metrics: SystemMetrics, target: int, slo_ms: float) -> tuple[int, str]:
+        """``target`` (after the guardrails) raised to the headroom floor, and why (for the
+        event); it records every in-place decision and chooses the floor when one is due."""
+        ctx = self.ds2.ctx
+        if not self.options.headroom.enabled or ctx.actuation == "restart":
+            return target, ""
+
+        def model() -> ReplayModel | None:
+            if self.rate.true_rate_eps is None:
+                return None
+            single, params = self.rate.executor_rate_eps, self.rate.params
+            return ReplayModel(single, params, ctx.bounds, slo_ms, ctx.decision_interval_s)
+
+        met = metrics.latency_ms <= slo_ms
+        return self.headroom.lift(metrics.input_rate_eps, met, target, model)
 
     def _fall(self, metrics: SystemMetrics, latency_slo_ms: float, backlogged: bool) -> int | None:
         """The fall release's size, None when it does not act (not falling, latency near the

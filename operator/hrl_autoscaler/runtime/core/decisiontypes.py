@@ -18,6 +18,7 @@ from hrl_autoscaler.runtime.core.breachfloor import BreachFloorSettings
 from hrl_autoscaler.runtime.core.calmrule import CalmRuleSettings
 from hrl_autoscaler.runtime.core.effectiveness import IneffectiveScaling
 from hrl_autoscaler.runtime.core.fallrelease import FallReleaseSettings
+from hrl_autoscaler.runtime.core.headroom import HeadroomSettings
 from hrl_autoscaler.runtime.core.margintrim import MarginTrimSettings
 from hrl_autoscaler.runtime.core.observation import ObservationScale
 from hrl_autoscaler.runtime.core.raisecap import RaiseCapSettings
@@ -64,6 +65,9 @@ class DecisionOptions:
     restart_hold: RestartHoldSettings = field(default_factory=RestartHoldSettings)
     """Under restart actuation, change the count rarely and by enough to last
     (docs/restart-hold.md)."""
+    headroom: HeadroomSettings = field(default_factory=HeadroomSettings)
+    """In place, keep the executors a reactive count would miss bursts without, when the
+    recent load's replay says they pay for themselves (docs/headroom.md)."""
     ds2: DS2Settings = field(default_factory=DS2Settings)
 
 
@@ -79,11 +83,12 @@ class Decision:
     hold and an ineffective-scaling hold, before the guardrails."""
     controller: str
     """``ppo``, ``ds2`` (fallback) or ``rule`` (the calm rule), any of them with
-    ``+slo-guard`` or ``+trim``, ``+capped``, ``+ahead``, ``+surge``, ``+fall``, ``+floor`` and
-    ``+restart-hold``, or ``hold`` (restarting)."""
+    ``+slo-guard`` or ``+trim``, ``+capped``, ``+ahead``, ``+surge``, ``+fall``, ``+floor``,
+    ``+restart-hold`` and ``+headroom``, or ``hold`` (restarting)."""
     reasons: tuple[str, ...] = ()
-    """Why the surge response, the anticipation and the restart hold (first, when they changed
-    the proposal) and the guardrails (held, clamped, step-limited, cooldown) changed it."""
+    """Why the headroom floor, the surge response, the anticipation and the restart hold
+    (first, when they changed the proposal or the target) and the guardrails (held, clamped,
+    step-limited, cooldown) changed it."""
     outside: tuple[str, ...] = ()
     """Observation fields outside the training range (the fallback's reason)."""
     unguarded: int | None = None
@@ -100,6 +105,8 @@ class Decision:
     """The proposal the breach floor raised (None when it did not bind)."""
     restart_held_from: int | None = None
     """The proposal the restart hold kept or widened (None when it did neither)."""
+    headroom_from: int | None = None
+    """The target the headroom floor raised, after the guardrails (None when it did not)."""
     released_from: int | None = None
     """The proposal the fall release lowered (None when it did not)."""
     surged_from: int | None = None
