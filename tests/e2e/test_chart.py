@@ -483,7 +483,7 @@ def test_optional_values_reach_the_objects(tools: Tools, tmp_path: Path) -> None
         "--set", "guardrails.breachFloor=false", "--set", "guardrails.surge=false",
         "--set", "guardrails.fallRelease=false", "--set", "guardrails.calmRule=false",
         "--set", "guardrails.sloGuardCalmTargetUtilisation=null",
-        "--set", "guardrails.restartHold=false",
+        "--set", "guardrails.restartHold=false", "--set", "guardrails.headroom=false",
     )  # fmt: skip
     assert not of_kind(docs, "ServiceAccount")
     assert not [d for d in docs if d["kind"] in ("Role", "ClusterRole", "RoleBinding")]
@@ -513,6 +513,7 @@ def test_optional_values_reach_the_objects(tools: Tools, tmp_path: Path) -> None
     assert not guardrails.fall_release.enabled
     assert not guardrails.calm_rule.enabled
     assert not guardrails.restart_hold.enabled
+    assert not guardrails.headroom.enabled
     assert guardrails.slo_guard_calm_target_utilisation is None
 
 

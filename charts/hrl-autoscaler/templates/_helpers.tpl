@@ -148,6 +148,7 @@ The settings the chart derives from its values, as YAML (keys = OperatorSettings
     "surge" (dict "enabled" $v.guardrails.surge)
     "fall_release" (dict "enabled" $v.guardrails.fallRelease)
     "restart_hold" (dict "enabled" $v.guardrails.restartHold)
+    "headroom" (dict "enabled" $v.guardrails.headroom)
     "anticipation" (dict "enabled" $v.guardrails.anticipation)
     "restart_time_limit_s" $v.guardrails.restartTimeLimitSeconds
     "ineffective_scaling_release" $v.guardrails.ineffectiveScalingRelease)
