@@ -42,7 +42,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from hrl_autoscaler.config import SimParams
-from hrl_autoscaler.runtime.core.latency import mean_wait_s_array, micro_batch_latency_s
+from hrl_autoscaler.runtime.core.latency import (
+    fluid_backlog,
+    mean_wait_s_array,
+    micro_batch_latency_s,
+)
 from hrl_autoscaler.runtime.core.objectives import slo_score
 
 
@@ -132,8 +136,7 @@ class Replay:
         """Whether each interval's latency is within the SLO with ``running`` executors."""
         count = np.clip(running, 1, self.model.bounds[1])
         cap = self.capacity[count]
-        surplus = np.cumsum((self.inputs - cap) * self.model.interval_s)
-        backlog = surplus - np.minimum.accumulate(np.minimum(surplus, 0.0))  # Lindley
+        backlog = fluid_backlog(self.inputs, cap, self.model.interval_s)
         latency = self.table[count, self._rows] + backlog / cap
         return np.asarray(latency <= self.model.slo_ms / 1000.0)
 
@@ -231,14 +234,12 @@ class Headroom:
             applied = np.fromiter(self.applied, dtype=int, count=len(self.applied))
             observed = applied, np.fromiter(self.met, dtype=bool, count=len(self.met))
         scores, miss = floor_scores(inputs, decided, model, observed, self.settings.parts)
-        if np.max(np.abs(miss)) > self.settings.max_model_error:
-            # the model does not describe what ran: its floors would be guesses
-            self.floor, self.why = None, ""
-            return None
         # a floor must pay in every part of the window: bursts that recur, not one rush
         gains = (scores - scores[:, :1]).min(axis=0)
         best = int(np.argmax(gains))  # the first of equals: the lowest floor
-        if best == 0 or gains[best] <= 0.0:
+        # past the model's error it does not describe what ran: its floors would be guesses
+        trusted = np.max(np.abs(miss)) <= self.settings.max_model_error
+        if not trusted or best == 0 or gains[best] <= 0.0:
             self.floor, self.why = None, ""
             return None
         self.floor = model.bounds[0] + best

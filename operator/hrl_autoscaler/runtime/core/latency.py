@@ -65,3 +65,13 @@ def mean_wait_s_array(servers: int, utilisation: np.ndarray, service_time_s: flo
         b = a * b / (k + a * b)
     c = b / (1.0 - rho + rho * b)
     return np.asarray(c * service_time_s / (servers * (1.0 - rho)))
+
+
+def fluid_backlog(
+    inputs_eps: np.ndarray, capacity_eps: np.ndarray | float, dt_s: float
+) -> np.ndarray:
+    """The backlog (events) after each interval of ``inputs_eps``, ``dt_s`` long, served at
+    ``capacity_eps`` (one for all, or one per interval), from an empty queue: the Lindley
+    recursion ``b = max(0, b + (input - capacity) dt)``, vectorised."""
+    surplus = np.cumsum((inputs_eps - capacity_eps) * dt_s)
+    return np.asarray(surplus - np.minimum.accumulate(np.minimum(surplus, 0.0)))

@@ -42,7 +42,11 @@ import numpy as np
 
 from hrl_autoscaler.config import SimParams
 from hrl_autoscaler.runtime.core.fallrelease import release_size
-from hrl_autoscaler.runtime.core.latency import mean_wait_s_array, micro_batch_latency_s
+from hrl_autoscaler.runtime.core.latency import (
+    fluid_backlog,
+    mean_wait_s_array,
+    micro_batch_latency_s,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,8 +204,7 @@ def replay_size(
     def meets(n: int) -> bool:
         capacity = measured.capacity_eps(n)
         utilisation = inputs / capacity
-        surplus = np.cumsum((inputs - capacity) * dt)
-        backlog = surplus - np.minimum.accumulate(np.minimum(surplus, 0.0))  # Lindley
+        backlog = fluid_backlog(inputs, capacity, dt)
         wait = mean_wait_s_array(n, utilisation, params.task_time_s)
         latency = micro_batch_latency_s(params, np.minimum(utilisation, 1.0), wait)
         return bool(np.all(latency + backlog / capacity <= limit_s))
